@@ -1,0 +1,25 @@
+using System.Runtime.InteropServices;
+using Shim.Os.Interop;
+
+namespace Shim.Os;
+
+/// <summary>A libc call failed; carries the errno and what was attempted.</summary>
+public sealed class ErrnoException : Exception
+{
+    /// <summary>Creates an exception for <paramref name="errno"/> raised by <paramref name="operation"/>.</summary>
+    public ErrnoException(int errno, string operation)
+        : base($"{operation}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})")
+    {
+        Errno = errno;
+        Operation = operation;
+    }
+
+    /// <summary>The errno value.</summary>
+    public int Errno { get; }
+
+    /// <summary>What was attempted, e.g. "open /run/x".</summary>
+    public string Operation { get; }
+
+    /// <summary>Builds the exception from the errno left by the last libc call on this thread.</summary>
+    public static ErrnoException FromLast(string operation) => new(Interop.Errno.Last, operation);
+}

@@ -1,0 +1,275 @@
+using System.Runtime.InteropServices;
+using Shim.Os.Interop;
+
+namespace Shim.Os;
+
+/// <summary>One source → destination copy, a state machine driven by readiness on the loop thread.</summary>
+internal sealed unsafe class PumpOperation : IoHandler
+{
+    private const int BufferSize = 64 * 1024;
+    private const int SpliceChunk = 1024 * 1024;
+    private const int OperationsPerTurn = 32;
+    private const int ECANCELED = 125;
+
+    private readonly IoLoop _loop;
+    private readonly SafeHandle _source;
+    private readonly SafeHandle _destination;
+    private readonly bool _closeDestinationAtEof;
+    private readonly int _sourceFd;
+    private readonly int _destinationFd;
+    private readonly TaskCompletionSource<PumpResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private bool _sourceRegistered;
+    private bool _destinationRegistered;
+    private bool _splice;
+    private bool _destinationFailed;
+    private int _destinationErrno;
+    private byte* _buffer;
+    private int _pendingOffset;
+    private int _pendingLength;
+    private long _copied;
+    private long _dropped;
+    private bool _done;
+
+    internal PumpOperation(IoLoop loop, SafeHandle source, SafeHandle destination, bool closeDestinationAtEof)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(destination);
+        _loop = loop;
+        _source = source;
+        _destination = destination;
+        _closeDestinationAtEof = closeDestinationAtEof;
+        // Hold both handles until the pump is done, so a caller disposing early cannot get the fd
+        // number closed (and reused) under an epoll registration.
+        bool added = false;
+        source.DangerousAddRef(ref added);
+        try
+        {
+            added = false;
+            destination.DangerousAddRef(ref added);
+        }
+        catch
+        {
+            source.DangerousRelease();
+            throw;
+        }
+        _sourceFd = (int)source.DangerousGetHandle();
+        _destinationFd = (int)destination.DangerousGetHandle();
+    }
+
+    internal Task<PumpResult> Completion => _completion.Task;
+
+    internal override void Start()
+    {
+        try
+        {
+            _sourceRegistered = _loop.Register(_sourceFd, this);
+            if (_sourceRegistered)
+            {
+                Fds.SetNonBlocking(_source, true);
+            }
+            _destinationRegistered = _loop.Register(_destinationFd, this);
+            if (_destinationRegistered)
+            {
+                Fds.SetNonBlocking(_destination, true);
+            }
+            _splice = _sourceRegistered && _destinationRegistered
+                && Fds.FileType(_source) == Libc.S_IFIFO && Fds.FileType(_destination) == Libc.S_IFIFO;
+        }
+        catch (ErrnoException ex)
+        {
+            Finish(ex.Errno);
+            return;
+        }
+        _loop.Schedule(this);   // data may already be waiting; do not rely on the initial edge
+    }
+
+    internal override void OnEvents(uint events)
+    {
+        if (_done)
+        {
+            return;
+        }
+        for (int budget = OperationsPerTurn; budget > 0; budget--)
+        {
+            if (_pendingLength > 0 && !FlushPending())
+            {
+                return;   // destination full: its EPOLLOUT edge resumes us
+            }
+            if (_splice && !_destinationFailed)
+            {
+                if (!SpliceOnce())
+                {
+                    return;
+                }
+            }
+            else if (!ReadOnce())
+            {
+                return;
+            }
+        }
+        _loop.Schedule(this);   // turn used up: let other pumps run, then carry on
+    }
+
+    internal override void Abort(Exception? error)
+    {
+        if (!_done)
+        {
+            _dropped += _pendingLength;
+            _pendingLength = 0;
+            Finish(error is ErrnoException e ? e.Errno : error is null ? ECANCELED : Errno.EIO, error);
+        }
+    }
+
+    /// <summary>One splice; false when the pump must wait (EAGAIN) or is finished.</summary>
+    private bool SpliceOnce()
+    {
+        nint n = Libc.splice(_sourceFd, 0, _destinationFd, 0, SpliceChunk, Libc.SPLICE_F_NONBLOCK | Libc.SPLICE_F_MOVE);
+        if (n > 0)
+        {
+            _copied += n;
+            return true;
+        }
+        if (n == 0)
+        {
+            Finish(0);
+            return false;
+        }
+        int errno = Errno.Last;
+        switch (errno)
+        {
+            case Errno.EINTR:
+                return true;
+            case Errno.EAGAIN:
+                return false;   // source empty or destination full: an edge on either resumes us
+            case Errno.EPIPE:
+                FailDestination(errno);
+                return true;
+            default:
+                // splice does not say which side failed; read/write will.
+                _splice = false;
+                return true;
+        }
+    }
+
+    /// <summary>One read; false when the pump must wait (EAGAIN) or is finished.</summary>
+    private bool ReadOnce()
+    {
+        if (_buffer == null)
+        {
+            _buffer = (byte*)NativeMemory.Alloc(BufferSize);
+        }
+        nint n = Libc.read(_sourceFd, _buffer, BufferSize);
+        if (n > 0)
+        {
+            if (_destinationFailed)
+            {
+                _dropped += n;
+            }
+            else
+            {
+                _pendingOffset = 0;
+                _pendingLength = (int)n;
+            }
+            return true;
+        }
+        if (n == 0)
+        {
+            Finish(0);
+            return false;
+        }
+        int errno = Errno.Last;
+        if (errno == Errno.EINTR)
+        {
+            return true;
+        }
+        if (errno != Errno.EAGAIN)
+        {
+            Finish(errno);
+        }
+        return false;
+    }
+
+    /// <summary>Writes the buffered chunk; false if the destination would block.</summary>
+    private bool FlushPending()
+    {
+        while (_pendingLength > 0)
+        {
+            nint n = Libc.write(_destinationFd, _buffer + _pendingOffset, (nuint)_pendingLength);
+            if (n > 0)
+            {
+                _copied += n;
+                _pendingOffset += (int)n;
+                _pendingLength -= (int)n;
+                continue;
+            }
+            int errno = n == 0 ? Errno.EIO : Errno.Last;
+            if (errno == Errno.EINTR)
+            {
+                continue;
+            }
+            if (errno == Errno.EAGAIN)
+            {
+                if (!_destinationRegistered)
+                {
+                    _loop.Schedule(this);   // no readiness to wait for; retry next turn
+                }
+                return false;
+            }
+            FailDestination(errno);
+            _dropped += _pendingLength;
+            _pendingLength = 0;
+        }
+        return true;
+    }
+
+    private void FailDestination(int errno)
+    {
+        _destinationFailed = true;
+        if (_destinationErrno == 0)
+        {
+            _destinationErrno = errno;
+        }
+        if (_destinationRegistered)
+        {
+            _loop.Unregister(_destinationFd, this);
+            _destinationRegistered = false;
+        }
+    }
+
+    private void Finish(int errno, Exception? error = null)
+    {
+        _done = true;
+        if (_sourceRegistered)
+        {
+            _loop.Unregister(_sourceFd, this);
+            _sourceRegistered = false;
+        }
+        if (_destinationRegistered)
+        {
+            _loop.Unregister(_destinationFd, this);
+            _destinationRegistered = false;
+        }
+        _loop.Retire(this);
+        if (_buffer != null)
+        {
+            NativeMemory.Free(_buffer);
+            _buffer = null;
+        }
+        _source.DangerousRelease();
+        _destination.DangerousRelease();
+        if (_closeDestinationAtEof)
+        {
+            _destination.Dispose();
+        }
+        var result = new PumpResult(_copied, _dropped, errno != 0 ? errno : _destinationErrno);
+        if (error is not null && error is not ErrnoException)
+        {
+            _completion.TrySetException(error);
+        }
+        else
+        {
+            _completion.TrySetResult(result);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net.Sockets;
+using Shim.Os.Interop;
+
+namespace Shim.Os;
+
+/// <summary>Facts about this process and its peers.</summary>
+public static class ProcessInfo
+{
+    /// <summary>getpid(2).</summary>
+    public static int Pid => Libc.getpid();
+
+    /// <summary>geteuid(2).</summary>
+    public static int EffectiveUid => (int)Libc.geteuid();
+
+    /// <summary>getegid(2).</summary>
+    public static int EffectiveGid => (int)Libc.getegid();
+
+    /// <summary>SO_PEERCRED of a connected unix socket.</summary>
+    public static (int Pid, int Uid, int Gid) PeerCredentials(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        Span<byte> ucred = stackalloc byte[12];
+        int length = socket.GetRawSocketOption(Libc.SOL_SOCKET, Libc.SO_PEERCRED, ucred);
+        if (length < 12)
+        {
+            throw new ErrnoException(Errno.EINVAL, "getsockopt SO_PEERCRED");
+        }
+        return (BinaryPrimitives.ReadInt32LittleEndian(ucred),
+                BinaryPrimitives.ReadInt32LittleEndian(ucred[4..]),
+                BinaryPrimitives.ReadInt32LittleEndian(ucred[8..]));
+    }
+
+    /// <summary>prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to us.</summary>
+    public static void SetChildSubreaper()
+    {
+        if (Libc.prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        {
+            throw ErrnoException.FromLast("prctl PR_SET_CHILD_SUBREAPER");
+        }
+    }
+
+    /// <summary>prctl(PR_GET_CHILD_SUBREAPER).</summary>
+    public static unsafe bool IsChildSubreaper()
+    {
+        int value = 0;
+        if (Libc.prctl(Libc.PR_GET_CHILD_SUBREAPER, (nuint)(&value), 0, 0, 0) < 0)
+        {
+            throw ErrnoException.FromLast("prctl PR_GET_CHILD_SUBREAPER");
+        }
+        return value != 0;
+    }
+
+    /// <summary>Reads /proc/&lt;pid&gt;/oom_score_adj.</summary>
+    public static int ReadOomScoreAdj(int pid) =>
+        int.Parse(File.ReadAllText($"/proc/{pid}/oom_score_adj").Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+
+    /// <summary>Writes /proc/self/oom_score_adj.</summary>
+    public static void WriteOwnOomScoreAdj(int value) =>
+        File.WriteAllText("/proc/self/oom_score_adj", value.ToString(CultureInfo.InvariantCulture));
+}

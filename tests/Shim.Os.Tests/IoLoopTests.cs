@@ -1,0 +1,265 @@
+using System.Security.Cryptography;
+using Microsoft.Win32.SafeHandles;
+using Shim.Os.Tests.Support;
+
+namespace Shim.Os.Tests;
+
+public sealed class IoLoopTests
+{
+    private const int EPIPE = 32;
+    private const int Mib = 1024 * 1024;
+
+    [Fact]
+    public async Task Pumping_64_MiB_from_pipe_to_pipe_is_bit_exact()
+    {
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        var (destinationRead, destinationWrite) = Pipes.Create();
+        using (sourceRead)
+        using (destinationRead)
+        {
+            var pump = IoLoop.Shared.Pump(sourceRead, destinationWrite, closeDestinationAtEof: true);
+            var written = Task.Run(() => WriteRandom(sourceWrite, 64 * Mib), TestIo.Ct);
+            var read = Task.Run(() => HashToEnd(destinationRead), TestIo.Ct);
+
+            var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.Equal(await written, await read.WaitAsync(TestIo.Timeout, TestIo.Ct));
+            Assert.Equal(new PumpResult(64 * Mib, 0, 0), result);
+            Assert.True(destinationWrite.IsClosed);
+        }
+    }
+
+    [Fact]
+    public async Task Pumping_64_MiB_from_pipe_to_fifo_is_bit_exact()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string fifo = dir.Combine("out");
+        Fifos.Create(fifo);
+        var output = Fifos.OpenOutput(fifo);
+        using var consumer = Fds.Open(fifo, Fds.O_RDONLY);
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        using (sourceRead)
+        {
+            var pump = IoLoop.Shared.Pump(sourceRead, output, closeDestinationAtEof: true);
+            var written = Task.Run(() => WriteRandom(sourceWrite, 64 * Mib), TestIo.Ct);
+            var read = Task.Run(() => HashToEnd(consumer), TestIo.Ct);
+
+            var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.Equal(await written, await read.WaitAsync(TestIo.Timeout, TestIo.Ct));
+            Assert.Equal(new PumpResult(64 * Mib, 0, 0), result);
+        }
+    }
+
+    [Fact]
+    public async Task Pumping_into_a_regular_file_writes_it_directly()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string file = dir.Combine("log");
+        var destination = Fds.Open(file, Fds.O_WRONLY | Fds.O_CREAT | Fds.O_TRUNC, 0x1A4);
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        using (sourceRead)
+        {
+            var pump = IoLoop.Shared.Pump(sourceRead, destination, closeDestinationAtEof: true);
+            byte[] hash = await Task.Run(() => WriteRandom(sourceWrite, 3 * Mib + 17), TestIo.Ct);
+
+            var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.Equal(new PumpResult(3 * Mib + 17, 0, 0), result);
+            Assert.Equal(hash, SHA256.HashData(await File.ReadAllBytesAsync(file, TestIo.Ct)));
+        }
+    }
+
+    [Fact]
+    public async Task Pumping_from_a_regular_file_copies_it_to_eof()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string file = dir.Combine("input");
+        byte[] data = RandomNumberGenerator.GetBytes(2 * Mib + 5);
+        await File.WriteAllBytesAsync(file, data, TestIo.Ct);
+        using var source = Fds.Open(file, Fds.O_RDONLY);
+        var (destinationRead, destinationWrite) = Pipes.Create();
+        using (destinationRead)
+        {
+            var pump = IoLoop.Shared.Pump(source, destinationWrite, closeDestinationAtEof: true);
+            byte[] hash = await Task.Run(() => HashToEnd(destinationRead), TestIo.Ct).WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.Equal(SHA256.HashData(data), hash);
+            Assert.Equal(new PumpResult(data.Length, 0, 0), await pump.WaitAsync(TestIo.Timeout, TestIo.Ct));
+        }
+    }
+
+    [Fact]
+    public async Task A_pump_whose_reader_went_away_keeps_draining_the_source()
+    {
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        var (destinationRead, destinationWrite) = Pipes.Create();
+        destinationRead.Dispose();
+        using (sourceRead)
+        using (destinationWrite)
+        {
+            var pump = IoLoop.Shared.Pump(sourceRead, destinationWrite, closeDestinationAtEof: false);
+            // 8 MiB is far more than a pipe holds: the writer only finishes if the pump drains.
+            await Task.Run(() => WriteRandom(sourceWrite, 8 * Mib), TestIo.Ct).WaitAsync(TestIo.Timeout, TestIo.Ct);
+
+            var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.Equal(EPIPE, result.Errno);
+            Assert.Equal(8 * Mib, result.BytesCopied + result.BytesDropped);
+            Assert.True(result.BytesDropped > 0);
+            Assert.False(destinationWrite.IsClosed);
+        }
+    }
+
+    [Fact]
+    public async Task Output_written_before_the_fifo_reader_attaches_waits_in_the_fifo()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string fifo = dir.Combine("late");
+        Fifos.Create(fifo);
+        using var output = Fifos.OpenOutput(fifo);
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        using (sourceRead)
+        {
+            // The FIFO keeps its data only while some end is open: the shim's O_RDWR handle.
+            var pump = IoLoop.Shared.Pump(sourceRead, output, closeDestinationAtEof: false);
+            using (sourceWrite)
+            {
+                Assert.Equal(5, TestIo.Write(sourceWrite, "early"u8));
+            }
+            Assert.Equal(5, (await pump.WaitAsync(TestIo.Timeout, TestIo.Ct)).BytesCopied);
+
+            using var consumer = Fds.Open(fifo, Fds.O_RDONLY | Fds.O_NONBLOCK);
+            var buffer = new byte[16];
+            Assert.Equal(5, TestIo.Read(consumer, buffer));
+            Assert.Equal("early"u8.ToArray(), buffer[..5]);
+        }
+    }
+
+    [Fact]
+    public async Task Watch_calls_back_on_the_loop_thread_when_the_fd_becomes_readable()
+    {
+        var (read, write) = Pipes.Create();
+        using (read)
+        using (write)
+        {
+            var fired = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var watch = IoLoop.Shared.Watch(read, () =>
+            {
+                var buffer = new byte[8];
+                while (TestIo.Read(read, buffer) > 0)
+                {
+                }
+                fired.TrySetResult(Thread.CurrentThread.Name);
+            });
+            TestIo.Write(write, "x"u8);
+            Assert.Equal("io-loop", await fired.Task.WaitAsync(TestIo.Timeout, TestIo.Ct));
+        }
+    }
+
+    [Fact]
+    public async Task A_throwing_callback_is_reported_and_the_loop_keeps_running()
+    {
+        using var loop = new IoLoop("io-loop-test");
+        var failures = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        loop.CallbackFailed += ex => failures.TrySetResult(ex);
+        var (read, write) = Pipes.Create();
+        using (read)
+        using (write)
+        using (loop.Watch(read, () => throw new InvalidOperationException("boom")))
+        {
+            TestIo.Write(write, "x"u8);
+            Assert.Equal("boom", (await failures.Task.WaitAsync(TestIo.Timeout, TestIo.Ct)).Message);
+
+            var (sourceRead, sourceWrite) = Pipes.Create();
+            var (destinationRead, destinationWrite) = Pipes.Create();
+            using (sourceRead)
+            using (destinationRead)
+            {
+                var pump = loop.Pump(sourceRead, destinationWrite, closeDestinationAtEof: true);
+                using (sourceWrite)
+                {
+                    TestIo.Write(sourceWrite, "still alive"u8);
+                }
+                Assert.Equal(11, (await pump.WaitAsync(TestIo.Timeout, TestIo.Ct)).BytesCopied);
+                Assert.Equal("still alive", await TestIo.ReadAllTextAsync(destinationRead));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Disposing_a_loop_completes_running_pumps_as_cancelled()
+    {
+        var loop = new IoLoop("io-loop-test");
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        var (destinationRead, destinationWrite) = Pipes.Create();
+        using (sourceRead)
+        using (sourceWrite)
+        using (destinationRead)
+        using (destinationWrite)
+        {
+            var pump = loop.Pump(sourceRead, destinationWrite, closeDestinationAtEof: false);
+            TestIo.Write(sourceWrite, "abc"u8);
+            loop.Dispose();
+            var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.Equal(125, result.Errno);
+        }
+    }
+
+    [Fact]
+    public async Task Two_pumps_may_share_one_destination()
+    {
+        var (aRead, aWrite) = Pipes.Create();
+        var (bRead, bWrite) = Pipes.Create();
+        var (destinationRead, destinationWrite) = Pipes.Create();
+        using (aRead)
+        using (bRead)
+        using (destinationRead)
+        {
+            var pumpA = IoLoop.Shared.Pump(aRead, destinationWrite, closeDestinationAtEof: false);
+            var pumpB = IoLoop.Shared.Pump(bRead, destinationWrite, closeDestinationAtEof: false);
+            var reader = Task.Run(() => HashToEnd(destinationRead), TestIo.Ct);
+            await Task.WhenAll(
+                Task.Run(() => WriteRandom(aWrite, 4 * Mib), TestIo.Ct),
+                Task.Run(() => WriteRandom(bWrite, 4 * Mib), TestIo.Ct)).WaitAsync(TestIo.Timeout, TestIo.Ct);
+            var results = await Task.WhenAll(pumpA, pumpB).WaitAsync(TestIo.Timeout, TestIo.Ct);
+            destinationWrite.Dispose();
+            await reader.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.All(results, r => Assert.Equal(new PumpResult(4 * Mib, 0, 0), r));
+        }
+    }
+
+    /// <summary>Writes <paramref name="length"/> random bytes then closes the handle; returns their SHA256.</summary>
+    private static byte[] WriteRandom(SafeFileHandle handle, int length)
+    {
+        using (handle)
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            var chunk = new byte[256 * 1024];
+            for (int left = length; left > 0; left -= chunk.Length)
+            {
+                var part = chunk.AsSpan(0, Math.Min(left, chunk.Length));
+                RandomNumberGenerator.Fill(part);
+                hash.AppendData(part);
+                int written = TestIo.Write(handle, part);
+                if (written < 0)
+                {
+                    throw new IOException($"write failed: errno {-written}");
+                }
+            }
+            return hash.GetHashAndReset();
+        }
+    }
+
+    /// <summary>Reads a blocking handle to EOF; returns the SHA256 of everything read.</summary>
+    private static byte[] HashToEnd(SafeFileHandle handle)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[128 * 1024];
+        int n;
+        while ((n = TestIo.Read(handle, buffer)) > 0)
+        {
+            hash.AppendData(buffer, 0, n);
+        }
+        if (n < 0)
+        {
+            throw new IOException($"read failed: errno {-n}");
+        }
+        return hash.GetHashAndReset();
+    }
+}

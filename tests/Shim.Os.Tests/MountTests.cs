@@ -1,0 +1,83 @@
+using Shim.Os.Tests.Support;
+
+namespace Shim.Os.Tests;
+
+public sealed class MountTests
+{
+    [Fact]
+    public void A_tmpfs_with_a_nested_read_only_bind_is_removed_by_one_recursive_unmount()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string top = dir.Combine("top");
+        string source = dir.Combine("source");
+        Directory.CreateDirectory(top);
+        Directory.CreateDirectory(source);
+        File.WriteAllText(Path.Combine(source, "file"), "from source");
+        try
+        {
+            Mounts.Mount("tmpfs", "tmpfs", top, ["nosuid", "nodev", "size=16m", "mode=755"]);
+            Assert.True(Mounts.IsMountPoint(top));
+            string nested = Path.Combine(top, "nested");
+            Directory.CreateDirectory(nested);
+
+            Mounts.Mount("bind", source, nested, ["rbind", "ro"]);
+            Assert.True(Mounts.IsMountPoint(nested));
+            Assert.Equal("from source", File.ReadAllText(Path.Combine(nested, "file")));
+            Assert.ThrowsAny<IOException>(() => File.WriteAllText(Path.Combine(nested, "new"), "x"));
+
+            Mounts.UnmountRecursive(top);
+            Assert.False(Mounts.IsMountPoint(nested));
+            Assert.False(Mounts.IsMountPoint(top));
+            Assert.False(Directory.Exists(nested));   // it lived on the tmpfs
+        }
+        finally
+        {
+            Mounts.UnmountRecursive(top);
+        }
+    }
+
+    [Fact]
+    public void Stacked_mounts_on_one_path_are_all_removed()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string target = dir.Combine("stack");
+        Directory.CreateDirectory(target);
+        try
+        {
+            Mounts.Mount("tmpfs", "tmpfs", target, []);
+            Mounts.Mount("tmpfs", "tmpfs", target, []);
+            Mounts.UnmountRecursive(target);
+            Assert.False(Mounts.IsMountPoint(target));
+        }
+        finally
+        {
+            Mounts.UnmountRecursive(target);
+        }
+    }
+
+    [Fact]
+    public void Unmounting_a_missing_or_unmounted_path_is_not_an_error()
+    {
+        using var dir = TestIo.CreateTempDir();
+        Mounts.UnmountRecursive(dir.Combine("missing"));
+        Mounts.UnmountRecursive(dir.Path);
+        Assert.False(Mounts.IsMountPoint(dir.Path));
+        Assert.False(Mounts.IsMountPoint(dir.Combine("missing")));
+    }
+
+    [Fact]
+    public void A_failed_mount_names_the_type_source_and_target()
+    {
+        using var dir = TestIo.CreateTempDir();
+        var ex = Assert.Throws<ErrnoException>(() =>
+            Mounts.Mount("bind", dir.Combine("nope"), dir.Path, ["bind"]));
+        Assert.Equal($"mount bind {dir.Combine("nope")} on {dir.Path}", ex.Operation);
+        Assert.Equal(2, ex.Errno);
+    }
+
+    [Fact]
+    public void The_root_is_a_mount_point()
+    {
+        Assert.True(Mounts.IsMountPoint("/"));
+    }
+}

@@ -1,0 +1,73 @@
+using System.Text.Json;
+
+namespace Shim.Runc;
+
+/// <summary>Typed runc commands for one container's settings; errors carry runc's own text.</summary>
+public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
+{
+    /// <summary>The settings every call uses.</summary>
+    public RuncConfig Config { get; } = config;
+
+    /// <summary><c>runc create</c>; the container gets runc's stdio from <paramref name="io"/>.</summary>
+    public Task CreateAsync(string id, CreateOptions options, RuncIo io, CancellationToken ct) =>
+        RunAsync("create", RuncArgs.Create(Config, id, options), io, ct);
+
+    /// <summary><c>runc start</c>.</summary>
+    public Task StartAsync(string id, CancellationToken ct) => RunAsync("start", RuncArgs.Start(Config, id), RuncIo.Captured, ct);
+
+    /// <summary><c>runc exec --detach</c>; the process gets runc's stdio from <paramref name="io"/>.</summary>
+    public Task ExecAsync(string id, ExecOptions options, RuncIo io, CancellationToken ct) =>
+        RunAsync("exec", RuncArgs.Exec(Config, id, options), io, ct);
+
+    /// <summary><c>runc kill</c>.</summary>
+    public Task KillAsync(string id, int signal, bool all, CancellationToken ct) =>
+        RunAsync("kill", RuncArgs.Kill(Config, id, signal, all), RuncIo.Captured, ct);
+
+    /// <summary><c>runc delete</c>.</summary>
+    public Task DeleteAsync(string id, bool force, CancellationToken ct) =>
+        RunAsync("delete", RuncArgs.Delete(Config, id, force), RuncIo.Captured, ct);
+
+    /// <summary><c>runc pause</c>.</summary>
+    public Task PauseAsync(string id, CancellationToken ct) => RunAsync("pause", RuncArgs.Pause(Config, id), RuncIo.Captured, ct);
+
+    /// <summary><c>runc resume</c>.</summary>
+    public Task ResumeAsync(string id, CancellationToken ct) => RunAsync("resume", RuncArgs.Resume(Config, id), RuncIo.Captured, ct);
+
+    /// <summary><c>runc update --resources=-</c> with the LinuxResources JSON on stdin.</summary>
+    public Task UpdateAsync(string id, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) =>
+        RunAsync("update", RuncArgs.Update(Config, id), new RuncIo { Input = resourcesJson }, ct);
+
+    /// <summary><c>runc ps --format json</c>: the pids of the container's processes.</summary>
+    public async Task<IReadOnlyList<int>> PsAsync(string id, CancellationToken ct)
+    {
+        var result = await RunAsync("ps", RuncArgs.Ps(Config, id), RuncIo.Captured, ct).ConfigureAwait(false);
+        return ParsePids(result.Stdout);
+    }
+
+    /// <summary>Parses runc's <c>ps --format json</c> output (a JSON array of pids, or null).</summary>
+    public static IReadOnlyList<int> ParsePids(ReadOnlySpan<byte> json)
+    {
+        var pids = new List<int>();
+        var reader = new Utf8JsonReader(json);
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out int pid))
+            {
+                pids.Add(pid);
+            }
+        }
+        return pids;
+    }
+
+    private async Task<RuncResult> RunAsync(string verb, List<string> args, RuncIo io, CancellationToken ct)
+    {
+        var result = await runner.RunAsync(args, io, ct).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            string message = RuncLog.LastError(Config.LogPath)
+                ?? (result.Stderr.Length > 0 ? result.Stderr : $"exit status {result.ExitCode}");
+            throw new RuncException(verb, result.ExitCode, message);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,8 @@
+namespace Shim.Runc;
+
+/// <summary>Global settings of every runc call for one container.</summary>
+/// <param name="Binary">Absolute path of the runc executable.</param>
+/// <param name="Root">runc state root (already including the namespace).</param>
+/// <param name="LogPath">runc's JSON log file (the bundle's log.json).</param>
+/// <param name="SystemdCgroup">Pass --systemd-cgroup.</param>
+public sealed record RuncConfig(string Binary, string Root, string LogPath, bool SystemdCgroup = false);

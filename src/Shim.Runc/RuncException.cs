@@ -1,0 +1,33 @@
+namespace Shim.Runc;
+
+/// <summary>A runc command failed; Message carries runc's own error text.</summary>
+public sealed class RuncException : Exception
+{
+    /// <summary>Creates the exception for <paramref name="verb"/> exiting with <paramref name="exitCode"/>.</summary>
+    public RuncException(string verb, int exitCode, string runcMessage)
+        : base($"runc {verb} failed: {runcMessage}")
+    {
+        Verb = verb;
+        ExitCode = exitCode;
+        RuncMessage = runcMessage;
+    }
+
+    /// <summary>The runc subcommand (create, start, kill...).</summary>
+    public string Verb { get; }
+
+    /// <summary>runc's exit status (128+signal when killed).</summary>
+    public int ExitCode { get; }
+
+    /// <summary>runc's error text, from its JSON log or stderr.</summary>
+    public string RuncMessage { get; }
+
+    /// <summary>
+    /// runc's wording for a container that is gone ("does not exist") or whose processes all exited
+    /// ("not running", "process already finished"); matching runc's text lives here alone.
+    /// </summary>
+    public bool IsNotFound =>
+        RuncMessage.Contains("does not exist", StringComparison.Ordinal) ||
+        RuncMessage.Contains("not running", StringComparison.Ordinal) ||
+        RuncMessage.Contains("already finished", StringComparison.Ordinal) ||
+        RuncMessage.Contains("no such process", StringComparison.Ordinal);
+}

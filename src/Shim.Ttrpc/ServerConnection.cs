@@ -1,0 +1,348 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Google.Protobuf;
+using Shim.Ttrpc.Wire;
+
+namespace Shim.Ttrpc;
+
+/// <summary>
+/// One accepted connection: a single read loop decodes frames and hands each call to the thread
+/// pool, so calls run concurrently and answer in any order; writes are serialized by a lock.
+/// </summary>
+internal sealed class ServerConnection
+{
+    private readonly TtrpcServer _server;
+    private readonly Socket _socket;
+    private readonly FrameReader _reader;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    // Cancelled by Close(): ends the read loop and every handler's token.
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _gate = new();
+    private int _inFlight;           // guarded by _gate
+    private bool _draining;          // guarded by _gate
+    private int _closed;             // Interlocked: 1 once Close() ran
+    private CancellationTokenRegistration _externalStop;
+
+    public ServerConnection(TtrpcServer server, Socket socket)
+    {
+        _server = server;
+        _socket = socket;
+        _reader = new FrameReader(socket);
+    }
+
+    /// <summary>Completes when the read loop has ended and the socket is closed.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Serves the connection until the peer goes away, an I/O error, <paramref name="ct"/> or <see cref="Close"/>.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        // Keep the caller (the accept loop) free even if frames are already waiting.
+        await Task.Yield();
+        _externalStop = ct.UnsafeRegister(static s => ((ServerConnection)s!).Close(), this);
+        try
+        {
+            await ReadLoopAsync(_lifetime.Token);
+        }
+        catch (Exception ex) when (IsConnectionEnd(ex))
+        {
+            // A peer vanishing (EOF, reset) is routine; only report what looks like a real fault.
+            bool routine = ex is EndOfStreamException
+                || ex is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.Shutdown };
+            if (!_lifetime.IsCancellationRequested && !routine)
+            {
+                _server.LogMessage($"ttrpc: connection read failed: {ex.Message}");
+            }
+        }
+        catch (Exception ex)
+        {
+            // A bug here must not take the server down; it only costs this connection.
+            _server.LogMessage($"ttrpc: connection failed unexpectedly: {ex}");
+        }
+        finally
+        {
+            Close();
+            _externalStop.Unregister();
+            _server.Remove(this);
+            _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>Graceful shutdown: refuse new calls, close once the in-flight ones have answered.</summary>
+    public void BeginDrain()
+    {
+        bool idle;
+        lock (_gate)
+        {
+            _draining = true;
+            idle = _inFlight == 0;
+        }
+
+        if (idle)
+        {
+            Close();
+        }
+    }
+
+    /// <summary>Closes the socket and cancels every in-flight handler; idempotent.</summary>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        _lifetime.Cancel();
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already gone; disposing below is all that is left to do.
+        }
+
+        _socket.Dispose();
+    }
+
+    private async Task ReadLoopAsync(CancellationToken ct)
+    {
+        uint lastStreamId = 0;
+        while (await _reader.ReadHeaderAsync(ct) is { } header)
+        {
+            if (header.IsOversized)
+            {
+                // Skip rather than buffer it, then tell the sender on that stream (Go does the same).
+                await _reader.SkipAsync(header.Length, ct);
+                await SendStatusAsync(
+                    header.StreamId,
+                    StatusCode.ResourceExhausted,
+                    $"message length {header.Length} exceed maximum message size of {FrameCodec.MaxPayload}");
+                continue;
+            }
+
+            if (header.StreamId % 2 == 0)
+            {
+                await _reader.SkipAsync(header.Length, ct);
+                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, "StreamID must be odd for client initiated streams");
+                continue;
+            }
+
+            if (header.Type != FrameType.Request)
+            {
+                // Data frames belong to streaming calls, which this server does not offer; unknown
+                // types are ignored for forward compatibility, as the Go server does.
+                await _reader.SkipAsync(header.Length, ct);
+                continue;
+            }
+
+            if (header.StreamId <= lastStreamId)
+            {
+                // ttrpc v1.2 rule: a client never reuses or lowers a stream id.
+                await _reader.SkipAsync(header.Length, ct);
+                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, "StreamID cannot be re-used and must increment");
+                continue;
+            }
+
+            lastStreamId = header.StreamId;
+            var request = await ReadRequestAsync((int)header.Length, ct);
+            if (request is null)
+            {
+                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, "unmarshal request error: malformed ttrpc.Request");
+                continue;
+            }
+
+            await DispatchAsync(header.StreamId, request);
+        }
+    }
+
+    /// <summary>Reads a Request envelope through a pooled buffer; null when it does not parse.</summary>
+    private async ValueTask<Request?> ReadRequestAsync(int length, CancellationToken ct)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        try
+        {
+            await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct);
+            return TryParse(buffer.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        static Request? TryParse(ReadOnlySpan<byte> payload)
+        {
+            try
+            {
+                return Request.Parser.ParseFrom(payload);
+            }
+            catch (Exception ex) when (ex is InvalidProtocolBufferException or ArgumentException or InvalidOperationException)
+            {
+                return null;
+            }
+        }
+    }
+
+    private async ValueTask DispatchAsync(uint streamId, Request request)
+    {
+        var handler = _server.Registry.Find(request.Service, request.Method, out var notFound);
+        if (handler is null)
+        {
+            await SendStatusAsync(streamId, StatusCode.Unimplemented, notFound!);
+            return;
+        }
+
+        IMessage message;
+        try
+        {
+            message = handler.Parse(request.Payload.Span);
+        }
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or ArgumentException or InvalidOperationException)
+        {
+            await SendStatusAsync(streamId, StatusCode.InvalidArgument, $"unmarshal request error: {ex.Message}");
+            return;
+        }
+
+        bool refused;
+        lock (_gate)
+        {
+            refused = _draining;
+            if (!refused)
+            {
+                _inFlight++;
+            }
+        }
+
+        if (refused)
+        {
+            await SendStatusAsync(streamId, StatusCode.Unavailable, "ttrpc: server shutdown");
+            return;
+        }
+
+        var call = new ServerCall(this, streamId, handler, message, request, _lifetime.Token);
+        ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
+    }
+
+    /// <summary>Runs one call to completion and answers it; never throws.</summary>
+    internal async Task RunCallAsync(ServerCall call)
+    {
+        try
+        {
+            OutgoingFrame frame;
+            try
+            {
+                var response = await call.Handler.InvokeAsync(call.Message, call.Context);
+                frame = EncodeResult(call.StreamId, response);
+            }
+            catch (Exception ex)
+            {
+                var (code, message) = MapError(ex, call);
+                frame = WireEncoding.EncodeStatus(call.StreamId, code, message);
+            }
+
+            await SendAsync(frame);
+        }
+        catch (Exception ex) when (IsConnectionEnd(ex))
+        {
+            // The connection is gone; nobody is left to answer.
+            Close();
+        }
+        catch (Exception ex)
+        {
+            _server.LogMessage($"ttrpc: answering {call.Context.Service}/{call.Context.Method} failed: {ex}");
+            Close();
+        }
+        finally
+        {
+            call.Dispose();
+            bool closeNow;
+            lock (_gate)
+            {
+                _inFlight--;
+                closeNow = _draining && _inFlight == 0;
+            }
+
+            if (closeNow)
+            {
+                Close();
+            }
+        }
+    }
+
+    private static OutgoingFrame EncodeResult(uint streamId, IMessage? response)
+    {
+        if (response is null)
+        {
+            return WireEncoding.EncodeStatus(streamId, StatusCode.Internal, "handler returned no response");
+        }
+
+        return WireEncoding.TryEncodeResponse(streamId, response, out var frame)
+            ? frame
+            : WireEncoding.EncodeStatus(
+                streamId, StatusCode.ResourceExhausted, $"response exceeds maximum message size of {FrameCodec.MaxPayload}");
+    }
+
+    private (StatusCode Code, string Message) MapError(Exception ex, ServerCall call)
+    {
+        if (ex is OperationCanceledException && call.DeadlineExpired && !_lifetime.IsCancellationRequested)
+        {
+            return (StatusCode.DeadlineExceeded, "context deadline exceeded");
+        }
+
+        (StatusCode Code, string Message) mapped;
+        var mapper = _server.Options.ErrorMapper;
+        try
+        {
+            mapped = mapper is null ? DefaultErrorMapper(ex) : mapper(ex);
+        }
+        catch (Exception mapperFailure)
+        {
+            _server.LogMessage($"ttrpc: error mapper threw: {mapperFailure}");
+            mapped = (StatusCode.Unknown, ex.Message);
+        }
+
+        // An error must never read as success: OK with no payload would look like a valid empty reply.
+        return mapped.Code == StatusCode.OK ? (StatusCode.Unknown, mapped.Message) : mapped;
+    }
+
+    internal static (StatusCode Code, string Message) DefaultErrorMapper(Exception ex) => ex switch
+    {
+        TtrpcException t => (t.Code, t.Message),
+        OperationCanceledException => (StatusCode.Cancelled, "context canceled"),
+        _ => (StatusCode.Unknown, ex.Message),
+    };
+
+    private ValueTask SendStatusAsync(uint streamId, StatusCode code, string message) =>
+        SendAsync(WireEncoding.EncodeStatus(streamId, code, message));
+
+    /// <summary>Writes one whole frame under the write lock and returns its buffer to the pool.</summary>
+    private async ValueTask SendAsync(OutgoingFrame frame)
+    {
+        try
+        {
+            var ct = _lifetime.Token;
+            await _writeLock.WaitAsync(ct);
+            try
+            {
+                var remaining = frame.Memory;
+                while (!remaining.IsEmpty)
+                {
+                    int sent = await _socket.SendAsync(remaining, SocketFlags.None, ct);
+                    remaining = remaining[sent..];
+                }
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+        }
+        finally
+        {
+            frame.Return();
+        }
+    }
+
+    private static bool IsConnectionEnd(Exception ex) =>
+        ex is OperationCanceledException or SocketException or ObjectDisposedException or EndOfStreamException or IOException;
+}

@@ -1,0 +1,209 @@
+using System.Net.Sockets;
+
+namespace Shim.Ttrpc;
+
+/// <summary>A ttrpc server: accepts unix-socket connections and dispatches unary calls to registered handlers.</summary>
+public sealed class TtrpcServer : IAsyncDisposable
+{
+    private const int MaxAcceptBackoffMs = 1000;
+
+    private readonly CancellationTokenSource _acceptStop = new();
+    private readonly Lock _gate = new();
+    private readonly HashSet<ServerConnection> _connections = [];  // guarded by _gate
+    private bool _shuttingDown;                                    // guarded by _gate
+
+    /// <summary>Creates a server over <paramref name="registry"/>; methods may still be registered afterwards.</summary>
+    public TtrpcServer(TtrpcServiceRegistry registry, TtrpcServerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        Registry = registry;
+        Options = options ?? new TtrpcServerOptions();
+    }
+
+    /// <summary>Number of connections currently open.</summary>
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _connections.Count;
+            }
+        }
+    }
+
+    internal TtrpcServiceRegistry Registry { get; }
+
+    internal TtrpcServerOptions Options { get; }
+
+    /// <summary>
+    /// Accepts connections on an already bound and listening socket until <see cref="ShutdownAsync"/>,
+    /// disposal or <paramref name="ct"/>; cancelling <paramref name="ct"/> also closes the connections
+    /// accepted here. The listener stays open: its owner disposes it and removes the socket file.
+    /// </summary>
+    public async Task ServeAsync(Socket listener, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, _acceptStop.Token);
+        int backoffMs = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = await listener.AcceptAsync(stop.Token);
+                backoffMs = 0;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.OperationAborted)
+            {
+                break;
+            }
+            catch (SocketException ex)
+            {
+                // Transient failures such as EMFILE: back off like the Go server instead of spinning.
+                backoffMs = Math.Min(Math.Max(5, backoffMs * 2), MaxAcceptBackoffMs);
+                LogMessage($"ttrpc: accept failed ({ex.SocketErrorCode}), retrying in {backoffMs} ms");
+                try
+                {
+                    await Task.Delay(backoffMs, stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            _ = ServeConnectionAsync(connection, ct);
+        }
+    }
+
+    /// <summary>
+    /// Serves one already-connected socket until the peer leaves, <paramref name="ct"/>, shutdown or
+    /// an I/O error; the server owns and closes the socket. Applies <see cref="TtrpcServerOptions.AcceptFilter"/> first.
+    /// </summary>
+    public Task ServeConnectionAsync(Socket connection, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (!Admit(connection))
+        {
+            connection.Dispose();
+            return Task.CompletedTask;
+        }
+
+        var served = new ServerConnection(this, connection);
+        lock (_gate)
+        {
+            if (_shuttingDown)
+            {
+                connection.Dispose();
+                return Task.CompletedTask;
+            }
+
+            _connections.Add(served);
+        }
+
+        _ = served.RunAsync(ct);
+        return served.Completion;
+    }
+
+    /// <summary>
+    /// Stops accepting, lets in-flight calls answer (new calls get UNAVAILABLE) and closes each
+    /// connection once idle. If <paramref name="ct"/> fires first, the remaining connections are
+    /// closed at once and their handlers cancelled; this method then returns normally.
+    /// Do not await it from inside a handler: it waits for that handler to answer.
+    /// </summary>
+    public async Task ShutdownAsync(CancellationToken ct)
+    {
+        var connections = BeginShutdown();
+        foreach (var connection in connections)
+        {
+            connection.BeginDrain();
+        }
+
+        var all = Task.WhenAll(connections.Select(c => c.Completion));
+        try
+        {
+            await all.WaitAsync(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            LogMessage("ttrpc: shutdown deadline reached, closing busy connections");
+            foreach (var connection in connections)
+            {
+                connection.Close();
+            }
+
+            await all;
+        }
+    }
+
+    /// <summary>Stops at once: no draining, every connection is closed and every handler cancelled.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        var connections = BeginShutdown();
+        foreach (var connection in connections)
+        {
+            connection.Close();
+        }
+
+        await Task.WhenAll(connections.Select(c => c.Completion));
+    }
+
+    internal void Remove(ServerConnection connection)
+    {
+        lock (_gate)
+        {
+            _connections.Remove(connection);
+        }
+    }
+
+    internal void LogMessage(string message) => Options.Log?.Invoke(message);
+
+    private ServerConnection[] BeginShutdown()
+    {
+        ServerConnection[] connections;
+        lock (_gate)
+        {
+            _shuttingDown = true;
+            connections = [.. _connections];
+        }
+
+        _acceptStop.Cancel();
+        return connections;
+    }
+
+    private bool Admit(Socket connection)
+    {
+        var filter = Options.AcceptFilter;
+        if (filter is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            if (filter(connection))
+            {
+                return true;
+            }
+
+            LogMessage("ttrpc: connection refused by the accept filter");
+        }
+        catch (Exception ex)
+        {
+            LogMessage($"ttrpc: accept filter threw, refusing the connection: {ex.Message}");
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,24 @@
+using System.Net.Sockets;
+
+namespace Shim.Ttrpc;
+
+/// <summary>Optional behaviour of a <see cref="TtrpcServer"/>.</summary>
+public sealed class TtrpcServerOptions
+{
+    /// <summary>
+    /// Called once per connection before any frame is read; false closes it (the shim uses this
+    /// for the SO_PEERCRED same-uid check). An exception counts as false.
+    /// </summary>
+    public Func<Socket, bool>? AcceptFilter { get; init; }
+
+    /// <summary>
+    /// Maps a handler exception to a status. Default: <see cref="TtrpcException"/> → its code,
+    /// <see cref="OperationCanceledException"/> → Cancelled, anything else → Unknown with the
+    /// exception message. Whatever the mapper says, a cancellation caused by the request's own
+    /// deadline is answered DeadlineExceeded.
+    /// </summary>
+    public Func<Exception, (StatusCode Code, string Message)>? ErrorMapper { get; init; }
+
+    /// <summary>Diagnostics sink for connection-level events and errors; may be null.</summary>
+    public Action<string>? Log { get; init; }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# scripts/setup.sh -- make a Debian 12 machine ready to build and test runcsharp.
+# Idempotent: installs with apt only what is missing (containerd, runc, busybox-static, python3),
+# then checks that the .NET 10 SDK is there (it is not installed by this script).
+set -euo pipefail
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1; }
+# ldd fails ("not a dynamic executable") on a static binary
+static_busybox() { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }
+
+{ have containerd && have ctr && have containerd-shim-runc-v2; } || missing+=(containerd)
+have runc || [ -x /usr/sbin/runc ] || missing+=(runc)
+static_busybox || missing+=(busybox-static)
+have python3 || missing+=(python3)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing packages: ${missing[*]}; run this script as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  echo "setup: containerd, runc, busybox-static and python3 are installed"
+fi
+
+if ! have dotnet; then
+  echo "setup: no 'dotnet' on PATH. Install the .NET 10 SDK (https://dotnet.microsoft.com/download/dotnet/10.0);" >&2
+  echo "       this script does not install it." >&2
+  exit 1
+fi
+if ! dotnet --list-sdks 2>/dev/null | grep -q '^10\.'; then
+  echo "setup: 'dotnet' is there but has no .NET 10 SDK (found: $(dotnet --list-sdks 2>/dev/null | awk '{print $1}' | tr '\n' ' '))." >&2
+  exit 1
+fi
+echo "setup: $(containerd --version | awk '{print "containerd", $3}'), $(runc --version | head -n1), dotnet SDK $(dotnet --version)"

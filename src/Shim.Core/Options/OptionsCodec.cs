@@ -1,0 +1,163 @@
+using System.Text;
+using System.Text.Json;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Shim.Core.Errors;
+using Shim.Protos;
+
+namespace Shim.Core.Options;
+
+/// <summary>Reads runtime options from containerd's Any and keeps them in the bundle as JSON.</summary>
+public static class OptionsCodec
+{
+    /// <summary>
+    /// Decodes the options Any of Create (or of <c>start</c>'s stdin). Besides containerd.runc.v1.Options,
+    /// the legacy containerd.linux.runc types that clients still send for runtimes they do not know
+    /// as runc are mapped instead of rejected.
+    /// </summary>
+    public static RuntimeOptions Decode(Any? any)
+    {
+        if (any is null || (any.TypeUrl.Length == 0 && any.Value.IsEmpty))
+        {
+            return new RuntimeOptions();
+        }
+        string name = TypeUrls.NameOf(any.TypeUrl);
+        try
+        {
+            return name switch
+            {
+                "containerd.runc.v1.Options" => From(Containerd.Runc.V1.Options.Parser.ParseFrom(any.Value)),
+                "containerd.linux.runc.CreateOptions" => From(Containerd.Linux.Runc.CreateOptions.Parser.ParseFrom(any.Value)),
+                "containerd.linux.runc.RuncOptions" => From(Containerd.Linux.Runc.RuncOptions.Parser.ParseFrom(any.Value)),
+                _ => throw new ShimException(ErrorKind.InvalidArgument, $"runtime options of type {any.TypeUrl} are not supported"),
+            };
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"malformed runtime options of type {any.TypeUrl}: {ex.Message}", ex);
+        }
+    }
+
+    private static RuntimeOptions From(Containerd.Runc.V1.Options o) => new()
+    {
+        BinaryName = o.BinaryName,
+        Root = o.Root,
+        SystemdCgroup = o.SystemdCgroup,
+        NoPivotRoot = o.NoPivotRoot,
+        NoNewKeyring = o.NoNewKeyring,
+        IoUid = o.IoUid,
+        IoGid = o.IoGid,
+        ShimCgroup = o.ShimCgroup,
+        CriuWorkPath = o.CriuWorkPath,
+    };
+
+    private static RuntimeOptions From(Containerd.Linux.Runc.CreateOptions o) => new()
+    {
+        NoPivotRoot = o.NoPivotRoot,
+        NoNewKeyring = o.NoNewKeyring,
+        IoUid = o.IoUid,
+        IoGid = o.IoGid,
+        ShimCgroup = o.ShimCgroup,
+        CriuWorkPath = o.CriuWorkPath,
+    };
+
+    private static RuntimeOptions From(Containerd.Linux.Runc.RuncOptions o) => new()
+    {
+        BinaryName = o.Runtime,
+        Root = o.RuntimeRoot,
+        SystemdCgroup = o.SystemdCgroup,
+    };
+
+    /// <summary>The JSON kept in the bundle's options.json for the <c>delete</c> action.</summary>
+    public static byte[] ToJson(RuntimeOptions o)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("binary_name", o.BinaryName);
+            w.WriteString("root", o.Root);
+            w.WriteBoolean("systemd_cgroup", o.SystemdCgroup);
+            w.WriteBoolean("no_pivot_root", o.NoPivotRoot);
+            w.WriteBoolean("no_new_keyring", o.NoNewKeyring);
+            w.WriteNumber("io_uid", o.IoUid);
+            w.WriteNumber("io_gid", o.IoGid);
+            w.WriteString("shim_cgroup", o.ShimCgroup);
+            w.WriteString("criu_work_path", o.CriuWorkPath);
+            w.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Reads options.json back; unknown or missing fields keep their defaults.</summary>
+    public static RuntimeOptions FromJson(ReadOnlySpan<byte> json)
+    {
+        var o = new RuntimeOptions();
+        var reader = new Utf8JsonReader(json);
+        string? key = null;
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.PropertyName:
+                    key = reader.GetString();
+                    break;
+                case JsonTokenType.String:
+                    string s = reader.GetString() ?? "";
+                    o = key switch
+                    {
+                        "binary_name" => o with { BinaryName = s },
+                        "root" => o with { Root = s },
+                        "shim_cgroup" => o with { ShimCgroup = s },
+                        "criu_work_path" => o with { CriuWorkPath = s },
+                        _ => o,
+                    };
+                    break;
+                case JsonTokenType.True or JsonTokenType.False:
+                    bool b = reader.GetBoolean();
+                    o = key switch
+                    {
+                        "systemd_cgroup" => o with { SystemdCgroup = b },
+                        "no_pivot_root" => o with { NoPivotRoot = b },
+                        "no_new_keyring" => o with { NoNewKeyring = b },
+                        _ => o,
+                    };
+                    break;
+                case JsonTokenType.Number when reader.TryGetUInt32(out uint n):
+                    o = key switch
+                    {
+                        "io_uid" => o with { IoUid = n },
+                        "io_gid" => o with { IoGid = n },
+                        _ => o,
+                    };
+                    break;
+            }
+        }
+        return o;
+    }
+
+    /// <summary>Resolves the runc binary: an absolute name as is, else the first match on PATH.</summary>
+    public static string ResolveBinary(string binaryName)
+    {
+        string name = binaryName.Length > 0 ? binaryName : "runc";
+        if (name.Contains('/', StringComparison.Ordinal))
+        {
+            return Path.GetFullPath(name);
+        }
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").Split(':'))
+        {
+            if (dir.Length == 0)
+            {
+                continue;
+            }
+            string candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        throw new ShimException(ErrorKind.FailedPrecondition, $"runtime binary {name} not found on PATH");
+    }
+
+    internal static string Utf8(ReadOnlySpan<byte> b) => Encoding.UTF8.GetString(b);
+}

@@ -1,0 +1,16 @@
+namespace Shim.Core.Service;
+
+/// <summary>What the shim was started with (flags and environment).</summary>
+public sealed record ShimSettings
+{
+    /// <summary>containerd namespace (-namespace).</summary>
+    public required string Namespace { get; init; }
+    /// <summary>Task id the shim was started for (-id); with grouping, the first container.</summary>
+    public required string Id { get; init; }
+    /// <summary>containerd's gRPC socket (-address).</summary>
+    public string Address { get; init; } = "";
+    /// <summary>containerd's ttrpc socket for events (TTRPC_ADDRESS).</summary>
+    public string TtrpcAddress { get; init; } = "";
+    /// <summary>-debug was given.</summary>
+    public bool Debug { get; init; }
+}

@@ -1,0 +1,46 @@
+using Containerd.Task.V2;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Shim.Ttrpc;
+
+namespace Shim.Core.Service;
+
+public sealed partial class TaskService
+{
+    /// <summary>Task API v2 service name (containerd 1.x, and 2.x for version-2 shims).</summary>
+    public const string TaskV2 = "containerd.task.v2.Task";
+
+    /// <summary>Task API v3 service name (containerd 2.x); same messages, other package.</summary>
+    public const string TaskV3 = "containerd.task.v3.Task";
+
+    /// <summary>Binds every task RPC under both service names.</summary>
+    public void Register(TtrpcServiceRegistry registry)
+    {
+        foreach (string service in (ReadOnlySpan<string>)[TaskV2, TaskV3])
+        {
+            Bind(registry, service, "State", StateRequest.Parser, StateAsync);
+            Bind(registry, service, "Create", CreateTaskRequest.Parser, CreateAsync);
+            Bind(registry, service, "Start", StartRequest.Parser, StartAsync);
+            Bind(registry, service, "Delete", DeleteRequest.Parser, DeleteAsync);
+            Bind(registry, service, "Pids", PidsRequest.Parser, PidsAsync);
+            Bind(registry, service, "Kill", KillRequest.Parser, KillAsync);
+            Bind(registry, service, "CloseIO", CloseIORequest.Parser, CloseIOAsync);
+            Bind(registry, service, "Wait", WaitRequest.Parser, WaitAsync);
+            Bind(registry, service, "Connect", ConnectRequest.Parser, ConnectAsync);
+            Bind(registry, service, "Shutdown", ShutdownRequest.Parser, ShutdownAsync);
+            Bind<PauseRequest, Empty>(registry, service, "Pause", PauseRequest.Parser, (_, _) => throw NotYet("Pause"));
+            Bind<ResumeRequest, Empty>(registry, service, "Resume", ResumeRequest.Parser, (_, _) => throw NotYet("Resume"));
+            Bind<CheckpointTaskRequest, Empty>(registry, service, "Checkpoint", CheckpointTaskRequest.Parser, (_, _) => throw NotYet("Checkpoint"));
+            Bind<ExecProcessRequest, Empty>(registry, service, "Exec", ExecProcessRequest.Parser, (_, _) => throw NotYet("Exec"));
+            Bind<ResizePtyRequest, Empty>(registry, service, "ResizePty", ResizePtyRequest.Parser, (_, _) => throw NotYet("ResizePty"));
+            Bind<UpdateTaskRequest, Empty>(registry, service, "Update", UpdateTaskRequest.Parser, (_, _) => throw NotYet("Update"));
+            Bind<StatsRequest, StatsResponse>(registry, service, "Stats", StatsRequest.Parser, (_, _) => throw NotYet("Stats"));
+        }
+    }
+
+    private static void Bind<TRequest, TResponse>(TtrpcServiceRegistry registry, string service, string method,
+        MessageParser<TRequest> parser, Func<TRequest, CancellationToken, Task<TResponse>> handler)
+        where TRequest : IMessage<TRequest>
+        where TResponse : IMessage<TResponse> =>
+        registry.Register<TRequest, TResponse>(service, method, parser, (request, context) => new ValueTask<TResponse>(handler(request, context.CancellationToken)));
+}

@@ -1,0 +1,70 @@
+using Shim.Core.Errors;
+using Shim.Core.Events;
+using Shim.Core.Processes;
+using Shim.Runc;
+
+namespace Shim.Core.Service;
+
+/// <summary>
+/// containerd's task API for the containers of this shim. Handlers are split by topic into partial
+/// files; every failure leaves as a ShimException (or RuncException) and is mapped to a status once,
+/// in <see cref="StatusMapping"/>.
+/// </summary>
+public sealed partial class TaskService
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, Container?> _containers = new(StringComparer.Ordinal); // guarded by _gate; null = being created
+    private readonly ShimSettings _settings;
+    private readonly IEventPublisher _events;
+    private readonly IRuncRunner _runner;
+    private readonly ExitRouter _router;
+    private readonly TaskCompletionSource _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Creates the service; exits must be fed to <paramref name="router"/> by the caller's exit loop.</summary>
+    public TaskService(ShimSettings settings, IEventPublisher events, IRuncRunner runner, ExitRouter router)
+    {
+        _settings = settings;
+        _events = events;
+        _runner = runner;
+        _router = router;
+    }
+
+    /// <summary>Completes when Shutdown was called with no container left.</summary>
+    public Task ShutdownRequested => _shutdown.Task;
+
+    /// <summary>Number of containers (created or being created).</summary>
+    public int ContainerCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _containers.Count;
+            }
+        }
+    }
+
+    private Container Get(string id)
+    {
+        if (string.IsNullOrEmpty(id))
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, "container id must not be empty");
+        }
+        lock (_gate)
+        {
+            if (_containers.TryGetValue(id, out var container) && container is not null)
+            {
+                return container;
+            }
+        }
+        throw new ShimException(ErrorKind.NotFound, $"container {id}: not created");
+    }
+
+    private static void NoExec(string op, string id, string execId)
+    {
+        if (!string.IsNullOrEmpty(execId))
+        {
+            throw new ShimException(ErrorKind.NotFound, $"{op} {id} (exec {execId}): process does not exist");
+        }
+    }
+}

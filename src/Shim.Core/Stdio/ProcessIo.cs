@@ -1,0 +1,219 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Shim.Core.Errors;
+using Shim.Core.Logging;
+using Shim.Os;
+using Shim.Runc;
+
+namespace Shim.Core.Stdio;
+
+/// <summary>
+/// The shim side of one process's stdio in pipe mode: runc (and so the process) gets pipe ends,
+/// the shim copies between the pipes and containerd's FIFOs (or a log file) on the shared IoLoop.
+/// Output FIFOs are held open read-write so output written before a reader attaches, or after it
+/// detaches, waits in the FIFO instead of failing (PROTOCOL.md §11).
+/// </summary>
+public sealed class ProcessIo : IDisposable
+{
+    private readonly List<SafeHandle> _runcSide = new(3);
+    private readonly List<SafeHandle> _owned = new(6);
+    private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, bool Output)> _pumps = new(3);
+    private readonly List<Task<PumpResult>> _outputs = new(2);
+    private SafeFileHandle? _stdinKeeper;
+
+    private ProcessIo()
+    {
+    }
+
+    /// <summary>Handles to give runc as its fds 0, 1 and 2 (/dev/null where no stream was asked for).</summary>
+    public RuncIo RuncSide { get; private set; } = RuncIo.Captured;
+
+    /// <summary>Opens the FIFOs or files and creates the pipes; nothing is copied before <see cref="Start"/>.</summary>
+    public static ProcessIo Open(StdioPaths paths, uint ioUid, uint ioGid)
+    {
+        var io = new ProcessIo();
+        try
+        {
+            io.OpenAll(paths, ioUid, ioGid);
+            return io;
+        }
+        catch
+        {
+            io.Dispose();
+            throw;
+        }
+    }
+
+    private void OpenAll(StdioPaths paths, uint ioUid, uint ioGid)
+    {
+        if (paths.Terminal)
+        {
+            throw new ShimException(ErrorKind.NotImplemented, "terminal stdio is not supported yet");
+        }
+        var (scheme, stdoutPath) = Split(paths.Stdout);
+        SafeHandle? stdin = null, stdout = null, stderr = null;
+        if (paths.Stdin.Length > 0)
+        {
+            var (reader, keeper) = Fifos.OpenInput(paths.Stdin);
+            _owned.Add(reader);
+            _stdinKeeper = keeper;
+            var (pipeRead, pipeWrite) = Pipes.Create();
+            stdin = RuncEnd(pipeRead, ioUid, ioGid);
+            _owned.Add(pipeWrite);
+            _pumps.Add((reader, pipeWrite, true, false));
+        }
+        switch (scheme)
+        {
+            case "" or "fifo":
+                stdout = OutputToFifo(stdoutPath, ioUid, ioGid);
+                stderr = OutputToFifo(Split(paths.Stderr).Path, ioUid, ioGid);
+                break;
+            case "file":
+                var file = OpenLogFile(stdoutPath);
+                stdout = OutputTo(file, ioUid, ioGid);
+                stderr = OutputTo(file, ioUid, ioGid);
+                break;
+            default:
+                throw new ShimException(ErrorKind.NotImplemented, $"stdio scheme {scheme}:// is not supported yet");
+        }
+        RuncSide = new RuncIo
+        {
+            Stdin = stdin ?? DevNull(),
+            Stdout = stdout ?? DevNull(),
+            Stderr = stderr ?? DevNull(),
+        };
+    }
+
+    /// <summary>Called after runc has the pipe ends: drops the shim's copies and starts copying.</summary>
+    public void Start()
+    {
+        foreach (var handle in _runcSide)
+        {
+            handle.Dispose();
+        }
+        _runcSide.Clear();
+        foreach (var (source, destination, closeAtEof, output) in _pumps)
+        {
+            var pump = IoLoop.Shared.Pump(source, destination, closeAtEof);
+            if (output)
+            {
+                _outputs.Add(pump);
+            }
+        }
+        _pumps.Clear();
+    }
+
+    /// <summary>Drops the shim's write end of the stdin FIFO, so the process sees EOF once the client closes too.</summary>
+    public void CloseStdin()
+    {
+        _stdinKeeper?.Dispose();
+        _stdinKeeper = null;
+    }
+
+    /// <summary>Waits until every output stream reached EOF (all writers gone), at most <paramref name="timeout"/>.</summary>
+    public async Task<bool> WaitOutputAsync(TimeSpan timeout)
+    {
+        if (_outputs.Count == 0)
+        {
+            return true;
+        }
+        var all = Task.WhenAll(_outputs);
+        var done = await Task.WhenAny(all, Task.Delay(timeout)).ConfigureAwait(false);
+        if (done != all)
+        {
+            ShimLog.Warn("stdio copy did not finish in time", ShimLog.Field("timeout", timeout));
+            return false;
+        }
+        foreach (var result in all.Result)
+        {
+            if (result.BytesDropped > 0)
+            {
+                ShimLog.Warn("output bytes could not be delivered", ShimLog.Field("dropped", result.BytesDropped) + " " + ShimLog.Field("errno", result.Errno));
+            }
+        }
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        CloseStdin();
+        foreach (var handle in _runcSide)
+        {
+            handle.Dispose();
+        }
+        _runcSide.Clear();
+        // handles still owned by running pumps are closed by the pump (destination) or stay with
+        // the pump until its source reaches EOF; only never-started ones are released here
+        foreach (var (source, destination, _, _) in _pumps)
+        {
+            source.Dispose();
+            destination.Dispose();
+        }
+        _pumps.Clear();
+        foreach (var handle in _owned)
+        {
+            handle.Dispose();
+        }
+        _owned.Clear();
+    }
+
+    private SafeHandle? OutputToFifo(string path, uint uid, uint gid)
+    {
+        if (path.Length == 0)
+        {
+            return null;
+        }
+        SafeFileHandle destination = Fds.IsFifo(path) ? Fifos.OpenOutput(path) : OpenLogFile(path);
+        _owned.Add(destination);
+        return OutputTo(destination, uid, gid);
+    }
+
+    private SafeHandle OutputTo(SafeHandle destination, uint uid, uint gid)
+    {
+        var (pipeRead, pipeWrite) = Pipes.Create();
+        _owned.Add(pipeRead);
+        _pumps.Add((pipeRead, destination, false, true));
+        return RuncEnd(pipeWrite, uid, gid);
+    }
+
+    private SafeFileHandle OpenLogFile(string path)
+    {
+        string? dir = Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(dir))
+        {
+            Directory.CreateDirectory(dir);
+        }
+        var file = Fds.Open(path, Fds.O_WRONLY | Fds.O_CREAT | Fds.O_APPEND, Convert.ToInt32("644", 8));
+        _owned.Add(file);
+        return file;
+    }
+
+    private SafeHandle RuncEnd(SafeFileHandle end, uint uid, uint gid)
+    {
+        if (uid != 0 || gid != 0)
+        {
+            Fds.Fchown(end, (int)uid, (int)gid);
+        }
+        _runcSide.Add(end);
+        return end;
+    }
+
+    private SafeFileHandle DevNull()
+    {
+        var handle = Fds.Open("/dev/null", Fds.O_RDWR);
+        _runcSide.Add(handle);
+        return handle;
+    }
+
+    private static (string Scheme, string Path) Split(string uri)
+    {
+        int i = uri.IndexOf("://", StringComparison.Ordinal);
+        if (i < 0)
+        {
+            return ("", uri);
+        }
+        var parsed = new Uri(uri);
+        return (parsed.Scheme, Uri.UnescapeDataString(parsed.AbsolutePath));
+    }
+}

@@ -1,0 +1,84 @@
+using Containerd.Task.V2;
+using Google.Protobuf;
+using Shim.Core.Cli;
+using Shim.Core.Options;
+using Shim.Os;
+using Shim.Protos;
+using Shim.Runc;
+
+namespace Shim.Host;
+
+/// <summary>
+/// The `delete` action: containerd runs it after every shim teardown and after a shim died, so it
+/// must be cheap and idempotent. Force-deletes the runc container, unmounts the rootfs and prints
+/// a DeleteResponse.
+/// </summary>
+internal static class DeleteCommand
+{
+    // the Go shim reports 128+SIGKILL here: the real status is unknown once the shim is gone
+    private const uint UnknownExitStatus = 137;
+
+    public static async Task<int> RunAsync(ShimArgs args)
+    {
+        string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
+        var options = ReadOptions(bundle);
+        try
+        {
+            Reaper.Instance.Start();
+            var runc = new RuncClient(
+                new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
+                new RuncRunner());
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await runc.DeleteAsync(args.Id, force: true, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RuncException or Shim.Core.Errors.ShimException or OperationCanceledException or ErrnoException)
+        {
+            if (ex is not RuncException { IsNotFound: true })
+            {
+                Console.Error.Write($"failed to delete runc container {args.Id}: {ex.Message}");
+            }
+        }
+        try
+        {
+            Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
+        }
+        catch (ErrnoException ex)
+        {
+            Console.Error.Write($"failed to unmount rootfs of {args.Id}: {ex.Message}");
+        }
+        var response = new DeleteResponse
+        {
+            Pid = ReadPid(Path.Combine(bundle, "init.pid")),
+            ExitStatus = UnknownExitStatus,
+            ExitedAt = Timestamps.From(DateTimeOffset.UtcNow),
+        };
+        using var stdout = Console.OpenStandardOutput();
+        stdout.Write(response.ToByteArray());
+        stdout.Flush();
+        return 0;
+    }
+
+    private static RuntimeOptions ReadOptions(string bundle)
+    {
+        try
+        {
+            return OptionsCodec.FromJson(File.ReadAllBytes(Path.Combine(bundle, "options.json")));
+        }
+        catch (IOException)
+        {
+            return new RuntimeOptions(); // a shim that died before Create wrote nothing; delete still succeeds
+        }
+    }
+
+    private static uint ReadPid(string path)
+    {
+        try
+        {
+            return uint.TryParse(File.ReadAllText(path).Trim(), out uint pid) ? pid : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+}

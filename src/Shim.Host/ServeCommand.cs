@@ -1,0 +1,115 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Shim.Core.Cli;
+using Shim.Core.Errors;
+using Shim.Core.Events;
+using Shim.Core.Logging;
+using Shim.Core.Processes;
+using Shim.Core.Service;
+using Shim.Os;
+using Shim.Runc;
+using Shim.Ttrpc;
+
+namespace Shim.Host;
+
+/// <summary>The long-lived server: subreaper, task service on the inherited socket, events to containerd.</summary>
+internal static class ServeCommand
+{
+    public static async Task<int> RunAsync(ShimArgs args)
+    {
+        OpenLog(args);
+        Reaper.Instance.Start();
+        var settings = new ShimSettings
+        {
+            Namespace = args.Namespace,
+            Id = args.Id,
+            Address = args.Address,
+            TtrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") ?? args.Address + ".ttrpc",
+            Debug = args.Debug,
+        };
+        using var listener = args.Socket.Length > 0 ? Listen(ShimAddress.PathOf(args.Socket)) : new Socket(new SafeSocketHandle(3, ownsHandle: true));
+        string? socketPath = (listener.LocalEndPoint as UnixDomainSocketEndPoint)?.ToString();
+
+        await using var events = new TtrpcEventPublisher(settings.TtrpcAddress, settings.Namespace);
+        var router = new ExitRouter();
+        using var exits = Reaper.Instance.Subscribe();
+        using var stop = new CancellationTokenSource();
+        var exitLoop = router.RunAsync(exits, stop.Token);
+
+        var service = new TaskService(settings, events, new RuncRunner(), router);
+        var registry = new TtrpcServiceRegistry();
+        service.Register(registry);
+        await using var server = new TtrpcServer(registry, new TtrpcServerOptions
+        {
+            AcceptFilter = SamePeerUser,
+            ErrorMapper = StatusMapping.ToStatus,
+            Log = message => ShimLog.Debug(message),
+        });
+
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
+
+        ShimLog.Info("shim serving", ShimLog.Field("socket", socketPath));
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var onStop = stop.Token.Register(() => stopped.TrySetResult());
+        var serving = server.ServeAsync(listener, stop.Token);
+        await Task.WhenAny(service.ShutdownRequested, stopped.Task, serving).ConfigureAwait(false);
+
+        ShimLog.Info("shim shutting down");
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            try
+            {
+                await server.ShutdownAsync(grace.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                ShimLog.Warn("calls still running at shutdown");
+            }
+        }
+        await events.FlushAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
+        await stop.CancelAsync().ConfigureAwait(false);
+        await exitLoop.ConfigureAwait(false);
+        if (socketPath is { Length: > 0 })
+        {
+            File.Delete(socketPath);
+        }
+        return 0;
+    }
+
+    private static bool SamePeerUser(Socket connection)
+    {
+        var (_, uid, gid) = Shim.Os.ProcessInfo.PeerCredentials(connection);
+        bool same = uid == Shim.Os.ProcessInfo.EffectiveUid && gid == Shim.Os.ProcessInfo.EffectiveGid;
+        if (!same)
+        {
+            ShimLog.Warn("refused connection from another user", ShimLog.Field("uid", uid) + " " + ShimLog.Field("gid", gid));
+        }
+        return same;
+    }
+
+    private static Socket Listen(string path)
+    {
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(path));
+        socket.Listen(128);
+        return socket;
+    }
+
+    private static void OpenLog(ShimArgs args)
+    {
+        ShimLog.MinLevel = args.Debug ? LogLevel.Debug : LogLevel.Info;
+        ShimLog.CommonFields = ShimLog.Field("namespace", args.Namespace) + " runtime=io.containerd.runcsharp.v2";
+        try
+        {
+            // containerd holds the read side of the bundle's `log` FIFO and copies it into its own log
+            using var log = Fds.Open("log", Fds.O_WRONLY | Fds.O_NONBLOCK);
+            Fds.Dup2(log, 2);
+            ShimLog.UseStderr();
+        }
+        catch (ErrnoException)
+        {
+            // no reader (run by hand): log nowhere rather than block
+        }
+    }
+}

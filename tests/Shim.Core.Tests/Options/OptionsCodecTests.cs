@@ -1,0 +1,51 @@
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Shim.Core.Errors;
+using Shim.Core.Options;
+using Shim.Protos;
+
+namespace Shim.Core.Tests.Options;
+
+public class OptionsCodecTests
+{
+    [Fact]
+    public void No_options_means_defaults_with_containerds_runc_root()
+    {
+        var o = OptionsCodec.Decode(null);
+        Assert.Equal("/run/containerd/runc/ns1", o.RuncRoot("ns1"));
+        Assert.Equal("", o.BinaryName);
+    }
+
+    [Fact]
+    public void Runc_v1_options_are_read_from_their_any()
+    {
+        var any = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/opt/runc", Root = "/r", SystemdCgroup = true, NoPivotRoot = true, IoUid = 5 });
+        var o = OptionsCodec.Decode(any);
+        Assert.Equal(("/opt/runc", "/r/ns", true, true, 5u), (o.BinaryName, o.RuncRoot("ns"), o.SystemdCgroup, o.NoPivotRoot, o.IoUid));
+    }
+
+    [Fact]
+    public void Legacy_linux_runc_options_are_mapped_instead_of_rejected()
+    {
+        var o = OptionsCodec.Decode(TypeUrls.Pack(new Containerd.Linux.Runc.RuncOptions { Runtime = "/bin/crun", RuntimeRoot = "/rr", SystemdCgroup = true }));
+        Assert.Equal(("/bin/crun", "/rr"), (o.BinaryName, o.Root));
+        var c = OptionsCodec.Decode(TypeUrls.Pack(new Containerd.Linux.Runc.CreateOptions { NoPivotRoot = true, IoGid = 9 }));
+        Assert.Equal((true, 9u), (c.NoPivotRoot, c.IoGid));
+    }
+
+    [Fact]
+    public void Unknown_types_and_garbage_are_invalid_arguments()
+    {
+        var unknown = new Any { TypeUrl = "example.com/Other", Value = ByteString.CopyFromUtf8("x") };
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<ShimException>(() => OptionsCodec.Decode(unknown)).Kind);
+        var garbage = new Any { TypeUrl = "containerd.runc.v1.Options", Value = ByteString.CopyFrom(0xff, 0xff, 0xff) };
+        Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<ShimException>(() => OptionsCodec.Decode(garbage)).Kind);
+    }
+
+    [Fact]
+    public void Options_survive_the_round_trip_through_options_json()
+    {
+        var o = new RuntimeOptions { BinaryName = "runc", Root = "/x", SystemdCgroup = true, NoNewKeyring = true, IoUid = 1, IoGid = 2, ShimCgroup = "/s", CriuWorkPath = "/w" };
+        Assert.Equal(o, OptionsCodec.FromJson(OptionsCodec.ToJson(o)));
+    }
+}

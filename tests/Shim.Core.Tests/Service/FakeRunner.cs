@@ -1,0 +1,51 @@
+using System.Collections.Concurrent;
+using Shim.Os;
+using Shim.Runc;
+
+namespace Shim.Core.Tests.Service;
+
+/// <summary>
+/// Stands in for runc: "create" starts a real `sleep` child (reaped by the one reaper) and writes its
+/// pid file, "kill" signals it, "start" can be told to let the process die first.
+/// </summary>
+internal sealed class FakeRunner : IRuncRunner
+{
+    public ConcurrentQueue<string> Calls { get; } = new();
+    public ConcurrentDictionary<string, int> Pids { get; } = new();
+    public bool ExitDuringStart { get; set; }
+    public string? FailVerbWith { get; set; }
+
+    public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
+    {
+        string verb = args[7];
+        string id = args[^1];
+        Calls.Enqueue(verb);
+        if (FailVerbWith is { } message && message.StartsWith(verb + ":", StringComparison.Ordinal))
+        {
+            return new RuncResult(1, [], message[(verb.Length + 1)..]);
+        }
+        switch (verb)
+        {
+            case "create":
+                var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
+                string pidFile = args[args.ToList().IndexOf("--pid-file") + 1];
+                await File.WriteAllTextAsync(pidFile, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
+                Pids[id] = child.Pid;
+                break;
+            case "start" when ExitDuringStart:
+                Signals.Kill(Pids[id], Signals.SIGKILL);
+                await Task.Delay(200, ct); // let the reaper publish the exit while start is still in flight
+                break;
+            case "kill":
+                id = args[^2];
+                if (!Signals.Kill(Pids[id], int.Parse(args[^1], System.Globalization.CultureInfo.InvariantCulture)))
+                {
+                    return new RuncResult(1, [], "container not running");
+                }
+                break;
+            case "ps":
+                return new RuncResult(0, System.Text.Encoding.UTF8.GetBytes($"[{Pids[id]}]"), "");
+        }
+        return new RuncResult(0, [], "");
+    }
+}

@@ -1,0 +1,39 @@
+using Google.Protobuf;
+using Shim.Core.Errors;
+using Shim.Runc;
+using Shim.Ttrpc;
+
+namespace Shim.Core.Tests;
+
+public class StatusMappingTests
+{
+    [Theory]
+    [InlineData(ErrorKind.NotFound, StatusCode.NotFound)]
+    [InlineData(ErrorKind.AlreadyExists, StatusCode.AlreadyExists)]
+    [InlineData(ErrorKind.FailedPrecondition, StatusCode.FailedPrecondition)]
+    [InlineData(ErrorKind.InvalidArgument, StatusCode.InvalidArgument)]
+    [InlineData(ErrorKind.NotImplemented, StatusCode.Unimplemented)]
+    [InlineData(ErrorKind.Unavailable, StatusCode.Unavailable)]
+    [InlineData(ErrorKind.Internal, StatusCode.Internal)]
+    [InlineData(ErrorKind.Unknown, StatusCode.Unknown)]
+    public void Each_error_kind_has_its_grpc_code(ErrorKind kind, StatusCode code)
+    {
+        Assert.Equal((code, "what failed"), StatusMapping.ToStatus(new ShimException(kind, "what failed")));
+    }
+
+    [Fact]
+    public void Runc_failures_keep_runcs_text_and_gone_containers_are_not_found()
+    {
+        var (code, message) = StatusMapping.ToStatus(new RuncException("kill", 1, "container not running"));
+        Assert.Equal(StatusCode.NotFound, code);
+        Assert.Contains("runc kill failed: container not running", message, StringComparison.Ordinal);
+        Assert.Equal(StatusCode.Unknown, StatusMapping.ToStatus(new RuncException("create", 1, "bad config")).Code);
+    }
+
+    [Fact]
+    public void Malformed_protobuf_is_an_invalid_argument()
+    {
+        var bad = Assert.ThrowsAny<InvalidProtocolBufferException>(() => Google.Protobuf.WellKnownTypes.Duration.Parser.ParseFrom([0xff, 0xff, 0xff]));
+        Assert.Equal(StatusCode.InvalidArgument, StatusMapping.ToStatus(bad).Code);
+    }
+}

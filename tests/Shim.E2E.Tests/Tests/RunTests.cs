@@ -1,0 +1,63 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Shim.E2E.Tests;
+
+/// <summary>`ctr run --rm` through the runtime: output, exit codes, stdin.</summary>
+public sealed class RunTests : E2ETest
+{
+    [Fact]
+    public async Task Echo_hello_prints_hello()
+    {
+        var r = await RunAsync("echo1", "/bin/echo", "hello");
+
+        Assert.True(r.ExitCode == 0, r.Describe());
+        Assert.Equal("hello\n", r.Stdout);
+    }
+
+    [Fact]
+    public async Task The_process_exit_code_becomes_the_exit_code_of_ctr_run()
+    {
+        var r = await RunAsync("exit7", "sh", "-c", "exit 7");
+
+        Assert.True(r.ExitCode == 7, r.Describe());
+    }
+
+    [Fact]
+    public async Task Stdout_and_stderr_stay_separate()
+    {
+        var r = await RunAsync("split1", "sh", "-c", "echo out; echo err >&2; echo out2; echo err2 >&2");
+
+        Assert.True(r.ExitCode == 0, r.Describe());
+        Assert.Equal("out\nout2\n", r.Stdout);
+        Assert.Contains("err\nerr2\n", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("out", r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stdin_piped_into_ctr_run_reaches_the_process()
+    {
+        var input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 20000).Select(i => $"line {i} of the input\n")));
+
+        var r = await CtrAsync(RunArgs("stdin1", detach: false, "cat"), input, TimeSpan.FromSeconds(60));
+
+        Assert.True(r.ExitCode == 0, r.Describe());
+        Assert.Equal(input.Length, r.StdoutBytes.Length);
+        Assert.True(input.AsSpan().SequenceEqual(r.StdoutBytes), "stdout differs from what was piped in");
+    }
+
+    [Fact]
+    public async Task Sixty_four_MiB_of_stdout_arrive_bit_exact()
+    {
+        const int size = 64 * 1024 * 1024;
+        var expected = new byte[size];
+        var pattern = "abcdefghij\n"u8;
+        for (int i = 0; i < size; i++) { expected[i] = pattern[i % pattern.Length]; }
+
+        var r = await CtrAsync(RunArgs("big1", detach: false, "sh", "-c", $"yes abcdefghij | head -c {size}"), stdin: null, TimeSpan.FromSeconds(180));
+
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}, {r.StdoutBytes.Length} bytes of stdout; stderr: {r.Stderr}");
+        Assert.Equal(size, r.StdoutBytes.Length);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(expected)), Convert.ToHexString(SHA256.HashData(r.StdoutBytes)));
+    }
+}

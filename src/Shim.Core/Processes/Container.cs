@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Shim.Core.Errors;
 using Shim.Os;
 
 namespace Shim.Core.Processes;
@@ -20,6 +21,134 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
 
     /// <summary>The init process.</summary>
     public InitProcess Init { get; } = init;
+
+    /// <summary>The runtime options the container was created with.</summary>
+    public Options.RuntimeOptions Options { get; init; } = new();
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, ExecProcess?> _execs = new(StringComparer.Ordinal); // guarded by _gate; null = reserved
+    private int _runningExecs;        // guarded by _gate
+    private bool _initExited;         // guarded by _gate
+    private Shim.Os.ChildExit? _heldInitExit; // guarded by _gate
+
+    /// <summary>Runs as soon as init's exit is reaped, even if its event waits for execs (kill-all is scheduled here).</summary>
+    public Action<Container>? InitExiting { get; set; }
+
+    /// <summary>Reserves an exec id; AlreadyExists if taken.</summary>
+    public void ReserveExec(string execId)
+    {
+        lock (_gate)
+        {
+            if (!_execs.TryAdd(execId, null))
+            {
+                throw new ShimException(ErrorKind.AlreadyExists, $"exec {execId} of container {Id}: id already in use");
+            }
+        }
+    }
+
+    /// <summary>Fills a reservation (or drops it when <paramref name="exec"/> is null).</summary>
+    public void CompleteExec(string execId, ExecProcess? exec)
+    {
+        lock (_gate)
+        {
+            if (exec is null)
+            {
+                _execs.Remove(execId);
+            }
+            else
+            {
+                _execs[execId] = exec;
+            }
+        }
+    }
+
+    /// <summary>The exec with that id; NotFound otherwise.</summary>
+    public ExecProcess GetExec(string execId)
+    {
+        lock (_gate)
+        {
+            if (_execs.TryGetValue(execId, out var exec) && exec is not null)
+            {
+                return exec;
+            }
+        }
+        throw new ShimException(ErrorKind.NotFound, $"exec {execId} of container {Id}: process does not exist");
+    }
+
+    /// <summary>Forgets a deleted exec.</summary>
+    public void RemoveExec(string execId)
+    {
+        lock (_gate)
+        {
+            _execs.Remove(execId);
+        }
+    }
+
+    /// <summary>Snapshot of the execs, for Pids.</summary>
+    public IReadOnlyList<ExecProcess> Execs
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _execs.Values.OfType<ExecProcess>()];
+            }
+        }
+    }
+
+    /// <summary>Counts a starting exec; false once init has exited (no exec may start then).</summary>
+    public bool TryBeginExec()
+    {
+        lock (_gate)
+        {
+            if (_initExited)
+            {
+                return false;
+            }
+            _runningExecs++;
+            return true;
+        }
+    }
+
+    /// <summary>An exec exited or failed to start; the last one releases a held init exit.</summary>
+    public void EndExec()
+    {
+        Shim.Os.ChildExit? release = null;
+        lock (_gate)
+        {
+            if (--_runningExecs == 0 && _heldInitExit is { } held)
+            {
+                _heldInitExit = null;
+                release = held;
+            }
+        }
+        if (release is { } exit)
+        {
+            Init.ApplyDeferredExit(exit);
+        }
+    }
+
+    /// <summary>Init exited: true when execs still run and the exit must wait for them.</summary>
+    public bool DeferInitExit(Shim.Os.ChildExit exit)
+    {
+        InitExiting?.Invoke(this);
+        lock (_gate)
+        {
+            _initExited = true;
+            if (_runningExecs > 0)
+            {
+                _heldInitExit = exit;
+                return true;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>Called once init's exit was applied.</summary>
+    public void OnInitExited(InitProcess init)
+    {
+        _ = init;
+    }
 
     /// <summary>Unmounts what the shim mounted under the bundle's rootfs.</summary>
     public void UnmountRootfs()

@@ -83,8 +83,8 @@ public sealed partial class TaskService
             }
             io.Start();
             var init = new InitProcess(id, pid, stdio, io, runc, _events);
-            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init);
-            init.ExitHook = OnInitExit(container);
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { InitExiting = KillAllIfSharedPidNamespace, Options = options };
+            init.Container = container;
             var early = _router.Track(pid, init);
             var created = new TaskCreate
             {
@@ -114,24 +114,25 @@ public sealed partial class TaskService
         }
     }
 
-    private Action<InitProcess> OnInitExit(Container container) => init =>
+    private static void KillAllIfSharedPidNamespace(Container container)
     {
-        if (container.SharesPidNamespace)
+        if (!container.SharesPidNamespace)
         {
-            // without a pid namespace of its own, the container's other processes outlive init: kill them
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await init.Runc.KillAsync(container.Id, Signals.SIGKILL, all: true, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (RuncException ex)
-                {
-                    ShimLog.Debug("kill --all after init exit", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.RuncMessage));
-                }
-            });
+            return;
         }
-    };
+        // without a pid namespace of its own, the container's other processes outlive init: kill them
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await container.Init.Runc.KillAsync(container.Id, Signals.SIGKILL, all: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RuncException ex)
+            {
+                ShimLog.Debug("kill --all after init exit", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.RuncMessage));
+            }
+        });
+    }
 
     private static bool MountRootfs(CreateTaskRequest request, string bundle)
     {

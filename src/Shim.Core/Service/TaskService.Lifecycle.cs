@@ -3,35 +3,55 @@ using Containerd.Task.V2;
 using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Errors;
 using Shim.Core.Logging;
+using Shim.Core.Processes;
 using Shim.Protos;
+using TaskStatus = Containerd.Types.Task.Status;
 
 namespace Shim.Core.Service;
 
 public sealed partial class TaskService
 {
-    /// <summary>Start: runc start of the init process.</summary>
+    /// <summary>Start: runc start of init, or runc exec of a stored exec.</summary>
     public async Task<StartResponse> StartAsync(StartRequest request, CancellationToken ct)
     {
         var container = Get(request.Id);
-        NoExec("start", request.Id, request.ExecId);
-        await container.Init.StartAsync(ct).ConfigureAwait(false);
-        return new StartResponse { Pid = (uint)container.Init.Pid };
+        if (request.ExecId.Length == 0)
+        {
+            await container.Init.StartAsync(ct).ConfigureAwait(false);
+            return new StartResponse { Pid = (uint)container.Init.Pid };
+        }
+        var exec = container.GetExec(request.ExecId);
+        await exec.StartAsync(_router, container.Options, ct).ConfigureAwait(false);
+        return new StartResponse { Pid = (uint)exec.Pid };
     }
 
-    /// <summary>Kill: runc kill [--all].</summary>
+    /// <summary>Kill: runc kill [--all] for init, kill(2) for an exec.</summary>
     public async Task<Empty> KillAsync(KillRequest request, CancellationToken ct)
     {
         var container = Get(request.Id);
-        NoExec("kill", request.Id, request.ExecId);
-        await container.Init.KillAsync(request.Signal, request.All, ct).ConfigureAwait(false);
+        if (request.ExecId.Length == 0)
+        {
+            await container.Init.KillAsync(request.Signal, request.All, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            container.GetExec(request.ExecId).Kill(request.Signal);
+        }
         return new Empty();
     }
 
-    /// <summary>Delete: runc delete, unmount, TaskDelete; the container is forgotten.</summary>
+    /// <summary>Delete: for init runc delete, unmount, TaskDelete and the container is forgotten; for an exec its record goes.</summary>
     public async Task<DeleteResponse> DeleteAsync(DeleteRequest request, CancellationToken ct)
     {
         var container = Get(request.Id);
-        NoExec("delete", request.Id, request.ExecId);
+        if (request.ExecId.Length > 0)
+        {
+            var exec = container.GetExec(request.ExecId);
+            await exec.DeleteAsync().ConfigureAwait(false);
+            container.RemoveExec(exec.ExecId);
+            _router.Forget(exec.Pid);
+            return new DeleteResponse { Pid = (uint)exec.Pid, ExitStatus = (uint)exec.ExitStatus, ExitedAt = ExitTime(exec) };
+        }
         var init = container.Init;
         await init.DeleteAsync(ct).ConfigureAwait(false);
         try
@@ -56,16 +76,15 @@ public sealed partial class TaskService
             ExitedAt = exitedAt,
         });
         ShimLog.Info("container deleted", ShimLog.Field("id", container.Id));
-        return new DeleteResponse { Pid = (uint)init.Pid, ExitStatus = (uint)init.ExitStatus, ExitedAt = exitedAt };
+        return new DeleteResponse { Pid = (uint)init.Pid, ExitStatus = (uint)init.ExitStatus, ExitedAt = ExitTime(init) };
     }
 
-    /// <summary>Wait: blocks until the init process exits.</summary>
+    /// <summary>Wait: blocks until the process exits.</summary>
     public async Task<WaitResponse> WaitAsync(WaitRequest request, CancellationToken ct)
     {
-        var container = Get(request.Id);
-        NoExec("wait", request.Id, request.ExecId);
-        await container.Init.WaitAsync(ct).ConfigureAwait(false);
-        return new WaitResponse { ExitStatus = (uint)container.Init.ExitStatus, ExitedAt = ExitTime(container.Init) };
+        var process = Find(request.Id, request.ExecId);
+        await process.WaitAsync(ct).ConfigureAwait(false);
+        return new WaitResponse { ExitStatus = (uint)process.ExitStatus, ExitedAt = ExitTime(process) };
     }
 
     /// <summary>State: answered from memory, never from runc.</summary>
@@ -73,45 +92,78 @@ public sealed partial class TaskService
     {
         _ = ct;
         var container = Get(request.Id);
-        NoExec("state", request.Id, request.ExecId);
-        var init = container.Init;
-        var state = init.State;
+        ContainerProcess process = request.ExecId.Length == 0 ? container.Init : container.GetExec(request.ExecId);
+        var status = process.State.Status;
+        if (process is ExecProcess && status == TaskStatus.Running && container.Init.State.Status is TaskStatus.Paused or TaskStatus.Pausing)
+        {
+            status = container.Init.State.Status; // an exec of a frozen container is frozen too
+        }
         return Task.FromResult(new StateResponse
         {
-            Id = container.Id,
+            Id = process.Id,
             Bundle = container.Bundle,
-            Pid = (uint)init.Pid,
-            Status = state.Status,
-            Stdin = init.Stdio.Stdin,
-            Stdout = init.Stdio.Stdout,
-            Stderr = init.Stdio.Stderr,
-            Terminal = init.Stdio.Terminal,
-            ExitStatus = (uint)init.ExitStatus,
-            ExitedAt = ExitTime(init),
+            Pid = (uint)process.Pid,
+            Status = status,
+            Stdin = process.Stdio.Stdin,
+            Stdout = process.Stdio.Stdout,
+            Stderr = process.Stdio.Stderr,
+            Terminal = process.Stdio.Terminal,
+            ExitStatus = (uint)process.ExitStatus,
+            ExitedAt = ExitTime(process),
         });
     }
 
-    /// <summary>Pids: runc ps.</summary>
+    /// <summary>Pids: runc ps, with the exec id attached to exec processes.</summary>
     public async Task<PidsResponse> PidsAsync(PidsRequest request, CancellationToken ct)
     {
         var container = Get(request.Id);
         var pids = await container.Init.Runc.PsAsync(container.Id, ct).ConfigureAwait(false);
+        var execs = container.Execs.Where(e => e.Pid > 0).ToDictionary(e => e.Pid, e => e.ExecId);
         var response = new PidsResponse();
         foreach (int pid in pids)
         {
-            response.Processes.Add(new Containerd.Types.Task.ProcessInfo { Pid = (uint)pid });
+            var info = new Containerd.Types.Task.ProcessInfo { Pid = (uint)pid };
+            if (execs.TryGetValue(pid, out var execId))
+            {
+                info.Info = TypeUrls.Pack(new Containerd.Runc.V1.ProcessDetails { ExecId = execId });
+            }
+            response.Processes.Add(info);
         }
         return response;
     }
 
-    /// <summary>CloseIO: drops the shim's stdin writer.</summary>
+    /// <summary>CloseIO: drops the shim's stdin writer of init or an exec.</summary>
     public Task<Empty> CloseIOAsync(CloseIORequest request, CancellationToken ct)
     {
         _ = ct;
-        var container = Get(request.Id);
-        NoExec("close io", request.Id, request.ExecId);
-        container.Init.CloseStdin();
+        Find(request.Id, request.ExecId).CloseStdin();
         return Task.FromResult(new Empty());
+    }
+
+    /// <summary>Pause: runc pause, PAUSING while it runs, then TaskPaused.</summary>
+    public async Task<Empty> PauseAsync(PauseRequest request, CancellationToken ct)
+    {
+        await Get(request.Id).Init.PauseAsync(ct).ConfigureAwait(false);
+        return new Empty();
+    }
+
+    /// <summary>Resume: runc resume, then TaskResumed.</summary>
+    public async Task<Empty> ResumeAsync(ResumeRequest request, CancellationToken ct)
+    {
+        await Get(request.Id).Init.ResumeAsync(ct).ConfigureAwait(false);
+        return new Empty();
+    }
+
+    /// <summary>Update: the resources Any carries OCI LinuxResources JSON for runc update.</summary>
+    public async Task<Empty> UpdateAsync(UpdateTaskRequest request, CancellationToken ct)
+    {
+        var container = Get(request.Id);
+        if (request.Resources is null || request.Resources.Value.IsEmpty)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"update {request.Id}: no resources given");
+        }
+        await container.Init.UpdateAsync(request.Resources.Value.Memory, ct).ConfigureAwait(false);
+        return new Empty();
     }
 
     /// <summary>Connect: the shim's pid and the task's init pid.</summary>
@@ -144,8 +196,14 @@ public sealed partial class TaskService
         return Task.FromResult(new Empty());
     }
 
-    private static Timestamp ExitTime(Processes.InitProcess init) =>
-        init.ExitedAt == default ? Timestamps.ZeroTime : Timestamps.From(init.ExitedAt);
+    private ContainerProcess Find(string id, string execId)
+    {
+        var container = Get(id);
+        return execId.Length == 0 ? container.Init : container.GetExec(execId);
+    }
+
+    private static Timestamp ExitTime(ContainerProcess process) =>
+        process.ExitedAt == default ? Timestamps.ZeroTime : Timestamps.From(process.ExitedAt);
 
     private static ShimException NotYet(string rpc) => new(ErrorKind.NotImplemented, $"{rpc} is not implemented by this shim yet");
 }

@@ -28,12 +28,12 @@ public sealed partial class TaskService
             Bind(registry, service, "Wait", WaitRequest.Parser, WaitAsync);
             Bind(registry, service, "Connect", ConnectRequest.Parser, ConnectAsync);
             Bind(registry, service, "Shutdown", ShutdownRequest.Parser, ShutdownAsync);
-            Bind<PauseRequest, Empty>(registry, service, "Pause", PauseRequest.Parser, (_, _) => throw NotYet("Pause"));
-            Bind<ResumeRequest, Empty>(registry, service, "Resume", ResumeRequest.Parser, (_, _) => throw NotYet("Resume"));
+            Bind(registry, service, "Pause", PauseRequest.Parser, PauseAsync);
+            Bind(registry, service, "Resume", ResumeRequest.Parser, ResumeAsync);
             Bind<CheckpointTaskRequest, Empty>(registry, service, "Checkpoint", CheckpointTaskRequest.Parser, (_, _) => throw NotYet("Checkpoint"));
-            Bind<ExecProcessRequest, Empty>(registry, service, "Exec", ExecProcessRequest.Parser, (_, _) => throw NotYet("Exec"));
+            Bind(registry, service, "Exec", ExecProcessRequest.Parser, ExecAsync);
             Bind<ResizePtyRequest, Empty>(registry, service, "ResizePty", ResizePtyRequest.Parser, (_, _) => throw NotYet("ResizePty"));
-            Bind<UpdateTaskRequest, Empty>(registry, service, "Update", UpdateTaskRequest.Parser, (_, _) => throw NotYet("Update"));
+            Bind(registry, service, "Update", UpdateTaskRequest.Parser, UpdateAsync);
             Bind<StatsRequest, StatsResponse>(registry, service, "Stats", StatsRequest.Parser, (_, _) => throw NotYet("Stats"));
         }
     }

@@ -59,12 +59,4 @@ public sealed partial class TaskService
         }
         throw new ShimException(ErrorKind.NotFound, $"container {id}: not created");
     }
-
-    private static void NoExec(string op, string id, string execId)
-    {
-        if (!string.IsNullOrEmpty(execId))
-        {
-            throw new ShimException(ErrorKind.NotFound, $"{op} {id} (exec {execId}): process does not exist");
-        }
-    }
 }

@@ -69,9 +69,9 @@ public sealed class ProcessIo : IDisposable
                 stderr = OutputToFifo(Split(paths.Stderr).Path, ioUid, ioGid);
                 break;
             case "file":
-                var file = OpenLogFile(stdoutPath);
-                stdout = OutputTo(file, ioUid, ioGid);
-                stderr = OutputTo(file, ioUid, ioGid);
+                // one append-mode handle per stream, so each is closed at its own EOF
+                stdout = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid);
+                stderr = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid);
                 break;
             default:
                 throw new ShimException(ErrorKind.NotImplemented, $"stdio scheme {scheme}:// is not supported yet");
@@ -173,7 +173,9 @@ public sealed class ProcessIo : IDisposable
     {
         var (pipeRead, pipeWrite) = Pipes.Create();
         _owned.Add(pipeRead);
-        _pumps.Add((pipeRead, destination, false, true));
+        // the destination is closed at EOF: the reader (ctr, CRI) waits for EOF on the FIFO before Delete,
+        // and data still buffered in the FIFO stays readable after our close, as long as a reader holds it
+        _pumps.Add((pipeRead, destination, true, true));
         return RuncEnd(pipeWrite, uid, gid);
     }
 

@@ -13,6 +13,8 @@ internal sealed class FakeRunner : IRuncRunner
     public ConcurrentQueue<string> Calls { get; } = new();
     public ConcurrentDictionary<string, int> Pids { get; } = new();
     public bool ExitDuringStart { get; set; }
+    public ConcurrentQueue<int> ExecPids { get; } = new();
+    public string ExecSeconds { get; set; } = "1000";
     public string? FailVerbWith { get; set; }
 
     public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
@@ -31,6 +33,12 @@ internal sealed class FakeRunner : IRuncRunner
                 string pidFile = args[args.ToList().IndexOf("--pid-file") + 1];
                 await File.WriteAllTextAsync(pidFile, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
                 Pids[id] = child.Pid;
+                break;
+            case "exec":
+                var execChild = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", ExecSeconds] });
+                string execPidFile = args[args.ToList().IndexOf("--pid-file") + 1];
+                await File.WriteAllTextAsync(execPidFile, execChild.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
+                ExecPids.Enqueue(execChild.Pid);
                 break;
             case "start" when ExitDuringStart:
                 Signals.Kill(Pids[id], Signals.SIGKILL);

@@ -33,7 +33,7 @@ public sealed class TaskServiceTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        foreach (int pid in _runc.Pids.Values)
+        foreach (int pid in _runc.Pids.Values.Concat(_runc.ExecPids))
         {
             Signals.Kill(pid, Signals.SIGKILL);
         }
@@ -138,5 +138,79 @@ public sealed class TaskServiceTests : IAsyncLifetime
         var created = await _service.CreateAsync(Create(), Ct);
         var pids = await _service.PidsAsync(new PidsRequest { Id = "c1" }, Ct);
         Assert.Equal([created.Pid], pids.Processes.Select(p => p.Pid));
+    }
+
+    private ExecProcessRequest Exec(string execId) => new()
+    {
+        Id = "c1",
+        ExecId = execId,
+        Spec = new Google.Protobuf.WellKnownTypes.Any
+        {
+            TypeUrl = TypeUrls.OciProcess,
+            Value = ByteString.CopyFromUtf8("""{"args":["sleep","1000"],"cwd":"/","terminal":true}"""),
+        },
+    };
+
+    [Fact]
+    public async Task An_exec_runs_reports_its_exit_and_is_listed_with_its_exec_id()
+    {
+        await _service.CreateAsync(Create(), Ct);
+        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await _service.ExecAsync(Exec("e1"), Ct);
+        Assert.Equal(TaskStatus.Created, (await _service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)).Status);
+        var started = await _service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
+        var state = await _service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct);
+        Assert.Equal((TaskStatus.Running, started.Pid, "e1"), (state.Status, state.Pid, state.Id));
+        await _service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 15 }, Ct);
+        var waited = await _service.WaitAsync(new WaitRequest { Id = "c1", ExecId = "e1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(143u, waited.ExitStatus);
+        var deleted = await _service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, Ct);
+        Assert.Equal(143u, deleted.ExitStatus);
+        await Assert.ThrowsAsync<ShimException>(() => _service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct));
+        Assert.Equal(
+            [typeof(TaskCreate), typeof(TaskStart), typeof(TaskExecAdded), typeof(TaskExecStarted), typeof(TaskExit)],
+            _events.Events.Select(e => e.GetType()));
+        Assert.Equal("e1", _events.Events.OfType<TaskExit>().Single().Id);
+    }
+
+    [Fact]
+    public async Task Duplicate_exec_ids_already_exist_and_bad_specs_are_invalid()
+    {
+        await _service.CreateAsync(Create(), Ct);
+        await _service.ExecAsync(Exec("e1"), Ct);
+        Assert.Equal(ErrorKind.AlreadyExists, (await Assert.ThrowsAsync<ShimException>(() => _service.ExecAsync(Exec("e1"), Ct))).Kind);
+        var bad = Exec("e2");
+        bad.Spec.Value = ByteString.CopyFromUtf8("{not json");
+        Assert.Equal(ErrorKind.InvalidArgument, (await Assert.ThrowsAsync<ShimException>(() => _service.ExecAsync(bad, Ct))).Kind);
+        var unstarted = await Assert.ThrowsAsync<ShimException>(() => _service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 9 }, Ct));
+        Assert.Equal(ErrorKind.FailedPrecondition, unstarted.Kind);
+    }
+
+    [Fact]
+    public async Task The_init_exit_is_published_after_the_exits_of_running_execs()
+    {
+        await _service.CreateAsync(Create(), Ct);
+        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await _service.ExecAsync(Exec("e1"), Ct);
+        var exec = await _service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
+        await _service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        await Task.Delay(300, Ct);
+        Assert.Empty(_events.Events.OfType<TaskExit>()); // init is dead but its exec still runs
+        var refused = await Assert.ThrowsAsync<ShimException>(async () =>
+        {
+            await _service.ExecAsync(Exec("e2"), Ct);
+            await _service.StartAsync(new StartRequest { Id = "c1", ExecId = "e2" }, Ct);
+        });
+        Assert.Equal(ErrorKind.FailedPrecondition, refused.Kind);
+        Signals.Kill((int)exec.Pid, Signals.SIGKILL);
+        await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(["e1", "c1"], _events.Events.OfType<TaskExit>().Select(e => e.Id));
+    }
+
+    [Fact]
+    public void Exec_specs_get_the_requested_terminal_flag()
+    {
+        var json = TaskService.WithTerminal("""{"args":["sh"],"terminal":true,"cwd":"/"}"""u8, terminal: false, "e1");
+        Assert.Equal("""{"args":["sh"],"cwd":"/","terminal":false}""", System.Text.Encoding.UTF8.GetString(json));
     }
 }

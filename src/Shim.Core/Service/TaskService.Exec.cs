@@ -1,0 +1,67 @@
+using System.Text.Json;
+using Containerd.Events;
+using Containerd.Task.V2;
+using Google.Protobuf.WellKnownTypes;
+using Shim.Core.Errors;
+using Shim.Core.Processes;
+using Shim.Core.Stdio;
+
+namespace Shim.Core.Service;
+
+public sealed partial class TaskService
+{
+    /// <summary>Exec: stores the OCI process spec (terminal forced to the request's); runc runs at Start.</summary>
+    public Task<Empty> ExecAsync(ExecProcessRequest request, CancellationToken ct)
+    {
+        _ = ct;
+        var container = Get(request.Id);
+        if (request.ExecId.Length == 0)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"exec in {request.Id}: exec id must not be empty");
+        }
+        if (request.Spec is null || request.Spec.Value.IsEmpty)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"exec {request.ExecId} in {request.Id}: no process spec given");
+        }
+        container.Init.State.CheckUpdate("exec in");
+        byte[] spec = WithTerminal(request.Spec.Value.Span, request.Terminal, request.ExecId);
+        container.ReserveExec(request.ExecId);
+        var exec = new ExecProcess(container, request.ExecId, new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal), spec, _events);
+        container.CompleteExec(request.ExecId, exec);
+        _events.Publish(new TaskExecAdded { ContainerId = container.Id, ExecId = request.ExecId });
+        return Task.FromResult(new Empty());
+    }
+
+    /// <summary>Rewrites the process JSON with "terminal" set as the request says (the Go shim does the same).</summary>
+    internal static byte[] WithTerminal(ReadOnlySpan<byte> processJson, bool terminal, string execId)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(processJson.ToArray());
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new ShimException(ErrorKind.InvalidArgument, $"exec {execId}: process spec is not a JSON object");
+            }
+            using var buffer = new MemoryStream(processJson.Length + 32);
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                foreach (var property in doc.RootElement.EnumerateObject())
+                {
+                    if (property.NameEquals("terminal"))
+                    {
+                        continue;
+                    }
+                    property.WriteTo(writer);
+                }
+                writer.WriteBoolean("terminal", terminal);
+                writer.WriteEndObject();
+            }
+            return buffer.ToArray();
+        }
+        catch (JsonException ex)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"exec {execId}: process spec is not valid JSON: {ex.Message}", ex);
+        }
+    }
+}

@@ -44,6 +44,15 @@ public abstract class E2ETest : IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>Skips a check of behaviour the stock Go shim does not have (when the suite targets it).</summary>
+    protected static void OursOnly(string why)
+    {
+        if (Runtime != "io.containerd.runcsharp.v2")
+        {
+            Assert.Skip($"{Runtime} does not do this ({why})");
+        }
+    }
+
     /// <summary>ctr in this test's namespace.</summary>
     internal Task<CommandResult> CtrAsync(params string[] args) => Ctrd.CtrAsync(Ns, args, ct: Ct);
 

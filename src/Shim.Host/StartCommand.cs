@@ -23,22 +23,27 @@ internal static class StartCommand
             throw new ArgumentException("shim id cannot be empty");
         }
         string bundle = Directory.GetCurrentDirectory();
-        // containerd gives runtime options on stdin; only shim_cgroup would matter here (not yet used)
-        DrainStdin();
+        var input = StartBootstrap.Read(ReadStdin(), args.Id, args.Namespace);
         string group = ShimAddress.GroupOf(File.ReadAllBytes(Path.Combine(bundle, "config.json")), args.Id);
-        string address = ShimAddress.For(args.Address, args.Namespace, group);
+        string socketDir = input.SocketDir ?? ShimAddress.DefaultSocketDir;
+        string address = ShimAddress.For(args.Address, args.Namespace, group, socketDir);
         string path = ShimAddress.PathOf(address);
+        byte[] answer = StartBootstrap.Answer(input, address, Environment.GetEnvironmentVariable("MAX_SHIM_VERSION") is { Length: > 0 });
+        if (input.IsBootstrap)
+        {
+            LinkSocketDir(bundle, socketDir);
+        }
 
         var listener = Bind(path);
         if (listener is null)
         {
             // a shim of the same group already serves this socket: containerd connects to it
-            Answer(bundle, address);
+            Answer(bundle, address, answer);
             return 0;
         }
 
         var daemonArgs = new List<string> { Environment.ProcessPath ?? "/proc/self/exe", "-namespace", args.Namespace, "-id", args.Id, "-address", args.Address };
-        if (args.Debug)
+        if (args.Debug || input.Debug)
         {
             daemonArgs.Add("-debug");
         }
@@ -51,16 +56,27 @@ internal static class StartCommand
             Fds = new Dictionary<int, SafeHandle> { [3] = listener.SafeHandle },
             NewProcessGroup = true,
         });
-        Answer(bundle, address);
+        Answer(bundle, address, answer);
         return 0;
     }
 
-    private static void Answer(string bundle, string address)
+    private static void Answer(string bundle, string address, byte[] answer)
     {
+        // 1.x daemons re-read the plain address from here after a restart; 2.x keeps bootstrap.json itself
         File.WriteAllText(Path.Combine(bundle, "address"), address);
         using var stdout = Console.OpenStandardOutput();
-        stdout.Write(Encoding.UTF8.GetBytes(address));
+        stdout.Write(answer);
         stdout.Flush();
+    }
+
+    private static void LinkSocketDir(string bundle, string socketDir)
+    {
+        // 2.3+ daemons find the socket directory through this link when they clean up
+        string link = Path.Combine(bundle, "s");
+        if (!File.Exists(link) && !Directory.Exists(link))
+        {
+            File.CreateSymbolicLink(link, socketDir);
+        }
     }
 
     private static Socket? Bind(string path)
@@ -115,18 +131,24 @@ internal static class StartCommand
         }
     }
 
-    private static void DrainStdin()
+    private static byte[] ReadStdin()
     {
+        const int Limit = 10 << 20; // the Go shim reads at most 10 MiB too
         try
         {
             using var stdin = Console.OpenStandardInput();
-            var buffer = new byte[4096];
-            while (stdin.Read(buffer) > 0)
+            using var buffer = new MemoryStream();
+            var chunk = new byte[4096];
+            int n;
+            while ((n = stdin.Read(chunk)) > 0 && buffer.Length < Limit)
             {
+                buffer.Write(chunk, 0, n);
             }
+            return buffer.ToArray();
         }
         catch (IOException)
         {
+            return [];
         }
     }
 

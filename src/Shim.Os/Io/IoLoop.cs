@@ -71,6 +71,7 @@ public sealed partial class IoLoop : IDisposable
     /// epoll refuses (regular file) is written directly. If the destination fails (EPIPE, EIO...)
     /// the source keeps being drained and discarded (BytesDropped), so the writer never stalls.
     /// With closeDestinationAtEof the destination handle is disposed at EOF (stdin: the process must see EOF).
+    /// A terminal source (pty master) that reads EIO has lost its last slave fd: that is its EOF.
     /// </remarks>
     public Task<PumpResult> Pump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof)
     {

@@ -183,6 +183,15 @@ internal sealed unsafe class PumpOperation : IoHandler
         {
             return true;
         }
+        if (errno == Errno.EIO && Terminal.IsTerminal(_sourceFd))
+        {
+            // A pty master reads EIO, never 0, once the last slave fd is closed (the process and
+            // everything that inherited its terminal are gone). The kernel flushes the slave's
+            // pending output before it reports EIO, so all output has been read: this is the
+            // terminal's end of file, not a failure.
+            Finish(0);
+            return false;
+        }
         if (errno != Errno.EAGAIN)
         {
             Finish(errno);

@@ -41,8 +41,9 @@ public sealed class ExecProcess : ContainerProcess
         {
             await File.WriteAllBytesAsync(specFile, _processJson, ct).ConfigureAwait(false);
             Io = ProcessIo.Open(Stdio, options.IoUid, options.IoGid);
-            await _container.Init.Runc.ExecAsync(ContainerId, new ExecOptions(specFile, PidFile), Io.RuncSide, ct).ConfigureAwait(false);
+            await _container.Init.Runc.ExecAsync(ContainerId, new ExecOptions(specFile, PidFile, Io.ConsoleSocketPath), Io.RuncSide, ct).ConfigureAwait(false);
             Pid = ReadPid(PidFile);
+            await Io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
             Io.Start();
             var early = router.Track(Pid, this);
             tracked = true;

@@ -73,8 +73,9 @@ public sealed partial class TaskService
             int pid;
             try
             {
-                await runc.CreateAsync(id, new CreateOptions(bundle, pidFile, null, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, ct).ConfigureAwait(false);
+                await runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, ct).ConfigureAwait(false);
                 pid = ReadPidFile(pidFile);
+                await io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
             }
             catch
             {

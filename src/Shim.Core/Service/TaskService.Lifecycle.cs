@@ -140,6 +140,14 @@ public sealed partial class TaskService
         return Task.FromResult(new Empty());
     }
 
+    /// <summary>ResizePty: sets the window size of init's or an exec's terminal.</summary>
+    public Task<Empty> ResizePtyAsync(ResizePtyRequest request, CancellationToken ct)
+    {
+        _ = ct;
+        Find(request.Id, request.ExecId).Io?.Resize(request.Width, request.Height);
+        return Task.FromResult(new Empty());
+    }
+
     /// <summary>Pause: runc pause, PAUSING while it runs, then TaskPaused.</summary>
     public async Task<Empty> PauseAsync(PauseRequest request, CancellationToken ct)
     {

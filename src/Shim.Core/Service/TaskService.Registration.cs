@@ -32,7 +32,7 @@ public sealed partial class TaskService
             Bind(registry, service, "Resume", ResumeRequest.Parser, ResumeAsync);
             Bind<CheckpointTaskRequest, Empty>(registry, service, "Checkpoint", CheckpointTaskRequest.Parser, (_, _) => throw NotYet("Checkpoint"));
             Bind(registry, service, "Exec", ExecProcessRequest.Parser, ExecAsync);
-            Bind<ResizePtyRequest, Empty>(registry, service, "ResizePty", ResizePtyRequest.Parser, (_, _) => throw NotYet("ResizePty"));
+            Bind(registry, service, "ResizePty", ResizePtyRequest.Parser, ResizePtyAsync);
             Bind(registry, service, "Update", UpdateTaskRequest.Parser, UpdateAsync);
             Bind<StatsRequest, StatsResponse>(registry, service, "Stats", StatsRequest.Parser, (_, _) => throw NotYet("Stats"));
         }

@@ -20,6 +20,9 @@ public sealed class ProcessIo : IDisposable
     private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, bool Output)> _pumps = new(3);
     private readonly List<Task<PumpResult>> _outputs = new(2);
     private SafeFileHandle? _stdinKeeper;
+    private ConsoleSocket? _console;
+    private SafeFileHandle? _terminalOutput;
+    private SafeFileHandle? _terminalInput;
 
     private ProcessIo()
     {
@@ -46,12 +49,14 @@ public sealed class ProcessIo : IDisposable
 
     private void OpenAll(StdioPaths paths, uint ioUid, uint ioGid)
     {
-        if (paths.Terminal)
-        {
-            throw new ShimException(ErrorKind.NotImplemented, "terminal stdio is not supported yet");
-        }
         var (scheme, stdoutPath) = Split(paths.Stdout);
         SafeHandle? stdin = null, stdout = null, stderr = null;
+        if (paths.Terminal)
+        {
+            OpenTerminal(paths, scheme, stdoutPath);
+            RuncSide = new RuncIo { Stdin = DevNull(), Stdout = DevNull(), Stderr = DevNull() };
+            return;
+        }
         if (paths.Stdin.Length > 0)
         {
             var (reader, keeper) = Fifos.OpenInput(paths.Stdin);
@@ -82,6 +87,67 @@ public sealed class ProcessIo : IDisposable
             Stdout = stdout ?? DevNull(),
             Stderr = stderr ?? DevNull(),
         };
+    }
+
+    /// <summary>The socket runc sends the pty master to (terminal mode only).</summary>
+    public string? ConsoleSocketPath => _console?.Path;
+
+    /// <summary>The pty master once received (terminal mode only).</summary>
+    public SafeFileHandle? Master { get; private set; }
+
+    /// <summary>Terminal mode: takes the pty master runc sent and queues the copies through it.</summary>
+    public async Task ReceiveConsoleAsync(CancellationToken ct)
+    {
+        if (_console is null)
+        {
+            return;
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        var master = await _console.ReceiveMasterAsync(timeout.Token).ConfigureAwait(false);
+        _owned.Add(master);
+        Master = master;
+        _console.Dispose();
+        _console = null;
+        if (_terminalOutput is not null)
+        {
+            _pumps.Add((master, _terminalOutput, true, true));
+        }
+        if (_terminalInput is not null)
+        {
+            // the master stays open at stdin EOF: with a tty, EOF is a ^D the client types
+            _pumps.Add((_terminalInput, master, false, false));
+        }
+    }
+
+    /// <summary>Sets the pty window size; a process without a terminal ignores it, as in the Go shim.</summary>
+    public void Resize(uint width, uint height)
+    {
+        if (Master is { } master)
+        {
+            Terminal.Resize(master, (ushort)Math.Min(width, ushort.MaxValue), (ushort)Math.Min(height, ushort.MaxValue));
+        }
+    }
+
+    private void OpenTerminal(StdioPaths paths, string scheme, string stdoutPath)
+    {
+        if (scheme is not ("" or "fifo" or "file"))
+        {
+            throw new ShimException(ErrorKind.NotImplemented, $"stdio scheme {scheme}:// is not supported with a terminal yet");
+        }
+        _console = ConsoleSocket.Create();
+        if (stdoutPath.Length > 0)
+        {
+            _terminalOutput = scheme == "file" || !Fds.IsFifo(stdoutPath) ? OpenLogFile(stdoutPath) : Fifos.OpenOutput(stdoutPath);
+            _owned.Add(_terminalOutput);
+        }
+        if (paths.Stdin.Length > 0)
+        {
+            var (reader, keeper) = Fifos.OpenInput(paths.Stdin);
+            _owned.Add(reader);
+            _stdinKeeper = keeper;
+            _terminalInput = reader;
+        }
     }
 
     /// <summary>Called after runc has the pipe ends: drops the shim's copies and starts copying.</summary>
@@ -137,6 +203,8 @@ public sealed class ProcessIo : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _console?.Dispose();
+        _console = null;
         CloseStdin();
         foreach (var handle in _runcSide)
         {

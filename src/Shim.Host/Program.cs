@@ -21,6 +21,10 @@ try
         ShimInfo.PrintVersion();
         return 0;
     }
+    if (parsed.Info)
+    {
+        return await InfoCommand.RunAsync().ConfigureAwait(false);
+    }
     return parsed.Action switch
     {
         "start" => StartCommand.Run(parsed),

@@ -11,12 +11,18 @@ internal static class ShimInfo
     /// <summary>Binary name containerd derives from the runtime name.</summary>
     public const string BinaryName = "containerd-shim-runcsharp-v2";
 
-    public static string Version =>
+    private static string Informational =>
         typeof(ShimInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.1.0";
+
+    /// <summary>The version without the source revision.</summary>
+    public static string Version => Informational.Split('+')[0];
+
+    /// <summary>The source revision the binary was built from, if known.</summary>
+    public static string Revision => Informational.Contains('+', StringComparison.Ordinal) ? Informational.Split('+')[1] : "";
 
     public static void PrintVersion()
     {
-        Console.Out.Write($"{BinaryName}:\n  Runtime: {RuntimeName}\n  Version: {Version}\n  .NET: {Environment.Version}\n");
+        Console.Out.Write($"{BinaryName}:\n  Runtime: {RuntimeName}\n  Version: {Version}\n  Revision: {Revision}\n  .NET: {Environment.Version}\n");
         Console.Out.Flush();
     }
 }

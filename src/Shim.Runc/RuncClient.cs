@@ -37,6 +37,14 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
     public Task UpdateAsync(string id, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) =>
         RunAsync("update", RuncArgs.Update(Config, id), new RuncIo { Input = resourcesJson }, ct);
 
+    /// <summary><c>runc features</c>: the OCI features JSON document.</summary>
+    public async Task<byte[]> FeaturesAsync(CancellationToken ct)
+    {
+        var args = new List<string> { Config.Binary, "features" };
+        var result = await RunAsync("features", args, RuncIo.Captured, ct).ConfigureAwait(false);
+        return result.Stdout;
+    }
+
     /// <summary><c>runc ps --format json</c>: the pids of the container's processes.</summary>
     public async Task<IReadOnlyList<int>> PsAsync(string id, CancellationToken ct)
     {

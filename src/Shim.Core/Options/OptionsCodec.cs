@@ -29,6 +29,7 @@ public static class OptionsCodec
                 "containerd.runc.v1.Options" => From(Containerd.Runc.V1.Options.Parser.ParseFrom(any.Value)),
                 "containerd.linux.runc.CreateOptions" => From(Containerd.Linux.Runc.CreateOptions.Parser.ParseFrom(any.Value)),
                 "containerd.linux.runc.RuncOptions" => From(Containerd.Linux.Runc.RuncOptions.Parser.ParseFrom(any.Value)),
+                "runtimeoptions.v1.Options" => From(Runtimeoptions.V1.Options.Parser.ParseFrom(any.Value)),
                 _ => throw new ShimException(ErrorKind.InvalidArgument, $"runtime options of type {any.TypeUrl} are not supported"),
             };
         }
@@ -60,6 +61,27 @@ public static class OptionsCodec
         ShimCgroup = o.ShimCgroup,
         CriuWorkPath = o.CriuWorkPath,
     };
+
+    // CRI sends this for a handler whose runtime_type is not runc's own but has an [options] table
+    private static RuntimeOptions From(Runtimeoptions.V1.Options o)
+    {
+        if (o.ConfigBody.Length > 0)
+        {
+            return CriOptionsToml.Parse(o.ConfigBody.ToStringUtf8(), "config_body");
+        }
+        if (o.ConfigPath.Length > 0)
+        {
+            try
+            {
+                return CriOptionsToml.Parse(File.ReadAllText(o.ConfigPath), o.ConfigPath);
+            }
+            catch (IOException ex)
+            {
+                throw new ShimException(ErrorKind.InvalidArgument, $"runtime options file {o.ConfigPath}: {ex.Message}", ex);
+            }
+        }
+        return new RuntimeOptions();
+    }
 
     private static RuntimeOptions From(Containerd.Linux.Runc.RuncOptions o) => new()
     {

@@ -49,3 +49,41 @@ public class OptionsCodecTests
         Assert.Equal(o, OptionsCodec.FromJson(OptionsCodec.ToJson(o)));
     }
 }
+
+public class CriOptionsTests
+{
+    [Fact]
+    public void Cri_runtimeoptions_toml_maps_go_field_names()
+    {
+        var any = Shim.Protos.TypeUrls.Pack(new Runtimeoptions.V1.Options
+        {
+            TypeUrl = "io.containerd.runc.v1.Options",
+            ConfigBody = Google.Protobuf.ByteString.CopyFromUtf8("BinaryName = \"/usr/sbin/runc\"\nRoot = \"/run/x\"\nSystemdCgroup = true\nIoUid = 7\nunknown_key = 1\n"),
+        });
+        var o = OptionsCodec.Decode(any);
+        Assert.Equal(("/usr/sbin/runc", "/run/x/k8s.io", true, 7u), (o.BinaryName, o.RuncRoot("k8s.io"), o.SystemdCgroup, o.IoUid));
+    }
+
+    [Fact]
+    public void Cri_options_may_come_from_a_file_and_snake_case_keys_work()
+    {
+        string path = Path.GetTempFileName();
+        File.WriteAllText(path, "binary_name = \"crun\"\nno_pivot_root = true\n");
+        try
+        {
+            var o = OptionsCodec.Decode(Shim.Protos.TypeUrls.Pack(new Runtimeoptions.V1.Options { ConfigPath = path }));
+            Assert.Equal(("crun", true), (o.BinaryName, o.NoPivotRoot));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Broken_toml_is_an_invalid_argument()
+    {
+        var any = Shim.Protos.TypeUrls.Pack(new Runtimeoptions.V1.Options { ConfigBody = Google.Protobuf.ByteString.CopyFromUtf8("Root = = broken") });
+        Assert.Equal(Shim.Core.Errors.ErrorKind.InvalidArgument, Assert.Throws<Shim.Core.Errors.ShimException>(() => OptionsCodec.Decode(any)).Kind);
+    }
+}

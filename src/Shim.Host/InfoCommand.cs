@@ -1,0 +1,53 @@
+using Containerd.Types;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Shim.Core.Options;
+using Shim.Os;
+using Shim.Protos;
+using Shim.Runc;
+
+namespace Shim.Host;
+
+/// <summary>
+/// `-info` (containerd 2.x): a bare RuntimeInfo protobuf on stdout, with runc's `features` document,
+/// which containerd reads to check for idmapped mounts and to read runtime annotations.
+/// </summary>
+internal static class InfoCommand
+{
+    public static async Task<int> RunAsync()
+    {
+        Any? options = null;
+        byte[] stdin = ReadStdin();
+        if (stdin.Length > 0)
+        {
+            options = Any.Parser.ParseFrom(stdin);
+        }
+        var runtimeOptions = OptionsCodec.Decode(options);
+        Reaper.Instance.Start();
+        var runc = new RuncClient(new RuncConfig(OptionsCodec.ResolveBinary(runtimeOptions.BinaryName), runtimeOptions.RuncRoot("default"), "/dev/null"), new RuncRunner());
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        byte[] features = await runc.FeaturesAsync(timeout.Token).ConfigureAwait(false);
+        var info = new RuntimeInfo
+        {
+            Name = ShimInfo.RuntimeName,
+            Version = new RuntimeVersion { Version = ShimInfo.Version, Revision = ShimInfo.Revision },
+            Features = new Any { TypeUrl = TypeUrls.OciFeatures, Value = ByteString.CopyFrom(features) },
+        };
+        if (options is not null)
+        {
+            info.Options = options;
+        }
+        using var stdout = Console.OpenStandardOutput();
+        stdout.Write(info.ToByteArray());
+        stdout.Flush();
+        return 0;
+    }
+
+    private static byte[] ReadStdin()
+    {
+        using var stdin = Console.OpenStandardInput();
+        using var buffer = new MemoryStream();
+        stdin.CopyTo(buffer);
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Containerd.Runtime.Bootstrap.V1;
+using Containerd.Task.V2;
+using Google.Protobuf;
+using Shim.Ttrpc;
+
+namespace Shim.E2E.Tests;
+
+/// <summary>
+/// The `start` action driven by hand exactly as each containerd line drives it, since no Debian
+/// daemon speaks 2.3's bootstrap yet: the answer format, a serving socket, and a clean exit on Shutdown.
+/// </summary>
+public sealed class BootstrapTests : E2ETest
+{
+    private static string ShimPath => Path.Combine(Prereqs.DistDir, "containerd-shim-runcsharp-v2");
+
+    private async Task<(CommandResult Result, string Bundle)> StartAsync(string id, byte[] stdin, bool maxShimVersion)
+    {
+        string bundle = Path.Combine(Ctrd.Dir, "byhand", id);
+        Directory.CreateDirectory(bundle);
+        await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), """{"ociVersion":"1.0.2","annotations":{}}""", Ct);
+        var env = new Dictionary<string, string> { ["TTRPC_ADDRESS"] = Ctrd.Socket + ".ttrpc" };
+        if (maxShimVersion)
+        {
+            env["MAX_SHIM_VERSION"] = "2";
+            env["GRPC_ADDRESS"] = Ctrd.Socket;
+            env["NAMESPACE"] = Ns;
+        }
+        var result = await Command.RunAsync("/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", bundle, ShimPath, "-namespace", Ns, "-address", Ctrd.Socket, "-publish-binary", "/usr/bin/containerd", "-id", id, "start"],
+            stdin, TimeSpan.FromSeconds(20), env, Ct);
+        return (result, bundle);
+    }
+
+    private static async Task ShutDownAsync(string address)
+    {
+        string path = address["unix://".Length..];
+        await using (var client = await TtrpcClient.ConnectAsync(path, Ct))
+        {
+            var connect = await client.CallAsync("containerd.task.v3.Task", "Connect", new ConnectRequest { Id = "none" }, ConnectResponse.Parser, TimeSpan.FromSeconds(10), null, Ct);
+            Assert.True(connect.ShimPid > 0);
+            await client.CallAsync("containerd.task.v2.Task", "Shutdown", new ShutdownRequest { Id = "none" }, Google.Protobuf.WellKnownTypes.Empty.Parser, TimeSpan.FromSeconds(10), null, Ct);
+            var pid = (int)connect.ShimPid;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50, Ct);
+            }
+            Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal), "the shim did not exit after Shutdown");
+        }
+        Assert.False(File.Exists(path), "the shim left its socket behind");
+    }
+
+    [Fact]
+    public async Task Containerd_2_3_bootstrap_params_get_a_protobuf_bootstrap_result()
+    {
+        OursOnly("bootstrap protocol of containerd 2.3");
+        var bootstrap = new BootstrapParams { InstanceId = "boot1", Namespace = Ns, LogLevel = LogLevel.Debug, ContainerdTtrpcAddress = Ctrd.Socket + ".ttrpc", ContainerdGrpcAddress = Ctrd.Socket };
+        var (r, bundle) = await StartAsync("boot1", bootstrap.ToByteArray(), maxShimVersion: true);
+        Assert.True(r.ExitCode == 0, r.Describe());
+        var result = BootstrapResult.Parser.ParseFrom(r.StdoutBytes);
+        Assert.Equal((3, "ttrpc"), (result.Version, result.Protocol));
+        Assert.StartsWith("unix:///run/containerd/s/", result.Address, StringComparison.Ordinal);
+        Assert.Equal("/run/containerd/s", new FileInfo(Path.Combine(bundle, "s")).LinkTarget);
+        await ShutDownAsync(result.Address);
+    }
+
+    [Fact]
+    public async Task Containerd_1_7_and_2_0_get_json_version_2_and_1_6_a_plain_address()
+    {
+        OursOnly("one binary for every line");
+        var (json, _) = await StartAsync("boot2", [], maxShimVersion: true);
+        Assert.True(json.ExitCode == 0, json.Describe());
+        using var doc = JsonDocument.Parse(json.StdoutBytes);
+        Assert.Equal(2, doc.RootElement.GetProperty("version").GetInt32());
+        Assert.Equal("ttrpc", doc.RootElement.GetProperty("protocol").GetString());
+        await ShutDownAsync(doc.RootElement.GetProperty("address").GetString()!);
+
+        var (plain, bundle) = await StartAsync("boot3", [], maxShimVersion: false);
+        Assert.True(plain.ExitCode == 0, plain.Describe());
+        Assert.Matches("^unix:///run/containerd/s/[0-9a-f]{64}$", plain.Stdout);
+        Assert.Equal(plain.Stdout, await File.ReadAllTextAsync(Path.Combine(bundle, "address"), Ct));
+        await ShutDownAsync(plain.Stdout);
+    }
+
+    [Fact]
+    public async Task A_second_start_for_the_same_group_returns_the_running_shims_address()
+    {
+        OursOnly("grouping");
+        var (first, _) = await StartAsync("g1", [], maxShimVersion: false);
+        Assert.True(first.ExitCode == 0, first.Describe());
+        // same group through the annotation, different task id
+        string bundle2 = Path.Combine(Ctrd.Dir, "byhand", "g2");
+        Directory.CreateDirectory(bundle2);
+        await File.WriteAllTextAsync(Path.Combine(bundle2, "config.json"), """{"annotations":{"io.containerd.runc.v2.group":"g1"}}""", Ct);
+        var second = await Command.RunAsync("/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", bundle2, ShimPath, "-namespace", Ns, "-address", Ctrd.Socket, "-id", "g2", "start"], [], TimeSpan.FromSeconds(20), null, Ct);
+        Assert.True(second.ExitCode == 0, second.Describe());
+        Assert.Equal(first.Stdout, second.Stdout);
+        await ShutDownAsync(first.Stdout);
+    }
+
+    [Fact]
+    public async Task Info_prints_a_runtime_info_with_runcs_features()
+    {
+        OursOnly("-info of containerd 2.x");
+        var r = await Command.RunAsync(ShimPath, ["-info"], [], TimeSpan.FromSeconds(20), null, Ct);
+        Assert.True(r.ExitCode == 0, r.Describe());
+        var info = Containerd.Types.RuntimeInfo.Parser.ParseFrom(r.StdoutBytes);
+        Assert.Equal("io.containerd.runcsharp.v2", info.Name);
+        Assert.Equal("types.containerd.io/opencontainers/runtime-spec/1/features/Features", info.Features.TypeUrl);
+        using var features = JsonDocument.Parse(info.Features.Value.Memory);
+        Assert.True(features.RootElement.TryGetProperty("ociVersionMax", out _), Encoding.UTF8.GetString(info.Features.Value.Span));
+    }
+}

@@ -15,7 +15,7 @@ namespace Shim.Host;
 /// </summary>
 internal static class DeleteCommand
 {
-    // the Go shim reports 128+SIGKILL here: the real status is unknown once the shim is gone
+    // 128+SIGKILL, as the Go shim reports, when no exit was recorded
     private const uint UnknownExitStatus = 137;
 
     public static async Task<int> RunAsync(ShimArgs args)
@@ -46,11 +46,13 @@ internal static class DeleteCommand
         {
             Console.Error.Write($"failed to unmount rootfs of {args.Id}: {ex.Message}");
         }
+        // the serving shim recorded init's exit in the bundle; without it the status is truly unknown
+        var recorded = Shim.Core.Processes.ExitRecord.Read(bundle);
         var response = new DeleteResponse
         {
             Pid = ReadPid(Path.Combine(bundle, "init.pid")),
-            ExitStatus = UnknownExitStatus,
-            ExitedAt = Timestamps.From(DateTimeOffset.UtcNow),
+            ExitStatus = recorded is { } r ? (uint)r.Status : UnknownExitStatus,
+            ExitedAt = Timestamps.From(recorded?.ExitedAt ?? DateTimeOffset.UtcNow),
         };
         using var stdout = Console.OpenStandardOutput();
         stdout.Write(response.ToByteArray());

@@ -147,7 +147,14 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
     /// <summary>Called once init's exit was applied.</summary>
     public void OnInitExited(InitProcess init)
     {
-        _ = init;
+        try
+        {
+            ExitRecord.Write(Bundle, init.ExitStatus, init.ExitedAt);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Logging.ShimLog.Warn("could not record the exit status in the bundle", Logging.ShimLog.Field("id", Id) + " " + Logging.ShimLog.Field("error", ex.Message));
+        }
     }
 
     /// <summary>Unmounts what the shim mounted under the bundle's rootfs.</summary>

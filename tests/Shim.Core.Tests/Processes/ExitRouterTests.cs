@@ -68,3 +68,23 @@ public class ExitRouterTests
         Assert.Empty(target.Exits);
     }
 }
+
+public class ExitRecordTests
+{
+    [Fact]
+    public void An_exit_record_round_trips_status_and_time()
+    {
+        var dir = Directory.CreateTempSubdirectory("rcs-exit-").FullName;
+        try
+        {
+            var at = new DateTimeOffset(2026, 11, 29, 5, 0, 0, TimeSpan.Zero).AddTicks(1234567);
+            Assert.Null(ExitRecord.Read(dir));
+            ExitRecord.Write(dir, 42, at);
+            Assert.Equal((42, at), ExitRecord.Read(dir));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}

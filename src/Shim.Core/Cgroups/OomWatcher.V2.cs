@@ -1,0 +1,323 @@
+using Shim.Core.Errors;
+using Shim.Os;
+
+namespace Shim.Core.Cgroups;
+
+/// <summary>v2: one inotify instance on the loop for every container.</summary>
+public sealed partial class OomWatcher
+{
+    private const uint WatchMask = Inotify.IN_MODIFY | Inotify.IN_DELETE_SELF;
+    private const uint GoneMask = Inotify.IN_IGNORED | Inotify.IN_DELETE_SELF | Inotify.IN_UNMOUNT;
+
+    // _lock: watch descriptor → the watches using it (two containers may name the same cgroup).
+    private readonly Dictionary<int, List<V2Watch>> _byWd = [];
+    private Inotify? _inotify;
+    private IDisposable? _inotifyRegistration;
+
+    // Loop thread only (the inotify callback).
+    private readonly List<InotifyEvent> _events = [];
+    private readonly List<V2Watch> _touched = [];
+    private readonly HashSet<V2Watch> _lost = [];
+
+    private long _inotifyBatches;
+
+    /// <summary>Inotify reads handled so far (tests wait on it).</summary>
+    internal long InotifyBatches => Interlocked.Read(ref _inotifyBatches);
+
+    private void AddV2(string containerId, CgroupV2 cgroup, Action<string> onOom)
+    {
+        var watch = new V2Watch(this, containerId, onOom, cgroup.Directory);
+        Reserve(watch);
+        try
+        {
+            var inotify = EnsureInotify();
+            watch.Start(inotify);
+        }
+        catch (ErrnoException ex)
+        {
+            Forget(watch);
+            watch.Close();
+            throw new ShimException(ex.Errno == ENOENT ? ErrorKind.NotFound : ErrorKind.Unknown,
+                ex.Errno == ENOENT ? $"watch OOM of {containerId}: cgroup does not exist: {cgroup.Directory}" : $"watch OOM of {containerId}: {ex.Message}", ex);
+        }
+        catch
+        {
+            Forget(watch);
+            watch.Close();
+            throw;
+        }
+        watch.Check(lost: false);   // an OOM between the baseline read and the watches
+    }
+
+    private Inotify EnsureInotify()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_inotify is not null)
+            {
+                return _inotify;
+            }
+        }
+        // Registered outside _lock: IoLoop.Watch waits for the loop thread, whose callbacks take _lock.
+        var created = new Inotify();
+        IDisposable registration;
+        try
+        {
+            registration = _loop.Watch(created.Handle, () => OnInotifyReadable(created));
+        }
+        catch
+        {
+            created.Dispose();
+            throw;
+        }
+        lock (_lock)
+        {
+            if (_inotify is null && !_disposed)
+            {
+                _inotify = created;
+                _inotifyRegistration = registration;
+                return created;
+            }
+        }
+        _loop.Unwatch(registration);   // lost a race with another Add, or disposed meanwhile
+        created.Dispose();
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _inotify!;
+        }
+    }
+
+    private void DisposeInotify()
+    {
+        Inotify? inotify;
+        IDisposable? registration;
+        lock (_lock)
+        {
+            inotify = _inotify;
+            registration = _inotifyRegistration;
+            _inotify = null;
+            _inotifyRegistration = null;
+            _byWd.Clear();
+        }
+        if (registration is not null)
+        {
+            _loop.Unwatch(registration);
+        }
+        inotify?.Dispose();
+    }
+
+    /// <summary>Loop thread: reads the queued events and checks each container they concern once.</summary>
+    private void OnInotifyReadable(Inotify inotify)
+    {
+        _events.Clear();
+        _touched.Clear();
+        _lost.Clear();
+        try
+        {
+            inotify.ReadEvents(_events);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;   // disposed while the event was pending
+        }
+        lock (_lock)
+        {
+            if (!ReferenceEquals(inotify, _inotify))
+            {
+                return;
+            }
+            bool overflow = false;
+            foreach (var e in _events)
+            {
+                if ((e.Mask & Inotify.IN_Q_OVERFLOW) != 0)
+                {
+                    overflow = true;
+                }
+                else if (_byWd.TryGetValue(e.Wd, out var watches))
+                {
+                    foreach (var watch in watches)
+                    {
+                        Touch(watch);
+                        if ((e.Mask & GoneMask) != 0)
+                        {
+                            _lost.Add(watch);
+                        }
+                    }
+                }
+            }
+            if (overflow)
+            {
+                // Events were dropped: look at every container.
+                foreach (var watches in _byWd.Values)
+                {
+                    watches.ForEach(Touch);
+                }
+            }
+        }
+        List<Exception>? failures = null;
+        foreach (var watch in _touched)
+        {
+            try
+            {
+                watch.Check(_lost.Contains(watch));
+            }
+            catch (Exception ex)
+            {
+                (failures ??= []).Add(ex);
+            }
+        }
+        Interlocked.Increment(ref _inotifyBatches);
+        if (failures is not null)
+        {
+            throw new AggregateException("OOM callback failed", failures);   // reported by the loop
+        }
+    }
+
+    private void Touch(V2Watch watch)
+    {
+        if (!_touched.Contains(watch))
+        {
+            _touched.Add(watch);
+        }
+    }
+
+    /// <summary>_lock taken: records a watch descriptor of a container.</summary>
+    private void MapWd(int wd, V2Watch watch)
+    {
+        if (!_byWd.TryGetValue(wd, out var watches))
+        {
+            _byWd[wd] = watches = [];
+        }
+        watches.Add(watch);
+    }
+
+    /// <summary>Drops a container's watch descriptors; the last user of one removes it from inotify.</summary>
+    private void UnmapWds(V2Watch watch, ReadOnlySpan<int> wds)
+    {
+        lock (_lock)
+        {
+            foreach (int wd in wds)
+            {
+                if (wd < 0 || !_byWd.TryGetValue(wd, out var watches) || !watches.Remove(watch) || watches.Count > 0)
+                {
+                    continue;
+                }
+                _byWd.Remove(wd);
+                try
+                {
+                    _inotify?.RemoveWatch(wd);   // false (EINVAL) when the kernel already dropped it
+                }
+                catch (ErrnoException)
+                {
+                    // the inotify fd is going away anyway
+                }
+            }
+        }
+    }
+
+    /// <summary>v2: inotify watches on memory.events and cgroup.events; oom_kill compared with the last value.</summary>
+    private sealed class V2Watch(OomWatcher owner, string id, Action<string> onOom, string directory)
+        : Watch(owner, id, onOom)
+    {
+        private readonly string _memoryEvents = Path.Join(directory, "memory.events");
+        private readonly string _cgroupEvents = Path.Join(directory, "cgroup.events");
+
+        // Gate.
+        private ulong _lastOomKill;
+        private int _memoryWd = -1;
+        private int _cgroupWd = -1;
+
+        /// <summary>Reads the baseline, adds the inotify watches and arms.</summary>
+        public void Start(Inotify inotify)
+        {
+            if (CgroupFiles.ReadKeyValues(_memoryEvents) is not { } baseline)
+            {
+                throw new ErrnoException(ENOENT, $"read {_memoryEvents}");
+            }
+            int memoryWd = inotify.AddWatch(_memoryEvents, WatchMask);
+            int cgroupWd = -1;
+            try
+            {
+                cgroupWd = inotify.AddWatch(_cgroupEvents, WatchMask);
+            }
+            catch (ErrnoException ex) when (ex.Errno == ENOENT)
+            {
+                // the root cgroup has no cgroup.events; memory.events alone still works
+            }
+            catch
+            {
+                RemoveUnmapped(inotify, memoryWd);
+                throw;
+            }
+            lock (Gate)
+            {
+                _lastOomKill = baseline.Get("oom_kill");
+                _memoryWd = memoryWd;
+                _cgroupWd = cgroupWd;
+                lock (Owner._lock)
+                {
+                    Owner.MapWd(memoryWd, this);
+                    if (cgroupWd >= 0)
+                    {
+                        Owner.MapWd(cgroupWd, this);
+                    }
+                }
+            }
+            if (!TryArm())
+            {
+                Release();   // removed while being added
+            }
+        }
+
+        /// <summary>Removes a watch not yet recorded in the map, unless another container shares it.</summary>
+        private void RemoveUnmapped(Inotify inotify, int wd)
+        {
+            lock (Owner._lock)
+            {
+                if (Owner._byWd.ContainsKey(wd))
+                {
+                    return;
+                }
+                try
+                {
+                    inotify.RemoveWatch(wd);
+                }
+                catch (ErrnoException)
+                {
+                    // best effort on a failing Add
+                }
+            }
+        }
+
+        protected override (bool Oom, bool Gone) Poll(bool lost)
+        {
+            bool oom = false;
+            var events = CgroupFiles.ReadKeyValues(_memoryEvents);
+            // A file caught between truncate and write has no oom_kill line: keep the last value.
+            if (events is not null && events.TryGetValue("oom_kill", out ulong oomKill) && oomKill > _lastOomKill)
+            {
+                _lastOomKill = oomKill;
+                oom = true;
+            }
+            bool gone = lost
+                || (events is null && !Directory.Exists(directory))
+                || CgroupFiles.ReadKeyValues(_cgroupEvents) is { } cgroup && cgroup.TryGetValue("populated", out ulong populated) && populated == 0;
+            return (oom, gone);
+        }
+
+        protected override void Release()
+        {
+            Span<int> wds = stackalloc int[2];
+            lock (Gate)
+            {
+                wds[0] = _memoryWd;
+                wds[1] = _cgroupWd;
+                _memoryWd = -1;
+                _cgroupWd = -1;
+            }
+            Owner.UnmapWds(this, wds);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+using Shim.Core.Cgroups;
+using Shim.Core.Errors;
+using Shim.Os;
+
+namespace Shim.Core.Tests.Cgroups;
+
+/// <summary>The v2 watcher with a real inotify on fixture files the test rewrites (this machine mounts v1).</summary>
+[Collection(CgroupCollection.Name)]
+public sealed class OomWatcherV2Tests : IDisposable
+{
+    private const string Events0 = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n";
+
+    private readonly FixtureTree _tree = new();
+    private readonly OomWatcher _watcher = new();
+    private readonly List<(string Id, int Thread)> _reports = [];
+    private readonly List<Exception> _loopFailures = [];
+
+    public OomWatcherV2Tests()
+    {
+        IoLoop.Shared.CallbackFailed += OnLoopFailure;
+    }
+
+    public void Dispose()
+    {
+        IoLoop.Shared.CallbackFailed -= OnLoopFailure;
+        _watcher.Dispose();
+        _tree.Dispose();
+    }
+
+    [Fact]
+    public async Task Each_rise_of_oom_kill_is_one_report_and_oom_alone_is_none()
+    {
+        Add("c1", "c1");
+
+        WriteEvents("c1", oom: 1, oomKill: 1);
+        await WaitForReports(1);
+
+        WriteEvents("c1", oom: 3, oomKill: 3);   // jumped by two between reads: one report
+        await WaitForReports(2);
+
+        long batches = _watcher.InotifyBatches;
+        WriteEvents("c1", oom: 7, oomKill: 3);   // oom without a kill (e.g. a pod-level OOM elsewhere)
+        await CgroupPrereqs.WaitUntil(() => _watcher.InotifyBatches > batches, "the change to be read");
+        _watcher.Drain("c1");
+        Assert.Equal(2, ReportCount());
+        Assert.All(Reports(), r => Assert.Equal("c1", r.Id));
+        Assert.Empty(_loopFailures);
+    }
+
+    [Fact]
+    public async Task A_baseline_present_at_add_is_not_reported()
+    {
+        WriteEvents("c1", oom: 2, oomKill: 2);
+        Add("c1", "c1");
+        _watcher.Drain("c1");
+        Assert.Equal(0, ReportCount());
+
+        WriteEvents("c1", oom: 3, oomKill: 3);
+        await WaitForReports(1);
+    }
+
+    [Fact]
+    public async Task Deleting_the_cgroup_removes_the_watch_without_a_report_or_an_error()
+    {
+        int fds = CgroupPrereqs.OpenFdCount();
+        Add("c1", "c1");
+        Assert.Equal(2, InotifyWatchCount());
+
+        File.Delete(_tree.PathOf("cg/c1/memory.events"));
+        File.Delete(_tree.PathOf("cg/c1/cgroup.events"));
+        Directory.Delete(_tree.PathOf("cg/c1"));
+
+        await CgroupPrereqs.WaitUntil(() => _watcher.Count == 0, "the watch to remove itself");
+        Assert.Equal(0, InotifyWatchCount());
+        Assert.Equal(0, ReportCount());
+        Assert.Empty(_loopFailures);
+        _watcher.Remove("c1");   // no-op now
+        _watcher.Drain("c1");    // no-op too
+        _watcher.Dispose();
+        Assert.Equal(fds, CgroupPrereqs.OpenFdCount());
+    }
+
+    [Fact]
+    public async Task An_emptied_cgroup_is_read_once_more_then_dropped()
+    {
+        Add("c1", "c1");
+        WriteEvents("c1", oom: 1, oomKill: 1);
+        _tree.Write("cg/c1/cgroup.events", "populated 0\nfrozen 0\n");
+
+        await CgroupPrereqs.WaitUntil(() => _watcher.Count == 0, "the watch to remove itself");
+        Assert.Equal(1, ReportCount());
+        Assert.Equal(0, InotifyWatchCount());
+    }
+
+    [Fact]
+    public async Task Drain_reports_a_kill_the_loop_has_not_read_yet_and_the_loop_does_not_repeat_it()
+    {
+        Add("c1", "c1");
+        using var blocked = BlockLoop();
+
+        WriteEvents("c1", oom: 1, oomKill: 1);   // inotify has the event queued; the loop cannot read it
+        long batches = _watcher.InotifyBatches;
+        _watcher.Drain("c1");
+
+        var report = Assert.Single(Reports());
+        Assert.Equal(Environment.CurrentManagedThreadId, report.Thread);   // reported by Drain itself
+
+        blocked.Dispose();
+        await CgroupPrereqs.WaitUntil(() => _watcher.InotifyBatches > batches, "the loop to read the queued event");
+        Assert.Equal(1, ReportCount());
+    }
+
+    [Fact]
+    public async Task Containers_are_reported_separately_on_one_inotify_instance()
+    {
+        int fds = CgroupPrereqs.OpenFdCount();
+        Add("a", "ca");
+        Add("b", "cb");
+        Assert.Equal(fds + 1, CgroupPrereqs.OpenFdCount());   // one inotify fd for both
+        Assert.Equal(4, InotifyWatchCount());
+
+        WriteEvents("cb", oom: 1, oomKill: 1);
+        await WaitForReports(1);
+        Assert.Equal("b", Reports()[0].Id);
+
+        _watcher.Remove("b");
+        Assert.Equal(2, InotifyWatchCount());
+        WriteEvents("ca", oom: 1, oomKill: 1);
+        await WaitForReports(2);
+        Assert.Equal("a", Reports()[1].Id);
+
+        _watcher.Remove("a");
+        Assert.Equal(0, InotifyWatchCount());
+        Assert.Equal(0, _watcher.Count);
+        _watcher.Dispose();
+        Assert.Equal(fds, CgroupPrereqs.OpenFdCount());
+    }
+
+    [Fact]
+    public void Adding_a_missing_cgroup_is_not_found_and_a_duplicate_id_already_exists()
+    {
+        var missing = Assert.Throws<ShimException>(() => _watcher.Add("x", new Shim.Core.Cgroups.CgroupV2("/nope", _tree.PathOf("cg")), _ => { }));
+        Assert.Equal(ErrorKind.NotFound, missing.Kind);
+        Assert.Equal(0, _watcher.Count);
+
+        Add("c1", "c1");
+        var duplicate = Assert.Throws<ShimException>(() => Add("c1", "c1"));
+        Assert.Equal(ErrorKind.AlreadyExists, duplicate.Kind);
+        Assert.Equal(2, InotifyWatchCount());
+    }
+
+    private void Add(string id, string directory)
+    {
+        if (!File.Exists(_tree.PathOf($"cg/{directory}/memory.events")))
+        {
+            _tree.Write($"cg/{directory}/memory.events", Events0);
+            _tree.Write($"cg/{directory}/cgroup.events", "populated 1\nfrozen 0\n");
+        }
+        _watcher.Add(id, new Shim.Core.Cgroups.CgroupV2("/" + directory, _tree.PathOf("cg")), reported =>
+        {
+            lock (_reports)
+            {
+                _reports.Add((reported, Environment.CurrentManagedThreadId));
+            }
+        });
+    }
+
+    private void WriteEvents(string directory, int oom, int oomKill) =>
+        _tree.Write($"cg/{directory}/memory.events", $"low 0\nhigh 0\nmax {oom}\noom {oom}\noom_kill {oomKill}\noom_group_kill 0\n");
+
+    private (string Id, int Thread)[] Reports()
+    {
+        lock (_reports)
+        {
+            return [.. _reports];
+        }
+    }
+
+    private int ReportCount() => Reports().Length;
+
+    private Task WaitForReports(int count) => CgroupPrereqs.WaitUntil(() => ReportCount() >= count, $"{count} report(s)");
+
+    private void OnLoopFailure(Exception ex)
+    {
+        lock (_loopFailures)
+        {
+            _loopFailures.Add(ex);
+        }
+    }
+
+    /// <summary>Number of inotify watches held by this process (fdinfo lists one "inotify wd:" line per watch).</summary>
+    private static int InotifyWatchCount()
+    {
+        int count = 0;
+        foreach (var fd in Directory.GetFileSystemEntries("/proc/self/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget == "anon_inode:inotify")
+                {
+                    count += File.ReadLines($"/proc/self/fdinfo/{Path.GetFileName(fd)}").Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal));
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return count;
+    }
+
+    /// <summary>Parks the shared loop thread in a callback until disposed.</summary>
+    private static IDisposable BlockLoop()
+    {
+        var entered = new ManualResetEventSlim();
+        var release = new ManualResetEventSlim();
+        var fd = EventFd.Create();
+        var watch = IoLoop.Shared.Watch(fd, () =>
+        {
+            entered.Set();
+            release.Wait(TimeSpan.FromSeconds(20));
+        });
+        EventFd.Write(fd, 1);
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(20)), "the loop did not enter the blocking callback");
+        return new Unblock(() =>
+        {
+            release.Set();
+            IoLoop.Shared.Unwatch(watch);
+            fd.Dispose();
+        });
+    }
+
+    private sealed class Unblock(Action action) : IDisposable
+    {
+        private Action? _action = action;
+
+        public void Dispose() => Interlocked.Exchange(ref _action, null)?.Invoke();
+    }
+}

@@ -36,7 +36,8 @@ internal static class ServeCommand
         using var stop = new CancellationTokenSource();
         var exitLoop = router.RunAsync(exits, stop.Token);
 
-        var service = new TaskService(settings, events, new RuncRunner(), router);
+        using var oom = new Shim.Core.Cgroups.OomWatcher();
+        var service = new TaskService(settings, events, new RuncRunner(), router, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         await using var server = new TtrpcServer(registry, new TtrpcServerOptions

@@ -22,6 +22,12 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
     /// <summary>The init process.</summary>
     public InitProcess Init { get; } = init;
 
+    /// <summary>The container's cgroup, found from init's /proc entry after create; null if unknown.</summary>
+    public Cgroups.ICgroup? Cgroup { get; set; }
+
+    /// <summary>Runs right before init's TaskExit is queued: OOM events are drained here so they come first.</summary>
+    public Action<Container>? BeforeInitExitEvent { get; set; }
+
     /// <summary>The runtime options the container was created with.</summary>
     public Options.RuntimeOptions Options { get; init; } = new();
 

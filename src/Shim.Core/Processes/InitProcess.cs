@@ -121,6 +121,7 @@ public sealed class InitProcess : ContainerProcess
     /// <summary>Applies an exit that waited for the container's execs.</summary>
     public void ApplyDeferredExit(ChildExit exit)
     {
+        Container?.BeforeInitExitEvent?.Invoke(Container);
         lock (Gate)
         {
             ApplyExit(exit);
@@ -136,6 +137,7 @@ public sealed class InitProcess : ContainerProcess
         {
             return false;
         }
+        Container?.BeforeInitExitEvent?.Invoke(Container);
         ApplyExit(exit);
         return true;
     }

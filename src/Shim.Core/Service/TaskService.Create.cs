@@ -86,6 +86,7 @@ public sealed partial class TaskService
             var init = new InitProcess(id, pid, stdio, io, runc, _events);
             var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { InitExiting = KillAllIfSharedPidNamespace, Options = options };
             init.Container = container;
+            WatchCgroup(container, pid);
             var early = _router.Track(pid, init);
             var created = new TaskCreate
             {
@@ -112,6 +113,33 @@ public sealed partial class TaskService
                 Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
             }
             throw;
+        }
+    }
+
+    private void WatchCgroup(Container container, int pid)
+    {
+        try
+        {
+            container.Cgroup = Cgroups.CgroupFactory.ForPid(pid);
+        }
+        catch (Exception ex) when (ex is ShimException or IOException or UnauthorizedAccessException)
+        {
+            ShimLog.Warn("container cgroup not found; no stats or OOM events", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
+            return;
+        }
+        if (_oom is null)
+        {
+            return;
+        }
+        try
+        {
+            // registered at create (as containerd 2.2+ does) so an OOM right after start is not missed
+            _oom.Add(container.Id, container.Cgroup, id => _events.Publish(new TaskOOM { ContainerId = id }));
+            container.BeforeInitExitEvent = c => _oom.Drain(c.Id);
+        }
+        catch (Exception ex) when (ex is ShimException or IOException or ErrnoException)
+        {
+            ShimLog.Warn("OOM watch not registered", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
         }
     }
 

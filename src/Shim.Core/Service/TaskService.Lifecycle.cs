@@ -63,6 +63,7 @@ public sealed partial class TaskService
             ShimLog.Warn("unmounting rootfs failed", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
         }
         _router.Forget(init.Pid);
+        _oom?.Remove(container.Id);
         lock (_gate)
         {
             _containers.Remove(container.Id);
@@ -172,6 +173,15 @@ public sealed partial class TaskService
         }
         await container.Init.UpdateAsync(request.Resources.Value.Memory, ct).ConfigureAwait(false);
         return new Empty();
+    }
+
+    /// <summary>Stats: the container's cgroup metrics (v1 or v2 message, as the host mounts them).</summary>
+    public Task<StatsResponse> StatsAsync(StatsRequest request, CancellationToken ct)
+    {
+        _ = ct;
+        var container = Get(request.Id);
+        var cgroup = container.Cgroup ?? throw new ShimException(ErrorKind.NotFound, $"stats {request.Id}: cgroup does not exist");
+        return Task.FromResult(new StatsResponse { Stats = cgroup.Stats() });
     }
 
     /// <summary>Connect: the shim's pid and the task's init pid.</summary>

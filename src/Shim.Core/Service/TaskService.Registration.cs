@@ -34,7 +34,7 @@ public sealed partial class TaskService
             Bind(registry, service, "Exec", ExecProcessRequest.Parser, ExecAsync);
             Bind(registry, service, "ResizePty", ResizePtyRequest.Parser, ResizePtyAsync);
             Bind(registry, service, "Update", UpdateTaskRequest.Parser, UpdateAsync);
-            Bind<StatsRequest, StatsResponse>(registry, service, "Stats", StatsRequest.Parser, (_, _) => throw NotYet("Stats"));
+            Bind(registry, service, "Stats", StatsRequest.Parser, StatsAsync);
         }
     }
 

@@ -20,13 +20,16 @@ public sealed partial class TaskService
     private readonly ExitRouter _router;
     private readonly TaskCompletionSource _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    private readonly Cgroups.OomWatcher? _oom;
+
     /// <summary>Creates the service; exits must be fed to <paramref name="router"/> by the caller's exit loop.</summary>
-    public TaskService(ShimSettings settings, IEventPublisher events, IRuncRunner runner, ExitRouter router)
+    public TaskService(ShimSettings settings, IEventPublisher events, IRuncRunner runner, ExitRouter router, Cgroups.OomWatcher? oom = null)
     {
         _settings = settings;
         _events = events;
         _runner = runner;
         _router = router;
+        _oom = oom;
     }
 
     /// <summary>Completes when Shutdown was called with no container left.</summary>

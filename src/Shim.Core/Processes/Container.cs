@@ -28,6 +28,9 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
     /// <summary>Runs right before init's TaskExit is queued: OOM events are drained here so they come first.</summary>
     public Action<Container>? BeforeInitExitEvent { get; set; }
 
+    /// <summary>The containerd namespace (given to logging binaries).</summary>
+    public string Namespace { get; init; } = "";
+
     /// <summary>The runtime options the container was created with.</summary>
     public Options.RuntimeOptions Options { get; init; } = new();
 

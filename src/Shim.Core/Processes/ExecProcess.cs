@@ -40,7 +40,7 @@ public sealed class ExecProcess : ContainerProcess
         try
         {
             await File.WriteAllBytesAsync(specFile, _processJson, ct).ConfigureAwait(false);
-            Io = ProcessIo.Open(Stdio, options.IoUid, options.IoGid);
+            Io = ProcessIo.Open(Stdio, options.IoUid, options.IoGid, ContainerId, _container.Namespace);
             await _container.Init.Runc.ExecAsync(ContainerId, new ExecOptions(specFile, PidFile, Io.ConsoleSocketPath), Io.RuncSide, ct).ConfigureAwait(false);
             Pid = ReadPid(PidFile);
             await Io.ReceiveConsoleAsync(ct).ConfigureAwait(false);

@@ -67,7 +67,7 @@ public sealed partial class TaskService
         try
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
-            io = ProcessIo.Open(stdio, options.IoUid, options.IoGid);
+            io = ProcessIo.Open(stdio, options.IoUid, options.IoGid, id, _settings.Namespace);
             string pidFile = Path.Combine(bundle, "init.pid");
             _router.BeginStart();
             int pid;
@@ -84,7 +84,7 @@ public sealed partial class TaskService
             }
             io.Start();
             var init = new InitProcess(id, pid, stdio, io, runc, _events);
-            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { InitExiting = KillAllIfSharedPidNamespace, Options = options };
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { InitExiting = KillAllIfSharedPidNamespace, Options = options, Namespace = _settings.Namespace };
             init.Container = container;
             WatchCgroup(container, pid);
             var early = _router.Track(pid, init);

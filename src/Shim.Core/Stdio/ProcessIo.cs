@@ -24,17 +24,23 @@ public sealed class ProcessIo : IDisposable
     private SafeFileHandle? _terminalOutput;
     private SafeFileHandle? _terminalInput;
 
-    private ProcessIo()
+    private readonly string _containerId;
+    private readonly string _namespace;
+    private BinaryLogger? _logger;
+
+    private ProcessIo(string containerId, string ns)
     {
+        _containerId = containerId;
+        _namespace = ns;
     }
 
     /// <summary>Handles to give runc as its fds 0, 1 and 2 (/dev/null where no stream was asked for).</summary>
     public RuncIo RuncSide { get; private set; } = RuncIo.Captured;
 
-    /// <summary>Opens the FIFOs or files and creates the pipes; nothing is copied before <see cref="Start"/>.</summary>
-    public static ProcessIo Open(StdioPaths paths, uint ioUid, uint ioGid)
+    /// <summary>Opens the FIFOs, files or logging binary and creates the pipes; nothing is copied before <see cref="Start"/>.</summary>
+    public static ProcessIo Open(StdioPaths paths, uint ioUid, uint ioGid, string containerId = "", string ns = "")
     {
-        var io = new ProcessIo();
+        var io = new ProcessIo(containerId, ns);
         try
         {
             io.OpenAll(paths, ioUid, ioGid);
@@ -78,8 +84,13 @@ public sealed class ProcessIo : IDisposable
                 stdout = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid);
                 stderr = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid);
                 break;
+            case "binary" or "binary-v2":
+                _logger = BinaryLogger.Start(new Uri(paths.Stdout), _containerId, _namespace);
+                stdout = RuncEnd(_logger.Stdout, ioUid, ioGid);
+                stderr = RuncEnd(_logger.Stderr, ioUid, ioGid);
+                break;
             default:
-                throw new ShimException(ErrorKind.NotImplemented, $"stdio scheme {scheme}:// is not supported yet");
+                throw new ShimException(ErrorKind.InvalidArgument, $"stdio scheme {scheme}:// is not supported");
         }
         RuncSide = new RuncIo
         {
@@ -203,6 +214,8 @@ public sealed class ProcessIo : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _logger?.Stop();
+        _logger = null;
         _console?.Dispose();
         _console = null;
         CloseStdin();

@@ -3,14 +3,20 @@ namespace Shim.E2E.Tests;
 /// <summary>`--log-uri`: file:// appends both streams to one file; binary:// hands them to a logging program.</summary>
 public sealed class LogUriTests : E2ETest
 {
-    private static async Task WaitForFileAsync(string path)
+    private static async Task<string> WaitForContentAsync(string path, string expected)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!File.Exists(path) && DateTime.UtcNow < deadline)
+        string text = "";
+        while (DateTime.UtcNow < deadline)
         {
+            text = File.Exists(path) ? await File.ReadAllTextAsync(path, Ct) : "";
+            if (text == expected)
+            {
+                break;
+            }
             await Task.Delay(50, Ct);
         }
-        Assert.True(File.Exists(path), $"{path} never appeared");
+        return text;
     }
 
     private string[] RunWithLog(string id, string uri, params string[] command)
@@ -41,21 +47,20 @@ public sealed class LogUriTests : E2ETest
             #!/bin/sh
             # fd 3: container stdout, fd 4: container stderr, fd 5: readiness
             out="$2"
+            echo "$CONTAINER_ID $CONTAINER_NAMESPACE" > "$out.env"
             cat <&3 > "$out.stdout" &
             cat <&4 > "$out.stderr" &
             printf ready >&5
             exec 5>&-
             wait
-            echo "$CONTAINER_ID $CONTAINER_NAMESPACE" > "$out.env.tmp" && mv "$out.env.tmp" "$out.env"
             """.Replace("\r", "", StringComparison.Ordinal), Ct);
         File.SetUnixFileMode(logger, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         string target = Path.Combine(dir, "out");
 
         var r = await CtrAsync(RunWithLog("blog1", $"binary://{logger}?file={target}", "sh", "-c", "echo to-out; echo to-err >&2"), null);
         Assert.True(r.ExitCode == 0, r.Describe());
-        await WaitForFileAsync(target + ".env");
-        Assert.Equal("to-out\n", await File.ReadAllTextAsync(target + ".stdout", Ct));
-        Assert.Equal("to-err\n", await File.ReadAllTextAsync(target + ".stderr", Ct));
+        Assert.Equal("to-out\n", await WaitForContentAsync(target + ".stdout", "to-out\n"));
+        Assert.Equal("to-err\n", await WaitForContentAsync(target + ".stderr", "to-err\n"));
         Assert.Equal($"blog1 {Ns}\n", await File.ReadAllTextAsync(target + ".env", Ct));
     }
 }

@@ -69,7 +69,19 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
 
     private async Task<RuncResult> RunAsync(string verb, List<string> args, RuncIo io, CancellationToken ct)
     {
-        var result = await runner.RunAsync(args, io, ct).ConfigureAwait(false);
+        RuncResult result;
+        using (var watchdog = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            watchdog.CancelAfter(Config.CallTimeout);
+            try
+            {
+                result = await runner.RunAsync(args, io, watchdog.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new RuncException(verb, -1, $"no answer within {Config.CallTimeout.TotalSeconds:0.#} s; runc was killed");
+            }
+        }
         if (result.ExitCode != 0)
         {
             string message = RuncLog.LastError(Config.LogPath)

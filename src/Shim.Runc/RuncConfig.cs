@@ -5,4 +5,8 @@ namespace Shim.Runc;
 /// <param name="Root">runc state root (already including the namespace).</param>
 /// <param name="LogPath">runc's JSON log file (the bundle's log.json).</param>
 /// <param name="SystemdCgroup">Pass --systemd-cgroup.</param>
-public sealed record RuncConfig(string Binary, string Root, string LogPath, bool SystemdCgroup = false);
+public sealed record RuncConfig(string Binary, string Root, string LogPath, bool SystemdCgroup = false)
+{
+    /// <summary>The watchdog: a runc call still running after this is killed and reported (a hung runc must not hang the shim).</summary>
+    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromMinutes(2);
+}

@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using Shim.Os;
+using Shim.Runc;
+
+namespace Shim.Core.Tests.Runc;
+
+public sealed class RuncWatchdogTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("rcs-runc-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Script(string name, string body)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllText(path, "#!/bin/sh\n" + body + "\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+
+    [Fact]
+    public async Task A_hung_runc_is_killed_at_the_deadline_and_the_error_says_so()
+    {
+        Reaper.Instance.Start();
+        string pidFile = Path.Combine(_dir, "hung.pid");
+        var runc = new RuncClient(new RuncConfig(Script("runc", $"echo $$ > {pidFile}; exec sleep 1000"), _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromSeconds(1) }, new RuncRunner());
+        var clock = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.StartAsync("c1", TestContext.Current.CancellationToken));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+        Assert.Contains("runc start", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("killed", ex.Message, StringComparison.Ordinal);
+        int pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.False(Directory.Exists($"/proc/{pid}"), "the hung runc is still alive");
+    }
+
+    [Fact]
+    public async Task A_failing_runc_reports_the_last_error_of_its_json_log()
+    {
+        Reaper.Instance.Start();
+        string log = Path.Combine(_dir, "log.json");
+        var runc = new RuncClient(new RuncConfig(Script("runc", $$"""echo '{"level":"error","msg":"container \"c1\" does not exist","time":"t"}' >> {{log}}; exit 1"""), _dir, log), new RuncRunner());
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.KillAsync("c1", 9, all: false, TestContext.Current.CancellationToken));
+        Assert.Equal("container \"c1\" does not exist", ex.RuncMessage);
+        Assert.True(ex.IsNotFound);
+    }
+
+    [Fact]
+    public async Task Without_a_json_log_runcs_stderr_is_the_message()
+    {
+        Reaper.Instance.Start();
+        var runc = new RuncClient(new RuncConfig(Script("runc", "echo 'exec: \"runc\": not found' >&2; exit 127"), _dir, Path.Combine(_dir, "none.json")), new RuncRunner());
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.PauseAsync("c1", TestContext.Current.CancellationToken));
+        Assert.Equal(127, ex.ExitCode);
+        Assert.Contains("not found", ex.RuncMessage, StringComparison.Ordinal);
+    }
+}

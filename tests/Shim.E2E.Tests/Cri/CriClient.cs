@@ -73,7 +73,11 @@ internal static class CriCleanup
                     await cri.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod.Id }, CriClient.Opts(CancellationToken.None, timeout));
                     await cri.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod.Id }, CriClient.Opts(CancellationToken.None, timeout));
                 }
-                catch (RpcException e) { notes.Add($"pod {pod.Id}: {e.Status.Detail}"); }
+                catch (RpcException e)
+                {
+                    notes.Add($"pod {pod.Id}: {e.StatusCode}: {e.Status.Detail}");
+                    if (e.StatusCode == StatusCode.DeadlineExceeded) { return; }   // CRI is stuck: the daemon gets killed next
+                }
             }
         }
         catch (RpcException e) { notes.Add($"CRI cleanup: {e.Status.StatusCode} {e.Status.Detail}"); }

@@ -36,6 +36,8 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     private readonly Process _daemon;
     private readonly Lock _gate = new();
     private readonly HashSet<string> _namespaces = []; // guarded by _gate
+    private readonly List<string> _podNetns = [];      // guarded by _gate
+    private bool _skipCriCleanup;
     private bool _disposed;
 
     private PrivateContainerd(string dir, Process daemon, ContainerdLine line, bool cri)
@@ -57,6 +59,18 @@ internal sealed class PrivateContainerd : IAsyncDisposable
 
     /// <summary>Cgroup parent for CRI pods of this daemon (unique; removed at disposal).</summary>
     public string CgroupParent => "/" + Path.GetFileName(Dir);
+
+    /// <summary>
+    /// Remembers a pod network namespace CRI made for a test (/var/run/netns/cni-…): if CRI
+    /// cannot remove it, disposal unmounts and deletes it after the daemon is gone.
+    /// </summary>
+    public void TrackPodNetns(string path)
+    {
+        lock (_gate) { _podNetns.Add(path); }
+    }
+
+    /// <summary>CRI already hung on a pod: disposal goes straight to stopping the daemon.</summary>
+    public void SkipCriCleanup() => _skipCriCleanup = true;
 
     /// <summary>runc root of the stock CRI handler (its [options] Root).</summary>
     public string StockRuncRoot => Path.Combine(Dir, "runc");
@@ -195,7 +209,7 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         string[] used;
         lock (_gate) { used = [.. _namespaces]; }
 
-        if (!_daemon.HasExited && Cri)
+        if (!_daemon.HasExited && Cri && !_skipCriCleanup)
         {
             // pods first: CRI tears down their netns (/var/run/netns/cni-*) and CNI state
             await Quiet(() => Shim.E2E.Tests.Cri.CriCleanup.RemoveAllPodsAsync(Socket, notes, CleanupCallTimeout));
@@ -225,6 +239,15 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         {
             notes.Add($"killed leftover shim {pid}: {string.Join(' ', ProcFs.Argv(pid) ?? [])}");
             try { using var p = Process.GetProcessById(pid); p.Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+        }
+
+        string[] netns;
+        lock (_gate) { netns = [.. _podNetns]; }
+        foreach (var ns in netns.Where(File.Exists))
+        {
+            notes.Add($"removed leftover pod netns {ns}");
+            await Quiet(() => Command.RunAsync("umount", ["-l", ns], timeout: CleanupCallTimeout));
+            try { File.Delete(ns); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
 
         foreach (var mp in ProcFs.MountsUnder(Dir))

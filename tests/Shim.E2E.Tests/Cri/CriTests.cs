@@ -12,7 +12,7 @@ namespace Shim.E2E.Tests.Cri;
 /// io.containerd.runc.v2). One pod per test runs the CRI smoke sequence (19 checks, as kubelet
 /// would drive a pod's life) plus the grouping check: pause and app container in one shim.
 /// </summary>
-public sealed partial class CriTests : E2ETest
+public abstract partial class CriTests : E2ETest
 {
     private const string K8sNs = "k8s.io";
     private const string AppLogLine = "hello-cri";
@@ -22,25 +22,11 @@ public sealed partial class CriTests : E2ETest
     /// <summary>The CRI runtime handler of the runtime under test.</summary>
     private static string Handler => Prereqs.IsStockRuntime ? PrivateContainerd.StockCriHandler : PrivateContainerd.OurCriHandler;
 
-    [Fact]
-    public Task A_host_network_pod_passes_the_CRI_smoke_sequence() => SmokeAsync(hostNetwork: true);
-
-    [Fact]
-    public async Task A_pod_with_its_own_network_namespace_passes_the_CRI_smoke_sequence()
-    {
-        if (!Ctrd.HasPodNetwork)
-        {
-            const string why = "no CNI tap plugin (containernetworking-plugins >= 1.2, from sid): run scripts/fetch-versions.sh";
-            if (Prereqs.IsCi) { throw new InvalidOperationException(why + " (CI=true: a missing prerequisite fails the run)"); }
-            Assert.Skip(why);
-        }
-        await SmokeAsync(hostNetwork: false);
-    }
 
     [GeneratedRegex(@"^\S+ stdout F " + AppLogLine + "$")]
     private static partial Regex CriLogLine();
 
-    private async Task SmokeAsync(bool hostNetwork)
+    private protected async Task SmokeAsync(bool hostNetwork)
     {
         await ImportImagesAsync();
         using var cri = new CriClient(Ctrd.Socket);
@@ -206,7 +192,7 @@ public sealed partial class CriTests : E2ETest
             });
             // fatal: when CRI never sees the container stop, every later call waits for it too
             await checks.RunAsync("StopContainer", async () =>
-                await rt.StopContainerAsync(new StopContainerRequest { ContainerId = cid, Timeout = 10 }, Opts(40)), fatal: true);
+                await rt.StopContainerAsync(new StopContainerRequest { ContainerId = cid, Timeout = 10 }, Opts(25)), fatal: true);
             await checks.RunAsync("ContainerStatus: EXITED, exit code 143", async () =>
             {
                 var s = await rt.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = cid }, Opts());
@@ -333,5 +319,29 @@ public sealed partial class CriTests : E2ETest
             if (ns.TryGetProperty("type", out var t) && t.GetString() == "network" && ns.TryGetProperty("path", out var p)) { return p.GetString(); }
         }
         return null;
+    }
+}
+
+/// <summary>A pod in the host's network namespace (no CNI involved).</summary>
+/// <remarks>One class per pod kind: xunit runs classes in parallel, tests of one class in sequence.</remarks>
+public sealed class CriHostNetworkPodTests : CriTests
+{
+    [Fact]
+    public Task A_host_network_pod_passes_the_CRI_smoke_sequence() => SmokeAsync(hostNetwork: true);
+}
+
+/// <summary>A pod with its own network namespace, networked by sid's CNI tap plugin.</summary>
+public sealed class CriPodNetnsTests : CriTests
+{
+    [Fact]
+    public async Task A_pod_with_its_own_network_namespace_passes_the_CRI_smoke_sequence()
+    {
+        if (!Ctrd.HasPodNetwork)
+        {
+            const string why = "no CNI tap plugin (containernetworking-plugins >= 1.2, from sid): run scripts/fetch-versions.sh";
+            if (Prereqs.IsCi) { throw new InvalidOperationException(why + " (CI=true: a missing prerequisite fails the run)"); }
+            Assert.Skip(why);
+        }
+        await SmokeAsync(hostNetwork: false);
     }
 }

@@ -4,10 +4,17 @@
 # Exit status is non-zero when anything failed (the build included) or no test ran at all.
 # Keeps going when one project fails. TRX files land in TestResults/ (or $RCS_RESULTS_DIR).
 #
+# The end-to-end project (tests/Shim.E2E.Tests) runs once per containerd line: 1.6 (the
+# system's) always, then every line scripts/fetch-versions.sh fetched (1.7 and 2.1, listed in
+# $RCS_VERSIONS_DIR/versions.env); each run gets its own TRX (Shim.E2E.Tests@<line>.trx) and all
+# of them count in the summary line. Under CI=true a missing line (1.7 or 2.1) is an error.
+#
 # Usage: scripts/test.sh [tests/Project ...]        (default: every tests/*/*.csproj)
 # Environment (optional):
 #   CI=true                 end-to-end tests fail instead of skipping when a prerequisite is missing
 #   RCS_E2E_RUNTIME=...     run the end-to-end tests against another runtime (io.containerd.runc.v2)
+#   RCS_CONTAINERD="1.7"    run the end-to-end tests against these lines only (default: all there)
+#   RCS_VERSIONS_DIR=...    where fetch-versions.sh keeps its cache (default /var/cache/runcsharp-versions)
 #   RCS_SKIP_BUILD=1        skip setup.sh and build.sh (use dist/ as it is)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,20 +43,59 @@ else
   projects=(tests/*/*.csproj)
 fi
 
+# containerd lines for the end-to-end project
+versions_env=${RCS_VERSIONS_DIR:-/var/cache/runcsharp-versions}/versions.env
+fetched=$( (set +u; . "$versions_env" 2>/dev/null && echo "${RCS_CONTAINERD_VERSIONS:-}") || true)
+if [ -n "${RCS_CONTAINERD:-}" ]; then
+  lines=$RCS_CONTAINERD
+else
+  lines="1.6 $fetched"
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+    # 1.7 from trixie and whatever 2.x sid serves (2.1 today; the key follows the fetched version)
+    for need in '1.7' '2.*'; do
+      case " $fetched " in *" "$need" "*) ;; *)
+        problems+=("containerd $need is not available (scripts/fetch-versions.sh did not fetch it; see $versions_env): under CI every line must run") ;;
+      esac
+    done
+  elif [ -z "$fetched" ]; then
+    echo "test: only containerd 1.6 (run scripts/fetch-versions.sh for 1.7 and 2.1)"
+  fi
+fi
+
+# run_project PROJ TRXNAME [dotnet test args...]
+run_project() {
+  local proj=$1 trx=$2; shift 2
+  # --blame-hang-timeout: a hung test host is killed and reported instead of eating the CI budget
+  if ! dotnet test "$proj" -nologo -tl:off "$@" \
+        --logger "trx;LogFileName=$trx.trx" --logger "console;verbosity=normal" \
+        --results-directory "$results" \
+        --blame-hang-timeout 20m --blame-hang-dump-type none; then
+    echo "test: $trx reported failures (or did not build)"
+  fi
+  if [ ! -s "$results/$trx.trx" ]; then
+    problems+=("$trx produced no results (build failure or crashed test host)")
+  fi
+}
+
 rm -rf "$results"
 mkdir -p "$results"
 for proj in "${projects[@]}"; do
   name=$(basename "$proj" .csproj)
-  echo "test: === $name ==="
-  # --blame-hang-timeout: a hung test host is killed and reported instead of eating the CI budget
-  if ! dotnet test "$proj" -nologo -tl:off \
-        --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
-        --results-directory "$results" \
-        --blame-hang-timeout 20m --blame-hang-dump-type none; then
-    echo "test: $name reported failures (or did not build)"
-  fi
-  if [ ! -s "$results/$name.trx" ]; then
-    problems+=("$name produced no results (build failure or crashed test host)")
+  if [ "$name" = Shim.E2E.Tests ]; then
+    built=0
+    for line in $lines; do
+      echo "test: === $name on containerd $line ==="
+      start=$SECONDS
+      if [ $built = 1 ]; then
+        RCS_CONTAINERD=$line run_project "$proj" "$name@$line" --no-build
+      else
+        RCS_CONTAINERD=$line run_project "$proj" "$name@$line"; built=1
+      fi
+      echo "test: $name on containerd $line took $((SECONDS - start)) s"
+    done
+  else
+    echo "test: === $name ==="
+    run_project "$proj" "$name"
   fi
 done
 

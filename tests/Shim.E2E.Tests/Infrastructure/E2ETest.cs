@@ -21,6 +21,9 @@ public abstract class E2ETest : IAsyncLifetime
     /// <summary>The shared busybox rootfs.</summary>
     protected string RootfsDir { get; private set; } = "";
 
+    /// <summary>True for tests that need the daemon's CRI plugin.</summary>
+    private protected virtual bool WithCri => false;
+
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     protected static void Log(string line) => TestContext.Current.TestOutputHelper?.WriteLine(line);
@@ -29,8 +32,8 @@ public abstract class E2ETest : IAsyncLifetime
     {
         Prereqs.RequireOrSkip();
         RootfsDir = await Rootfs.GetAsync();
-        _ctrd = await PrivateContainerd.StartAsync(Ct);
-        Log($"containerd {_ctrd.Pid} in {_ctrd.Dir}, namespace {Ns}, runtime {Runtime}");
+        _ctrd = await PrivateContainerd.StartAsync(new ContainerdOptions(Cri: WithCri), Ct);
+        Log($"{_ctrd.Line} pid {_ctrd.Pid} in {_ctrd.Dir}{(WithCri ? " with CRI" : "")}, namespace {Ns}, runtime {Runtime}");
     }
 
     public async ValueTask DisposeAsync()

@@ -6,24 +6,36 @@ using System.Text.Json.Nodes;
 namespace Shim.E2E.Tests;
 
 /// <summary>
-/// An OCI image-layout tarball of the busybox rootfs (one uncompressed layer), built once per run,
-/// for `ctr images import`: containers from it get their rootfs as snapshotter mounts, which the
-/// shim has to mount into the bundle and take down again.
+/// OCI image-layout tarballs of the busybox rootfs (one uncompressed layer), built once per run,
+/// for `ctr images import`: containers from them get their rootfs as snapshotter mounts, which the
+/// shim has to mount into the bundle and take down again. Two images share the layer: busybox
+/// (Cmd /bin/sh) and a pod sandbox ("pause") image whose entrypoint sleeps forever.
 /// </summary>
 internal static class OciImage
 {
-    /// <summary>Reference the archive is imported as.</summary>
+    /// <summary>Reference the busybox archive is imported as.</summary>
     public const string Name = "localhost/rcs/busybox:1";
 
-    private static readonly Lazy<Task<string>> Built = new(() => Task.Run(Build));
+    /// <summary>Reference of the pause image CRI runs as each pod's sandbox container.</summary>
+    public const string PauseName = "localhost/rcs/pause:1";
 
-    /// <summary>Path of the archive (null until built).</summary>
+    private static readonly Lazy<Task<string>> Built = new(() => Task.Run(() => Build(Name, null, ["/bin/sh"], ".oci.tar")));
+    private static readonly Lazy<Task<string>> PauseBuilt = new(() => Task.Run(() => Build(PauseName, ["/bin/sleep", "2147483647"], null, ".pause.oci.tar")));
+
+    /// <summary>Paths of the archives built so far (for the end-of-run cleanup).</summary>
+    public static IEnumerable<string> BuiltPaths =>
+        new[] { Built, PauseBuilt }.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Select(l => l.Value.Result);
+
+    /// <summary>Path of the busybox archive (null until built).</summary>
     public static string? PathIfBuilt => Built.IsValueCreated && Built.Value.IsCompletedSuccessfully ? Built.Value.Result : null;
 
-    /// <summary>Builds the archive on first use and returns its path.</summary>
+    /// <summary>Builds the busybox archive on first use and returns its path.</summary>
     public static Task<string> GetAsync() => Built.Value;
 
-    private static async Task<string> Build()
+    /// <summary>Builds the pause archive (Entrypoint /bin/sleep 2147483647) on first use and returns its path.</summary>
+    public static Task<string> GetPauseAsync() => PauseBuilt.Value;
+
+    private static async Task<string> Build(string name, string[]? entrypoint, string[]? cmd, string suffix)
     {
         var rootfs = await Rootfs.GetAsync();
         var layer = new MemoryStream();
@@ -39,7 +51,7 @@ internal static class OciImage
         {
             ["architecture"] = "amd64",
             ["os"] = "linux",
-            ["config"] = new JsonObject { ["Env"] = new JsonArray("PATH=/bin"), ["Cmd"] = new JsonArray("/bin/sh") },
+            ["config"] = ImageConfig(entrypoint, cmd),
             ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray(Digest(layerBytes)) },
         });
         var manifest = Json(new JsonObject
@@ -52,8 +64,8 @@ internal static class OciImage
         var manifestDescriptor = Descriptor("application/vnd.oci.image.manifest.v1+json", manifest);
         manifestDescriptor["annotations"] = new JsonObject
         {
-            ["io.containerd.image.name"] = Name,
-            ["org.opencontainers.image.ref.name"] = "1",
+            ["io.containerd.image.name"] = name,
+            ["org.opencontainers.image.ref.name"] = name[(name.LastIndexOf(':') + 1)..],
         };
         var index = Json(new JsonObject
         {
@@ -62,7 +74,7 @@ internal static class OciImage
             ["manifests"] = new JsonArray(manifestDescriptor),
         });
 
-        var archive = rootfs + ".oci.tar";
+        var archive = rootfs + suffix;
         await using (var fs = File.Create(archive))
         await using (var w = new TarWriter(fs, TarEntryFormat.Pax))
         {
@@ -74,6 +86,14 @@ internal static class OciImage
             }
         }
         return archive;
+    }
+
+    private static JsonObject ImageConfig(string[]? entrypoint, string[]? cmd)
+    {
+        var c = new JsonObject { ["Env"] = new JsonArray("PATH=/bin") };
+        if (entrypoint is not null) { c["Entrypoint"] = new JsonArray([.. entrypoint.Select(a => (JsonNode)a)]); }
+        if (cmd is not null) { c["Cmd"] = new JsonArray([.. cmd.Select(a => (JsonNode)a)]); }
+        return c;
     }
 
     private static async Task Add(TarWriter w, string name, byte[] data)

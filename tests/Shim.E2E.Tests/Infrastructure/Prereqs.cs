@@ -60,7 +60,8 @@ internal static class Prereqs
         var missing = new List<string>();
         if (!OperatingSystem.IsLinux()) { missing.Add("Linux"); return missing; }
         if (!IsRootUid()) { missing.Add("root (run as uid 0)"); }
-        foreach (var tool in new[] { "containerd", "ctr", "runc" })
+        if (ContainerdLines.Find(ContainerdLines.Selected, out var line) is null) { missing.Add($"RCS_CONTAINERD={ContainerdLines.Selected}: {line}"); }
+        foreach (var tool in new[] { "ctr", "runc" })
         {
             if (Which(tool) is null) { missing.Add($"{tool} on PATH (scripts/setup.sh installs it)"); }
         }

@@ -3,26 +3,77 @@ using System.Globalization;
 
 namespace Shim.E2E.Tests;
 
+/// <summary>How to start a <see cref="PrivateContainerd"/>.</summary>
+/// <param name="Line">containerd line (default: RCS_CONTAINERD, else 1.6 = the system's).</param>
+/// <param name="Cri">Enable the CRI plugin with handlers <c>runc</c> (stock) and <c>runcsharp</c> (ours).</param>
+internal sealed record ContainerdOptions(ContainerdLine? Line = null, bool Cri = false);
+
 /// <summary>
-/// A containerd of our own: root, state, sockets and log under a short temp dir, CRI off, debug
-/// logging on, with dist/ first on its PATH so it finds containerd-shim-runcsharp-v2.
-/// Never the system's daemon; disposal stops only what this instance started.
+/// A containerd of our own: root, state, sockets and log under a short temp dir, CRI off unless
+/// asked for, debug logging on, with dist/ first on its PATH so it finds
+/// containerd-shim-runcsharp-v2, then the line's runc and its own binaries (so
+/// io.containerd.runc.v2 is that line's stock shim). Any containerd line (1.6 system, 1.7 / 2.1
+/// fetched by scripts/fetch-versions.sh); the config format follows the line (version 2 for 1.x,
+/// version 3 for 2.x). Never the system's daemon; disposal stops only what this instance started.
 /// </summary>
 internal sealed class PrivateContainerd : IAsyncDisposable
 {
+    /// <summary>Our CRI runtime handler (runtime_type io.containerd.runcsharp.v2).</summary>
+    public const string OurCriHandler = "runcsharp";
+
+    /// <summary>The stock CRI runtime handler (runtime_type io.containerd.runc.v2).</summary>
+    public const string StockCriHandler = "runc";
+
+    /// <summary>The pod sandbox ("pause") image CRI uses, imported from <see cref="OciImage"/>.</summary>
+    public const string SandboxImage = OciImage.PauseName;
+
+    /// <summary>The address the tap CNI network gives a pod with its own network namespace.</summary>
+    public const string PodIp = "192.0.2.10";
+
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan CleanupCallTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Process _daemon;
     private readonly Lock _gate = new();
     private readonly HashSet<string> _namespaces = []; // guarded by _gate
+    private readonly List<string> _podNetns = [];      // guarded by _gate
+    private bool _skipCriCleanup;
     private bool _disposed;
 
-    private PrivateContainerd(string dir, Process daemon)
+    private PrivateContainerd(string dir, Process daemon, ContainerdLine line, bool cri)
     {
         Dir = dir;
         _daemon = daemon;
+        Line = line;
+        Cri = cri;
     }
+
+    /// <summary>The containerd line this daemon is.</summary>
+    public ContainerdLine Line { get; }
+
+    /// <summary>True when the CRI plugin is on.</summary>
+    public bool Cri { get; }
+
+    /// <summary>True when CRI has a CNI network (sid's tap plugin) for pods with their own netns.</summary>
+    public bool HasPodNetwork => Cri && Line.CniBinDir is not null;
+
+    /// <summary>Cgroup parent for CRI pods of this daemon (unique; removed at disposal).</summary>
+    public string CgroupParent => "/" + Path.GetFileName(Dir);
+
+    /// <summary>
+    /// Remembers a pod network namespace CRI made for a test (/var/run/netns/cni-…): if CRI
+    /// cannot remove it, disposal unmounts and deletes it after the daemon is gone.
+    /// </summary>
+    public void TrackPodNetns(string path)
+    {
+        lock (_gate) { _podNetns.Add(path); }
+    }
+
+    /// <summary>CRI already hung on a pod: disposal goes straight to stopping the daemon.</summary>
+    public void SkipCriCleanup() => _skipCriCleanup = true;
+
+    /// <summary>runc root of the stock CRI handler (its [options] Root).</summary>
+    public string StockRuncRoot => Path.Combine(Dir, "runc");
 
     /// <summary>The temp dir holding everything of this daemon (short: socket paths must fit 108 bytes).</summary>
     public string Dir { get; }
@@ -43,16 +94,24 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     public string BundleDir(string ns, string id) =>
         Path.Combine(Dir, "state", "io.containerd.runtime.v2.task", ns, id);
 
-    /// <summary>Writes the config, starts containerd and waits (bounded) until it answers.</summary>
-    public static async Task<PrivateContainerd> StartAsync(CancellationToken ct)
-    {
-        var dir = MakeTempDir();
-        foreach (var sub in new[] { "root", "state", "opt", "fifo" }) { Directory.CreateDirectory(Path.Combine(dir, sub)); }
-        var config = Path.Combine(dir, "config.toml");
-        await File.WriteAllTextAsync(config, Config(dir), ct);
+    /// <summary>Writes the config, starts containerd (the selected line, CRI off) and waits (bounded) until it answers.</summary>
+    public static Task<PrivateContainerd> StartAsync(CancellationToken ct) => StartAsync(new ContainerdOptions(), ct);
 
-        var containerd = Prereqs.Which("containerd") ?? throw new InvalidOperationException("containerd not on PATH");
-        var runcDir = Path.GetDirectoryName(Prereqs.Which("runc") ?? "/usr/sbin/runc")!;
+    /// <summary>Writes the config, starts containerd and waits (bounded) until it answers.</summary>
+    public static async Task<PrivateContainerd> StartAsync(ContainerdOptions options, CancellationToken ct)
+    {
+        var line = options.Line ?? ContainerdLines.Current;
+        var dir = MakeTempDir();
+        foreach (var sub in new[] { "root", "state", "opt", "fifo", "cni", "image-verifier", "pods" }) { Directory.CreateDirectory(Path.Combine(dir, sub)); }
+        var config = Path.Combine(dir, "config.toml");
+        await File.WriteAllTextAsync(config, ContainerdConfig.Render(dir, line, options.Cri), ct);
+        if (options.Cri && line.CniBinDir is not null)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, "cni", "10-rcs-tap.conflist"), ContainerdConfig.TapConflist(PodIp), ct);
+        }
+
+        var containerd = line.Containerd;
+        var runcDir = Path.GetDirectoryName(line.RuncPath ?? Prereqs.Which("runc") ?? "/usr/sbin/runc")!;
         // sh only sets up the redirections, then becomes containerd (same PID): the kernel writes
         // the log file directly, so nothing here has to keep draining a pipe
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
@@ -61,9 +120,10 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         psi.ArgumentList.Add(containerd);
         psi.ArgumentList.Add(config);
         psi.ArgumentList.Add(Path.Combine(dir, "containerd.log"));
-        psi.Environment["PATH"] = $"{Prereqs.DistDir}:{runcDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        // the shims inherit this PATH: ours from dist/, runc and the line's stock shim before /usr/bin
+        psi.Environment["PATH"] = $"{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         var daemon = Process.Start(psi) ?? throw new InvalidOperationException("could not start containerd");
-        var ctrd = new PrivateContainerd(dir, daemon);
+        var ctrd = new PrivateContainerd(dir, daemon, line, options.Cri);
         await File.WriteAllTextAsync(Path.Combine(dir, "containerd.pid"), daemon.Id.ToString(CultureInfo.InvariantCulture), ct);
 
         try
@@ -77,7 +137,7 @@ internal sealed class PrivateContainerd : IAsyncDisposable
                 }
                 if (File.Exists(ctrd.Socket))
                 {
-                    var v = await Command.RunAsync(Ctr, ["--address", ctrd.Socket, "version"], timeout: TimeSpan.FromSeconds(5), ct: ct);
+                    var v = await Command.RunAsync(ctrd.Ctr, ["--address", ctrd.Socket, "version"], timeout: TimeSpan.FromSeconds(5), ct: ct);
                     if (v.ExitCode == 0) { return ctrd; }
                 }
                 if (DateTime.UtcNow > until)
@@ -94,7 +154,8 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         }
     }
 
-    private static string Ctr => Prereqs.Which("ctr") ?? "ctr";
+    /// <summary>The ctr of this daemon's line.</summary>
+    public string Ctr => Line.Ctr;
 
     /// <summary>Runs <c>ctr --address &lt;sock&gt; -n &lt;ns&gt; args</c>; kills ctr after the timeout (default 60 s).</summary>
     public Task<CommandResult> CtrAsync(string ns, IEnumerable<string> args, byte[]? stdin = null, TimeSpan? timeout = null, CancellationToken ct = default)
@@ -148,6 +209,11 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         string[] used;
         lock (_gate) { used = [.. _namespaces]; }
 
+        if (!_daemon.HasExited && Cri && !_skipCriCleanup)
+        {
+            // pods first: CRI tears down their netns (/var/run/netns/cni-*) and CNI state
+            await Quiet(() => Shim.E2E.Tests.Cri.CriCleanup.RemoveAllPodsAsync(Socket, notes, CleanupCallTimeout));
+        }
         if (!_daemon.HasExited)
         {
             var known = await Quiet(async () => (await Command.RunAsync(Ctr, ["--address", Socket, "namespaces", "ls", "-q"], timeout: CleanupCallTimeout)).Stdout
@@ -175,6 +241,15 @@ internal sealed class PrivateContainerd : IAsyncDisposable
             try { using var p = Process.GetProcessById(pid); p.Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
         }
 
+        string[] netns;
+        lock (_gate) { netns = [.. _podNetns]; }
+        foreach (var ns in netns.Where(File.Exists))
+        {
+            notes.Add($"removed leftover pod netns {ns}");
+            await Quiet(() => Command.RunAsync("umount", ["-l", ns], timeout: CleanupCallTimeout));
+            try { File.Delete(ns); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+
         foreach (var mp in ProcFs.MountsUnder(Dir))
         {
             notes.Add($"unmounted leftover {mp}");
@@ -186,6 +261,13 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         {
             TryRemoveEmptyDir(Path.Combine("/run/containerd/runc", ns));
             foreach (var controller in SafeDirs("/sys/fs/cgroup")) { TryRemoveEmptyDir(Path.Combine(controller, ns)); }
+        }
+        if (Cri)
+        {
+            // k8s.io is shared by every CRI daemon: only an empty runc state dir goes; the pods'
+            // cgroup parent is ours alone
+            TryRemoveEmptyDir(Path.Combine("/run/containerd/runc", "k8s.io"));
+            foreach (var controller in SafeDirs("/sys/fs/cgroup")) { TryRemoveEmptyDir(controller + CgroupParent); }
         }
 
         if (ProcFs.MountsUnder(Dir).Count == 0)
@@ -265,26 +347,4 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         }
         throw new IOException("could not create a temp dir under /tmp");
     }
-
-    private static string Config(string dir) => $"""
-        version = 2
-        root = "{dir}/root"
-        state = "{dir}/state"
-        disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-        [grpc]
-          address = "{dir}/c.sock"
-        [ttrpc]
-          address = "{dir}/c.sock.ttrpc"
-        [debug]
-          address = "{dir}/debug.sock"
-          level = "debug"
-        [metrics]
-          address = ""
-
-        [plugins]
-          [plugins."io.containerd.internal.v1.opt"]
-            path = "{dir}/opt"
-
-        """;
 }

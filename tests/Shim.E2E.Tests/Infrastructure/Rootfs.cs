@@ -42,7 +42,7 @@ public sealed class RootfsCleanup : IDisposable
 {
     public void Dispose()
     {
-        if (OciImage.PathIfBuilt is { } archive) { File.Delete(archive); }
+        foreach (var archive in OciImage.BuiltPaths) { File.Delete(archive); }
         if (Rootfs.PathIfBuilt is { } dir && Directory.Exists(dir))
         {
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }

@@ -10,9 +10,7 @@ public sealed class CleanupTests : E2ETest
         (await CtrAsync(RunArgs(id, detach: true, "sleep", "300"))).EnsureSuccess();
 
         var bundle = Ctrd.BundleDir(Ns, id);
-        var addressFile = Path.Combine(bundle, "address");
-        Assert.True(File.Exists(addressFile), $"the shim wrote no {addressFile}");
-        var address = (await File.ReadAllTextAsync(addressFile, Ct)).Trim();
+        var address = await ShimAddressAsync(bundle);
         Assert.StartsWith("unix://", address, StringComparison.Ordinal);
         var socket = address["unix://".Length..];
         Assert.True(File.Exists(socket), $"shim socket {socket} does not exist while the container runs");
@@ -34,6 +32,22 @@ public sealed class CleanupTests : E2ETest
         Assert.Empty(ProcFs.MountsUnder(bundle));
         Assert.False(Directory.Exists(runcState), $"runc state {runcState} is left");
         Assert.False(Directory.Exists(bundle), $"bundle {bundle} is left");
+    }
+
+    /// <summary>
+    /// The shim's address as recorded in the bundle: the `address` file the shim writes (what
+    /// containerd 1.x reads on restart), or on 2.x the `bootstrap.json` containerd writes itself
+    /// when the shim does not.
+    /// </summary>
+    private async Task<string> ShimAddressAsync(string bundle)
+    {
+        var addressFile = Path.Combine(bundle, "address");
+        if (File.Exists(addressFile)) { return (await File.ReadAllTextAsync(addressFile, Ct)).Trim(); }
+        var bootstrap = Path.Combine(bundle, "bootstrap.json");
+        Assert.True(Ctrd.Line.Major >= 2 && File.Exists(bootstrap),
+            $"the shim wrote no {addressFile}" + (Ctrd.Line.Major >= 2 ? " and there is no bootstrap.json" : ""));
+        using var doc = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(bootstrap, Ct));
+        return doc.RootElement.GetProperty("address").GetString() ?? "";
     }
 
     private static async Task Eventually(Func<Task<bool>> condition, string what)

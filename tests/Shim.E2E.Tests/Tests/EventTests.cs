@@ -36,13 +36,25 @@ public sealed class EventTests : E2ETest
         Assert.Equal("ev1", exit.RootElement.GetProperty("id").GetString());
         Assert.Equal(pid, exit.RootElement.GetProperty("pid").GetInt32());
         Assert.Equal(3, exit.RootElement.GetProperty("exit_status").GetInt32());
-        var exitedAt = exit.RootElement.GetProperty("exited_at").GetDateTimeOffset();
+        var exitedAt = Time(exit.RootElement.GetProperty("exited_at"));
         Assert.True(Math.Abs((DateTimeOffset.UtcNow - exitedAt).TotalMinutes) < 5, $"exited_at {exitedAt:O} is not now");
 
         using var delete = JsonDocument.Parse(mine[3].Json);
         Assert.Equal(3, delete.RootElement.GetProperty("exit_status").GetInt32());
         Assert.Equal(pid, delete.RootElement.GetProperty("pid").GetInt32());
-        Assert.Equal(exitedAt, delete.RootElement.GetProperty("exited_at").GetDateTimeOffset());
+        Assert.Equal(exitedAt, Time(delete.RootElement.GetProperty("exited_at")));
+    }
+
+    /// <summary>
+    /// A protobuf Timestamp as ctr prints it: an RFC 3339 string (ctr 1.6, gogo types) or
+    /// {"seconds":…,"nanos":…} (ctr 1.7 and 2.x, Go protobuf v2 types through encoding/json).
+    /// </summary>
+    private static DateTimeOffset Time(JsonElement e)
+    {
+        if (e.ValueKind == JsonValueKind.String) { return e.GetDateTimeOffset(); }
+        long seconds = e.TryGetProperty("seconds", out var s) ? s.GetInt64() : 0;
+        long nanos = e.TryGetProperty("nanos", out var n) ? n.GetInt64() : 0;
+        return DateTimeOffset.FromUnixTimeSeconds(seconds).AddTicks(nanos / 100);
     }
 
     private bool IsTaskEventOf(CtrEvent e, string id) =>

@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Containerd.Services.Events.Ttrpc.V1;
 using Containerd.Types;
 using Google.Protobuf;
@@ -21,7 +20,8 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
 
     private readonly string _address;
     private readonly string _namespace;
-    private readonly Channel<ForwardRequest> _queue = Channel.CreateUnbounded<ForwardRequest>(new UnboundedChannelOptions { SingleReader = true });
+    private const int Capacity = 4096;
+    private readonly EventQueue<ForwardRequest> _queue = new(Capacity, IsCritical);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _consumer;
     private long _published;
@@ -50,11 +50,19 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
             },
         };
         Interlocked.Increment(ref _published);
-        if (!_queue.Writer.TryWrite(request))
+        var (shed, victim) = _queue.Enqueue(request);
+        if (shed)
         {
-            ShimLog.Error("event dropped: publisher stopped", ShimLog.Field("topic", request.Envelope.Topic));
+            Interlocked.Increment(ref _delivered); // it will never be delivered; do not make FlushAsync wait for it
+            ShimLog.Error("event queue full: event dropped", ShimLog.Field("topic", victim!.Envelope.Topic) + " " + ShimLog.Field("dropped_total", _queue.Dropped));
         }
     }
+
+    /// <summary>Events dropped because containerd was unreachable for too long.</summary>
+    public long Dropped => _queue.Dropped;
+
+    private static bool IsCritical(ForwardRequest r) =>
+        r.Envelope.Topic is EventTopics.TaskExit or EventTopics.TaskOOM or EventTopics.TaskDelete;
 
     /// <inheritdoc />
     public async Task FlushAsync(TimeSpan timeout)
@@ -70,7 +78,6 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -89,13 +96,12 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     private async Task ConsumeAsync()
     {
         var ct = _stop.Token;
-        while (await _queue.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+        while (true)
         {
-            while (_queue.Reader.TryRead(out var request))
-            {
-                await DeliverAsync(request, ct).ConfigureAwait(false);
-                Interlocked.Increment(ref _delivered);
-            }
+            var request = await _queue.PeekAsync(ct).ConfigureAwait(false);
+            await DeliverAsync(request, ct).ConfigureAwait(false);
+            _queue.Remove(request);
+            Interlocked.Increment(ref _delivered);
         }
     }
 

@@ -29,7 +29,7 @@ try
     {
         "start" => StartCommand.Run(parsed),
         "delete" => await DeleteCommand.RunAsync(parsed).ConfigureAwait(false),
-        "" => await ServeCommand.RunAsync(parsed).ConfigureAwait(false),
+        "" => ServeCommand.Run(parsed),
         _ => throw new ArgumentException($"unknown action \"{parsed.Action}\""),
     };
 }

@@ -15,10 +15,26 @@ namespace Shim.Host;
 /// <summary>The long-lived server: subreaper, task service on the inherited socket, events to containerd.</summary>
 internal static class ServeCommand
 {
-    public static async Task<int> RunAsync(ShimArgs args)
+    /// <summary>Serves until shutdown, then exits the process; the calling (main) thread becomes the reaper.</summary>
+    public static int Run(ShimArgs args)
+    {
+        Reaper.Instance.RunOnCurrentThread(() =>
+            Task.Run(() => RunAsync(args)).ContinueWith(
+                t =>
+                {
+                    if (t.IsFaulted)
+                    {
+                        ShimLog.Error("shim failed", ShimLog.Field("error", t.Exception?.InnerException?.Message));
+                    }
+                    Environment.Exit(t.IsCompletedSuccessfully ? t.Result : 1);
+                },
+                TaskScheduler.Default));
+        return 0; // not reached: the reaper loop never returns
+    }
+
+    private static async Task<int> RunAsync(ShimArgs args)
     {
         OpenLog(args);
-        Reaper.Instance.Start();
         var settings = new ShimSettings
         {
             Namespace = args.Namespace,

@@ -165,7 +165,7 @@ internal static class StartCommand
             env.Add($"{key}={e.Value}");
         }
         // a small gen0 budget keeps the long-lived daemon's heap near 1 MiB (PERFORMANCE.md)
-        env.Add("DOTNET_GCgen0size=80000");
+        env.Add("DOTNET_GCgen0size=40000");
         return env;
     }
 }

@@ -40,6 +40,25 @@ public sealed class Reaper
         }
     }
 
+    /// <summary>
+    /// Makes the calling thread the reaping thread (saving a thread in a long-lived process): marks
+    /// the process a subreaper, runs <paramref name="started"/>, then reaps forever.
+    /// </summary>
+    public void RunOnCurrentThread(Action started)
+    {
+        lock (_lock)
+        {
+            if (_thread is not null)
+            {
+                throw new InvalidOperationException("the reaper is already running");
+            }
+            ProcessInfo.SetChildSubreaper();
+            _thread = Thread.CurrentThread;
+        }
+        started();
+        Loop();
+    }
+
     /// <summary>Spawns under the reaper's lock, so the exit can never be published before the returned Task is registered.</summary>
     public ChildProcess Spawn(SpawnOptions options)
     {

@@ -5,7 +5,8 @@ namespace Shim.E2E.Tests;
 
 /// <summary>
 /// A containerd of our own: root, state, sockets and log under a short temp dir, CRI off, debug
-/// logging on, with dist/ first on its PATH so it finds containerd-shim-runcsharp-v2.
+/// logging on, with dist/ first on its PATH so it finds containerd-shim-runcsharp-v2 (preceded
+/// by the folder of a working criu when scripts/get-criu.sh provided one).
 /// Never the system's daemon; disposal stops only what this instance started.
 /// </summary>
 internal sealed class PrivateContainerd : IAsyncDisposable
@@ -61,7 +62,9 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         psi.ArgumentList.Add(containerd);
         psi.ArgumentList.Add(config);
         psi.ArgumentList.Add(Path.Combine(dir, "containerd.log"));
-        psi.Environment["PATH"] = $"{Prereqs.DistDir}:{runcDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        // runc execs `criu` from PATH (inherited daemon → shim → runc): the working one goes first
+        var criuDir = Prereqs.CriuDir is { } criu ? criu + ":" : "";
+        psi.Environment["PATH"] = $"{criuDir}{Prereqs.DistDir}:{runcDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         var daemon = Process.Start(psi) ?? throw new InvalidOperationException("could not start containerd");
         var ctrd = new PrivateContainerd(dir, daemon);
         await File.WriteAllTextAsync(Path.Combine(dir, "containerd.pid"), daemon.Id.ToString(CultureInfo.InvariantCulture), ct);

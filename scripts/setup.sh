@@ -29,6 +29,17 @@ else
   echo "setup: containerd, runc, busybox-static and python3 are installed"
 fi
 
+# a criu that works on this kernel (sid's, with its own libraries; bookworm's 3.17 fails
+# `criu check`), plus bookworm's iptables and patchelf; cached in /var/cache/runcsharp-criu.
+# The E2E harness puts its folder first on containerd's PATH (runc execs `criu` from PATH).
+if ! bash "$(dirname "$0")/get-criu.sh" >/dev/null; then
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+    echo "setup: FAILED: scripts/get-criu.sh (CI=true runs the checkpoint/restore tests)" >&2
+    exit 1
+  fi
+  echo "setup: WARNING: scripts/get-criu.sh failed; the checkpoint/restore tests will skip" >&2
+fi
+
 if ! have dotnet; then
   echo "setup: no 'dotnet' on PATH. Install the .NET 10 SDK (https://dotnet.microsoft.com/download/dotnet/10.0);" >&2
   echo "       this script does not install it." >&2

@@ -1,7 +1,7 @@
 namespace Shim.Runc;
 
 /// <summary>Builds runc argv lists; pure data so it is tested without running runc.</summary>
-public static class RuncArgs
+public static partial class RuncArgs
 {
     /// <summary>argv[0] and the global flags every runc call starts with.</summary>
     public static List<string> Global(RuncConfig config)

@@ -37,6 +37,14 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
     public Task UpdateAsync(string id, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) =>
         RunAsync("update", RuncArgs.Update(Config, id), new RuncIo { Input = resourcesJson }, ct);
 
+    /// <summary><c>runc checkpoint</c>; CRIU's own log lands in the options' work path (dump.log).</summary>
+    public Task CheckpointAsync(string id, CheckpointOptions options, CancellationToken ct) =>
+        RunAsync("checkpoint", RuncArgs.Checkpoint(Config, id, options), RuncIo.Captured, ct);
+
+    /// <summary><c>runc restore --detach</c>; the restored process gets runc's stdio from <paramref name="io"/>.</summary>
+    public Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct) =>
+        RunAsync("restore", RuncArgs.Restore(Config, id, options), io, ct);
+
     /// <summary><c>runc features</c>: the OCI features JSON document.</summary>
     public async Task<byte[]> FeaturesAsync(CancellationToken ct)
     {

@@ -8,7 +8,7 @@ using Shim.Runc;
 namespace Shim.Core.Processes;
 
 /// <summary>A container's init process: started by runc start, signalled through runc kill.</summary>
-public sealed class InitProcess : ContainerProcess
+public sealed partial class InitProcess : ContainerProcess
 {
     private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
 

@@ -33,6 +33,9 @@ public abstract class ProcessState
     /// <summary>May resources be updated or execs added in this state?</summary>
     public virtual void CheckUpdate(string op) => throw Illegal(op);
 
+    /// <summary>May the container be checkpointed (init) in this state? Only running or paused.</summary>
+    public virtual void CheckCheckpoint() => throw Illegal("checkpoint");
+
     /// <summary>The state after the process exits.</summary>
     public virtual ProcessState OnExit() => this;
 
@@ -81,6 +84,8 @@ public sealed class RunningState : ProcessState
     /// <inheritdoc />
     public override void CheckPause() { }
     /// <inheritdoc />
+    public override void CheckCheckpoint() { }
+    /// <inheritdoc />
     public override void CheckUpdate(string op) { }
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
@@ -114,6 +119,8 @@ public sealed class PausedState : ProcessState
     public override void CheckKill(bool isExec) { }
     /// <inheritdoc />
     public override void CheckResume() { }
+    /// <inheritdoc />
+    public override void CheckCheckpoint() { }
     /// <inheritdoc />
     public override void CheckUpdate(string op)
     {

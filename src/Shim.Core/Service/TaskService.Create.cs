@@ -24,10 +24,6 @@ public sealed partial class TaskService
         {
             throw new ShimException(ErrorKind.InvalidArgument, $"create {id}: bundle \"{request.Bundle}\" does not exist");
         }
-        if (request.Checkpoint.Length > 0)
-        {
-            throw new ShimException(ErrorKind.NotImplemented, $"create {id}: restore from a checkpoint is not supported yet");
-        }
         var options = OptionsCodec.Decode(request.Options);
         lock (_gate)
         {
@@ -38,7 +34,9 @@ public sealed partial class TaskService
         }
         try
         {
-            var container = await CreateContainerAsync(request, options, ct).ConfigureAwait(false);
+            var container = request.Checkpoint.Length > 0
+                ? CreateForRestore(request, options)
+                : await CreateContainerAsync(request, options, ct).ConfigureAwait(false);
             lock (_gate)
             {
                 _containers[id] = container;

@@ -30,7 +30,7 @@ public sealed partial class TaskService
             Bind(registry, service, "Shutdown", ShutdownRequest.Parser, ShutdownAsync);
             Bind(registry, service, "Pause", PauseRequest.Parser, PauseAsync);
             Bind(registry, service, "Resume", ResumeRequest.Parser, ResumeAsync);
-            Bind<CheckpointTaskRequest, Empty>(registry, service, "Checkpoint", CheckpointTaskRequest.Parser, (_, _) => throw NotYet("Checkpoint"));
+            Bind(registry, service, "Checkpoint", CheckpointTaskRequest.Parser, CheckpointAsync);
             Bind(registry, service, "Exec", ExecProcessRequest.Parser, ExecAsync);
             Bind(registry, service, "ResizePty", ResizePtyRequest.Parser, ResizePtyAsync);
             Bind(registry, service, "Update", UpdateTaskRequest.Parser, UpdateAsync);

@@ -6,7 +6,8 @@ namespace Shim.Core.Tests.Service;
 
 /// <summary>
 /// Stands in for runc: "create" starts a real `sleep` child (reaped by the one reaper) and writes its
-/// pid file, "kill" signals it, "start" can be told to let the process die first.
+/// pid file, "kill" signals it, "start" can be told to let the process die first. "restore" starts a
+/// `sleep` like create; "checkpoint" kills it unless --leave-running and writes a dump.log when failing.
 /// </summary>
 internal sealed class FakeRunner : IRuncRunner
 {
@@ -16,14 +17,23 @@ internal sealed class FakeRunner : IRuncRunner
     public ConcurrentQueue<int> ExecPids { get; } = new();
     public string ExecSeconds { get; set; } = "1000";
     public string? FailVerbWith { get; set; }
+    public ConcurrentDictionary<string, IReadOnlyList<string>> ArgsByVerb { get; } = new();
 
     public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
     {
         string verb = args[7];
         string id = args[^1];
         Calls.Enqueue(verb);
+        ArgsByVerb[verb] = [.. args];
         if (FailVerbWith is { } message && message.StartsWith(verb + ":", StringComparison.Ordinal))
         {
+            if (verb == "checkpoint")
+            {
+                // like CRIU, leave a dump.log in the work path before failing
+                string work = args[args.ToList().IndexOf("--work-path") + 1];
+                Directory.CreateDirectory(work);
+                await File.WriteAllTextAsync(Path.Combine(work, "dump.log"), "Error (criu/cr-dump.c:1): fake dump failure\n", ct);
+            }
             return new RuncResult(1, [], message[(verb.Length + 1)..]);
         }
         switch (verb)
@@ -39,6 +49,24 @@ internal sealed class FakeRunner : IRuncRunner
                 string execPidFile = args[args.ToList().IndexOf("--pid-file") + 1];
                 await File.WriteAllTextAsync(execPidFile, execChild.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
                 ExecPids.Enqueue(execChild.Pid);
+                break;
+            case "restore":
+                var restored = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
+                string restorePidFile = args[args.ToList().IndexOf("--pid-file") + 1];
+                await File.WriteAllTextAsync(restorePidFile, restored.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
+                Pids[id] = restored.Pid;
+                if (ExitDuringStart)
+                {
+                    Signals.Kill(restored.Pid, Signals.SIGKILL);
+                    await Task.Delay(200, ct); // the exit is reaped before restore returns
+                }
+                break;
+            case "checkpoint":
+                Directory.CreateDirectory(args[args.ToList().IndexOf("--work-path") + 1]);
+                if (!args.Contains("--leave-running"))
+                {
+                    Signals.Kill(Pids[id], Signals.SIGKILL); // CRIU kills the dumped tree
+                }
                 break;
             case "start" when ExitDuringStart:
                 Signals.Kill(Pids[id], Signals.SIGKILL);

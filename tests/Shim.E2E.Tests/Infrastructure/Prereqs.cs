@@ -79,6 +79,43 @@ internal static class Prereqs
         return missing;
     }
 
+    /// <summary>
+    /// The folder holding a criu that works on this kernel (scripts/get-criu.sh; bookworm's own
+    /// criu fails `criu check`), from RCS_CRIU_BIN_DIR or the script's env file; null if none.
+    /// </summary>
+    public static string? CriuDir { get; } = FindCriuDir();
+
+    /// <summary>Skips a checkpoint/restore test when there is no usable criu; under CI=true fails it instead.</summary>
+    public static void RequireCriuOrSkip()
+    {
+        if (CriuDir is not null) { return; }
+        const string text = "no usable criu: run scripts/get-criu.sh (as root; scripts/setup.sh runs it)";
+        if (IsCi) { throw new InvalidOperationException(text + " (CI=true: a missing prerequisite fails the run)"); }
+        Assert.Skip(text);
+    }
+
+    private static string? FindCriuDir()
+    {
+        var dir = Environment.GetEnvironmentVariable("RCS_CRIU_BIN_DIR");
+        if (string.IsNullOrEmpty(dir))
+        {
+            var cache = Environment.GetEnvironmentVariable("RCS_CRIU_DIR") is { Length: > 0 } c ? c : "/var/cache/runcsharp-criu";
+            try
+            {
+                foreach (var line in File.ReadLines(Path.Combine(cache, "criu.env")))
+                {
+                    if (line.StartsWith("RCS_CRIU_BIN_DIR=", StringComparison.Ordinal))
+                    {
+                        dir = line["RCS_CRIU_BIN_DIR=".Length..].Trim('\'', '"');
+                    }
+                }
+            }
+            catch (IOException) { return null; }
+            catch (UnauthorizedAccessException) { return null; }
+        }
+        return dir is { Length: > 0 } && File.Exists(Path.Combine(dir, "criu")) ? dir : null;
+    }
+
     /// <summary>Skips the current test when something is missing; under CI=true fails it instead.</summary>
     public static void RequireOrSkip()
     {

@@ -14,7 +14,8 @@ internal sealed record ContainerdOptions(ContainerdLine? Line = null, bool Cri =
 /// containerd-shim-runcsharp-v2, then the line's runc and its own binaries (so
 /// io.containerd.runc.v2 is that line's stock shim). Any containerd line (1.6 system, 1.7 / 2.1
 /// fetched by scripts/fetch-versions.sh); the config format follows the line (version 2 for 1.x,
-/// version 3 for 2.x). Never the system's daemon; disposal stops only what this instance started.
+/// version 3 for 2.x). A working criu's folder (scripts/get-criu.sh) goes first on the PATH.
+/// Never the system's daemon; disposal stops only what this instance started.
 /// </summary>
 internal sealed class PrivateContainerd : IAsyncDisposable
 {
@@ -120,8 +121,10 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         psi.ArgumentList.Add(containerd);
         psi.ArgumentList.Add(config);
         psi.ArgumentList.Add(Path.Combine(dir, "containerd.log"));
-        // the shims inherit this PATH: ours from dist/, runc and the line's stock shim before /usr/bin
-        psi.Environment["PATH"] = $"{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        // the shims inherit this PATH: ours from dist/, runc and the line's stock shim before /usr/bin;
+        // runc execs `criu` from PATH (daemon → shim → runc), so the working one goes first
+        var criuDir = Prereqs.CriuDir is { } criu ? criu + ":" : "";
+        psi.Environment["PATH"] = $"{criuDir}{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         var daemon = Process.Start(psi) ?? throw new InvalidOperationException("could not start containerd");
         var ctrd = new PrivateContainerd(dir, daemon, line, options.Cri);
         await File.WriteAllTextAsync(Path.Combine(dir, "containerd.pid"), daemon.Id.ToString(CultureInfo.InvariantCulture), ct);

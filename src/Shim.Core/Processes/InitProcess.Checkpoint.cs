@@ -1,0 +1,168 @@
+using Containerd.Events;
+using Shim.Core.Errors;
+using Shim.Core.Events;
+using Shim.Core.Logging;
+using Shim.Core.Options;
+using Shim.Core.Stdio;
+using Shim.Runc;
+
+namespace Shim.Core.Processes;
+
+public sealed partial class InitProcess
+{
+    /// <summary>Where a restore comes from; null once restored, and for containers runc created.</summary>
+    public RestoreSource? Restore { get; private set; }
+
+    /// <summary>Records an init created from a checkpoint: no runc call, pid 0, until <see cref="RestoreAsync"/>.</summary>
+    private InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, RestoreSource restore)
+        : base(containerId, "", stdio, events)
+    {
+        Runc = runc;
+        Restore = restore;
+        Become(RestorePendingState.Instance);
+    }
+
+    /// <summary>An init process that Start will restore from <paramref name="restore"/>'s image.</summary>
+    public static InitProcess ForRestore(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, RestoreSource restore) =>
+        new(containerId, stdio, runc, events, restore);
+
+    /// <summary>
+    /// runc checkpoint of a running or paused container. The CRIU work dir is the request's, else the
+    /// container's CriuWorkPath, else <c>&lt;bundle&gt;/work/criu-work</c> (removed afterwards). On
+    /// failure CRIU's dump.log is kept as <c>&lt;bundle&gt;/criu-dump.log</c>. With Exit the container
+    /// is not left running: its exit is reaped and reported like any other.
+    /// </summary>
+    public async Task CheckpointAsync(string imagePath, CheckpointRequestOptions options, CancellationToken ct)
+    {
+        Check(s => s.CheckCheckpoint());
+        var container = Container ?? throw new ShimException(ErrorKind.Internal, $"checkpoint {ContainerId}: container not set up");
+        string work = options.WorkPath.Length > 0 ? options.WorkPath : container.Options.CriuWorkPath;
+        bool temporary = work.Length == 0;
+        if (temporary)
+        {
+            work = Path.Combine(container.Bundle, "work", "criu-work");
+        }
+        // runc makes the work dir with mkdir, not mkdir -p (containerd's <bundle>/work normally exists)
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(work))!);
+        var runcOptions = new CheckpointOptions(imagePath, work)
+        {
+            ParentPath = options.ParentPath.Length > 0 ? options.ParentPath : null,
+            TcpEstablished = options.OpenTcp,
+            ExternalUnixSockets = options.ExternalUnixSockets,
+            ShellJob = options.Terminal,
+            FileLocks = options.FileLocks,
+            EmptyNamespaces = options.EmptyNamespaces,
+            LeaveRunning = !options.Exit,
+        };
+        try
+        {
+            await Runc.CheckpointAsync(ContainerId, runcOptions, ct).ConfigureAwait(false);
+        }
+        catch (RuncException ex)
+        {
+            string dumpLog = Path.Combine(container.Bundle, "criu-dump.log");
+            try
+            {
+                File.Copy(Path.Combine(work, "dump.log"), dumpLog, overwrite: true);
+            }
+            catch (Exception copy) when (copy is IOException or UnauthorizedAccessException)
+            {
+                ShimLog.Warn("could not copy CRIU's dump.log", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", copy.Message));
+            }
+            throw new ShimException(ErrorKind.Unknown, $"checkpoint {ContainerId}: {ex.RuncMessage} (CRIU log: {dumpLog})", ex);
+        }
+        finally
+        {
+            if (temporary)
+            {
+                TryDeleteDirectory(work);
+            }
+        }
+        ShimLog.Info("container checkpointed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("image", imagePath) + " " + ShimLog.Field("exit", options.Exit));
+    }
+
+    /// <summary>
+    /// Start of an init created from a checkpoint: <c>runc restore --detach</c> with the process's
+    /// stdio, then the pid from init.pid is tracked (exits held back since before runc ran, as for
+    /// runc exec) and TaskStart goes out before any TaskExit. <paramref name="beforeStartEvent"/>
+    /// runs with the pid before the start event (cgroup and OOM registration).
+    /// </summary>
+    public async Task RestoreAsync(ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct)
+    {
+        var restore = Restore ?? throw new ShimException(ErrorKind.FailedPrecondition, $"start {ContainerId}: not created from a checkpoint");
+        var container = Container ?? throw new ShimException(ErrorKind.Internal, $"restore {ContainerId}: container not set up");
+        BeginStart();
+        string pidFile = Path.Combine(container.Bundle, "init.pid");
+        router.BeginStart();
+        bool tracked = false;
+        try
+        {
+            Io = ProcessIo.Open(Stdio, container.Options.IoUid, container.Options.IoGid, ContainerId, container.Namespace);
+            var options = new RestoreOptions(restore.ImagePath, container.Bundle, pidFile)
+            {
+                WorkPath = container.Options.CriuWorkPath.Length > 0 ? container.Options.CriuWorkPath : null,
+                ParentPath = restore.ParentPath.Length > 0 ? restore.ParentPath : null,
+                ConsoleSocket = Io.ConsoleSocketPath,
+                NoPivot = container.Options.NoPivotRoot,
+            };
+            await Runc.RestoreAsync(ContainerId, options, Io.RuncSide, ct).ConfigureAwait(false);
+            Pid = ReadRestoredPid(pidFile);
+            await Io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
+            Io.Start();
+            beforeStartEvent?.Invoke(Pid);
+            var early = router.Track(Pid, this);
+            tracked = true;
+            Restore = null;
+            // EndStart moves created → running; the pending state steps through created first
+            Transition(RestorePendingState.Instance, CreatedState.Instance);
+            EndStart(new TaskStart { ContainerId = ContainerId, Pid = (uint)Pid });
+            ShimLog.Info("container restored", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("image", restore.ImagePath));
+            if (early is { } exit)
+            {
+                OnExit(exit);
+            }
+        }
+        catch
+        {
+            if (!tracked)
+            {
+                router.EndStart();
+                Io?.Dispose();
+                Io = null;
+                Pid = 0;
+                AbortStart(); // still pending: Start may be retried, Delete works
+            }
+            throw;
+        }
+    }
+
+    private static int ReadRestoredPid(string path)
+    {
+        string text = File.ReadAllText(path).Trim();
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || pid <= 0)
+        {
+            throw new ShimException(ErrorKind.Internal, $"runc wrote an invalid pid \"{text}\" to {path}");
+        }
+        return pid;
+    }
+
+    private static void TryDeleteDirectory(string dir)
+    {
+        try
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            ShimLog.Warn("could not remove the CRIU work dir", ShimLog.Field("dir", dir) + " " + ShimLog.Field("error", ex.Message));
+        }
+    }
+}
+
+/// <summary>The checkpoint a container was created from (CreateTaskRequest checkpoint / parent_checkpoint).</summary>
+/// <param name="ImagePath">The CRIU image directory containerd unpacked.</param>
+/// <param name="ParentPath">Parent image, or empty.</param>
+public sealed record RestoreSource(string ImagePath, string ParentPath);

@@ -1,0 +1,75 @@
+using Containerd.Events;
+using Containerd.Task.V2;
+using Google.Protobuf.WellKnownTypes;
+using Shim.Core.Errors;
+using Shim.Core.Logging;
+using Shim.Core.Options;
+using Shim.Core.Processes;
+using Shim.Core.Stdio;
+using Shim.Os;
+using Shim.Runc;
+
+namespace Shim.Core.Service;
+
+public sealed partial class TaskService
+{
+    /// <summary>Checkpoint: runc checkpoint of init into the request's path; no event (as the Go shim).</summary>
+    public async Task<Empty> CheckpointAsync(CheckpointTaskRequest request, CancellationToken ct)
+    {
+        var container = Get(request.Id);
+        var options = CheckpointRequestOptions.Decode(request.Options);
+        // the Go shim uses the request's path; containerd always fills it
+        string imagePath = request.Path.Length > 0 ? request.Path : options.ImagePath;
+        if (imagePath.Length == 0)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"checkpoint {request.Id}: no image path given");
+        }
+        await container.Init.CheckpointAsync(imagePath, options, ct).ConfigureAwait(false);
+        return new Empty();
+    }
+
+    /// <summary>
+    /// Create with a checkpoint: bundle files and rootfs as usual, but no runc call. The init waits
+    /// in the restore-pending state (CREATED, pid 0) until Start runs runc restore.
+    /// </summary>
+    private Container CreateForRestore(CreateTaskRequest request, RuntimeOptions options)
+    {
+        string id = request.Id, bundle = request.Bundle;
+        WriteBundleFiles(bundle, options);
+        var runc = new RuncClient(
+            new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
+            _runner);
+        bool mounted = MountRootfs(request, bundle);
+        try
+        {
+            var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
+            var init = InitProcess.ForRestore(id, stdio, runc, _events, new RestoreSource(request.Checkpoint, request.ParentCheckpoint));
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { InitExiting = KillAllIfSharedPidNamespace, Options = options, Namespace = _settings.Namespace };
+            init.Container = container;
+            var created = new TaskCreate
+            {
+                ContainerId = id,
+                Bundle = bundle,
+                Io = new TaskIO { Stdin = request.Stdin, Stdout = request.Stdout, Stderr = request.Stderr, Terminal = request.Terminal },
+                Checkpoint = request.Checkpoint,
+                Pid = 0,
+            };
+            created.Rootfs.Add(request.Rootfs);
+            _events.Publish(created);
+            ShimLog.Info("container created from a checkpoint", ShimLog.Field("id", id) + " " + ShimLog.Field("checkpoint", request.Checkpoint));
+            return container;
+        }
+        catch
+        {
+            if (mounted)
+            {
+                Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Start of a restore-pending init: runc restore, then cgroup/OOM registration as Create does.</summary>
+    private Task RestoreAsync(Container container, CancellationToken ct) =>
+        container.Init.RestoreAsync(_router, pid => WatchCgroup(container, pid), ct);
+}

@@ -222,6 +222,4 @@ public sealed partial class TaskService
 
     private static Timestamp ExitTime(ContainerProcess process) =>
         process.ExitedAt == default ? Timestamps.ZeroTime : Timestamps.From(process.ExitedAt);
-
-    private static ShimException NotYet(string rpc) => new(ErrorKind.NotImplemented, $"{rpc} is not implemented by this shim yet");
 }

@@ -34,7 +34,7 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan CleanupCallTimeout = TimeSpan.FromSeconds(15);
 
-    private readonly Process _daemon;
+    private Process _daemon;
     private readonly Lock _gate = new();
     private readonly HashSet<string> _namespaces = []; // guarded by _gate
     private readonly List<string> _podNetns = [];      // guarded by _gate
@@ -111,49 +111,76 @@ internal sealed class PrivateContainerd : IAsyncDisposable
             await File.WriteAllTextAsync(Path.Combine(dir, "cni", "10-rcs-tap.conflist"), ContainerdConfig.TapConflist(PodIp), ct);
         }
 
-        var containerd = line.Containerd;
+        var ctrd = new PrivateContainerd(dir, Launch(dir, line), line, options.Cri);
+        try
+        {
+            await ctrd.WaitUntilServingAsync(ct);
+            return ctrd;
+        }
+        catch
+        {
+            await ctrd.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the daemon by its PID (SIGTERM, as systemd would) and starts it again on the same state; shims keep running.</summary>
+    public async Task RestartAsync(CancellationToken ct, int? killBeforeStart = null)
+    {
+        await Command.RunAsync("/bin/kill", ["-TERM", Pid.ToString(CultureInfo.InvariantCulture)], timeout: CleanupCallTimeout, ct: ct);
+        using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+        {
+            await _daemon.WaitForExitAsync(grace.Token);
+        }
+        if (killBeforeStart is { } pid)
+        {
+            // something happens while containerd is down: its shim must report it once containerd is back
+            await Command.RunAsync("/bin/kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], timeout: CleanupCallTimeout, ct: ct);
+        }
+        _daemon.Dispose();
+        _daemon = Launch(Dir, Line);
+        await WaitUntilServingAsync(ct);
+    }
+
+    private static Process Launch(string dir, ContainerdLine line)
+    {
         var runcDir = Path.GetDirectoryName(line.RuncPath ?? Prereqs.Which("runc") ?? "/usr/sbin/runc")!;
         // sh only sets up the redirections, then becomes containerd (same PID): the kernel writes
-        // the log file directly, so nothing here has to keep draining a pipe
+        // the log file directly, so nothing here has to keep draining a pipe (appended across restarts)
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("exec \"$0\" --config \"$1\" >\"$2\" 2>&1 </dev/null");
-        psi.ArgumentList.Add(containerd);
-        psi.ArgumentList.Add(config);
+        psi.ArgumentList.Add("exec \"$0\" --config \"$1\" >>\"$2\" 2>&1 </dev/null");
+        psi.ArgumentList.Add(line.Containerd);
+        psi.ArgumentList.Add(Path.Combine(dir, "config.toml"));
         psi.ArgumentList.Add(Path.Combine(dir, "containerd.log"));
         // the shims inherit this PATH: ours from dist/, runc and the line's stock shim before /usr/bin;
         // runc execs `criu` from PATH (daemon → shim → runc), so the working one goes first
         var criuDir = Prereqs.CriuDir is { } criu ? criu + ":" : "";
         psi.Environment["PATH"] = $"{criuDir}{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         var daemon = Process.Start(psi) ?? throw new InvalidOperationException("could not start containerd");
-        var ctrd = new PrivateContainerd(dir, daemon, line, options.Cri);
-        await File.WriteAllTextAsync(Path.Combine(dir, "containerd.pid"), daemon.Id.ToString(CultureInfo.InvariantCulture), ct);
+        File.WriteAllText(Path.Combine(dir, "containerd.pid"), daemon.Id.ToString(CultureInfo.InvariantCulture));
+        return daemon;
+    }
 
-        try
+    private async Task WaitUntilServingAsync(CancellationToken ct)
+    {
+        var until = DateTime.UtcNow + StartTimeout;
+        while (true)
         {
-            var until = DateTime.UtcNow + StartTimeout;
-            while (true)
+            if (_daemon.HasExited)
             {
-                if (daemon.HasExited)
-                {
-                    throw new InvalidOperationException($"containerd exited with {daemon.ExitCode} at start; log tail:\n{ctrd.LogTail(30)}");
-                }
-                if (File.Exists(ctrd.Socket))
-                {
-                    var v = await Command.RunAsync(ctrd.Ctr, ["--address", ctrd.Socket, "version"], timeout: TimeSpan.FromSeconds(5), ct: ct);
-                    if (v.ExitCode == 0) { return ctrd; }
-                }
-                if (DateTime.UtcNow > until)
-                {
-                    throw new TimeoutException($"containerd did not answer on {ctrd.Socket} within {StartTimeout.TotalSeconds} s; log tail:\n{ctrd.LogTail(30)}");
-                }
-                await Task.Delay(100, ct);
+                throw new InvalidOperationException($"containerd exited with {_daemon.ExitCode} at start; log tail:\n{LogTail(30)}");
             }
-        }
-        catch
-        {
-            await ctrd.DisposeAsync();
-            throw;
+            if (File.Exists(Socket))
+            {
+                var v = await Command.RunAsync(Ctr, ["--address", Socket, "version"], timeout: TimeSpan.FromSeconds(5), ct: ct);
+                if (v.ExitCode == 0) { return; }
+            }
+            if (DateTime.UtcNow > until)
+            {
+                throw new TimeoutException($"containerd did not answer on {Socket} within {StartTimeout.TotalSeconds} s; log tail:\n{LogTail(30)}");
+            }
+            await Task.Delay(100, ct);
         }
     }
 

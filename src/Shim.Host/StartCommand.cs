@@ -47,7 +47,7 @@ internal static class StartCommand
         {
             daemonArgs.Add("-debug");
         }
-        Spawner.Spawn(new SpawnOptions
+        int daemon = Spawner.Spawn(new SpawnOptions
         {
             Path = Environment.ProcessPath ?? "/proc/self/exe",
             Args = daemonArgs,
@@ -56,8 +56,39 @@ internal static class StartCommand
             Fds = new Dictionary<int, SafeHandle> { [3] = listener.SafeHandle },
             NewProcessGroup = true,
         });
+        ShimPlacement.AdjustOomScore(daemon, ParentPid());
+        try
+        {
+            ShimPlacement.MoveToCgroup(daemon, ShimCgroupOf(input));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // the Go shim fails start here too: a shim outside its configured cgroup escapes its limits
+            Signals.Kill(daemon, Signals.SIGKILL);
+            throw new InvalidOperationException($"moving the shim into its cgroup failed: {ex.Message}", ex);
+        }
         Answer(bundle, address, answer);
         return 0;
+    }
+
+    private static string ShimCgroupOf(StartInput input)
+    {
+        try
+        {
+            return Shim.Core.Options.OptionsCodec.Decode(input.Options).ShimCgroup;
+        }
+        catch (Shim.Core.Errors.ShimException)
+        {
+            return ""; // unreadable options are reported by Create
+        }
+    }
+
+    // containerd runs `start`, so its pid is our parent's
+    private static int ParentPid()
+    {
+        string stat = File.ReadAllText("/proc/self/stat");
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static void Answer(string bundle, string address, byte[] answer)

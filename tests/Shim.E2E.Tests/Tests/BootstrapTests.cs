@@ -112,4 +112,41 @@ public sealed class BootstrapTests : E2ETest
         using var features = JsonDocument.Parse(info.Features.Value.Memory);
         Assert.True(features.RootElement.TryGetProperty("ociVersionMax", out _), Encoding.UTF8.GetString(info.Features.Value.Span));
     }
+
+    [Fact]
+    public async Task Shim_cgroup_option_places_the_shim_and_its_oom_score_is_one_above_its_parents()
+    {
+        OursOnly("checked through a start driven by hand");
+        string name = "rcs-shimcg-" + Guid.NewGuid().ToString("N")[..8];
+        string[] dirs = [$"/sys/fs/cgroup/memory/{name}", $"/sys/fs/cgroup/pids/{name}"];
+        foreach (var d in dirs)
+        {
+            Directory.CreateDirectory(d);
+        }
+        try
+        {
+            var options = Shim.Protos.TypeUrls.Pack(new Containerd.Runc.V1.Options { ShimCgroup = "/" + name });
+            var (r, _) = await StartAsync("cg1", options.ToByteArray(), maxShimVersion: false);
+            Assert.True(r.ExitCode == 0, r.Describe());
+            string path = r.Stdout["unix://".Length..];
+            await using (var client = await TtrpcClient.ConnectAsync(path, Ct))
+            {
+                var connect = await client.CallAsync("containerd.task.v2.Task", "Connect", new ConnectRequest(), ConnectResponse.Parser, TimeSpan.FromSeconds(10), null, Ct);
+                string cgroups = await File.ReadAllTextAsync($"/proc/{connect.ShimPid}/cgroup", Ct);
+                Assert.Contains($":memory:/{name}", cgroups, StringComparison.Ordinal);
+                Assert.Contains($":pids:/{name}", cgroups, StringComparison.Ordinal);
+                int own = int.Parse((await File.ReadAllTextAsync("/proc/self/oom_score_adj", Ct)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                int shim = int.Parse((await File.ReadAllTextAsync($"/proc/{connect.ShimPid}/oom_score_adj", Ct)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+                Assert.Equal(Math.Min(own + 1, 1000), shim);
+            }
+            await ShutDownAsync(r.Stdout);
+        }
+        finally
+        {
+            foreach (var d in dirs)
+            {
+                try { Directory.Delete(d); } catch (IOException) { }
+            }
+        }
+    }
 }

@@ -34,10 +34,12 @@ internal static class Program
             return 0;
         }
 
-        var target = new FuzzTarget();
+        // built on the first input: instrumented code must not run before SharpFuzz maps AFL's shared memory
+        FuzzTarget? target = null;
         var buffer = new MemoryStream();
         Fuzzer.OutOfProcess.Run(stream =>
         {
+            target ??= new FuzzTarget();
             buffer.SetLength(0);
             stream.CopyTo(buffer);
             target.Run(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));

@@ -111,45 +111,22 @@ internal sealed class ServerConnection
         uint lastStreamId = 0;
         while (await _reader.ReadHeaderAsync(ct) is { } header)
         {
-            if (header.IsOversized)
+            var decision = RequestDecoder.Classify(header, ref lastStreamId);
+            if (decision.Action != FrameAction.Dispatch)
             {
-                // Skip rather than buffer it, then tell the sender on that stream (Go does the same).
                 await _reader.SkipAsync(header.Length, ct);
-                await SendStatusAsync(
-                    header.StreamId,
-                    StatusCode.ResourceExhausted,
-                    $"message length {header.Length} exceed maximum message size of {FrameCodec.MaxPayload}");
+                if (decision.Action == FrameAction.Reject)
+                {
+                    await SendStatusAsync(header.StreamId, decision.Code, decision.Message);
+                }
+
                 continue;
             }
 
-            if (header.StreamId % 2 == 0)
-            {
-                await _reader.SkipAsync(header.Length, ct);
-                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, "StreamID must be odd for client initiated streams");
-                continue;
-            }
-
-            if (header.Type != FrameType.Request)
-            {
-                // Data frames belong to streaming calls, which this server does not offer; unknown
-                // types are ignored for forward compatibility, as the Go server does.
-                await _reader.SkipAsync(header.Length, ct);
-                continue;
-            }
-
-            if (header.StreamId <= lastStreamId)
-            {
-                // ttrpc v1.2 rule: a client never reuses or lowers a stream id.
-                await _reader.SkipAsync(header.Length, ct);
-                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, "StreamID cannot be re-used and must increment");
-                continue;
-            }
-
-            lastStreamId = header.StreamId;
             var request = await ReadRequestAsync((int)header.Length, ct);
             if (request is null)
             {
-                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, "unmarshal request error: malformed ttrpc.Request");
+                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, RequestDecoder.MalformedEnvelope);
                 continue;
             }
 
@@ -164,43 +141,20 @@ internal sealed class ServerConnection
         try
         {
             await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct);
-            return TryParse(buffer.AsSpan(0, length));
+            return RequestDecoder.TryParseEnvelope(buffer.AsSpan(0, length));
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-
-        static Request? TryParse(ReadOnlySpan<byte> payload)
-        {
-            try
-            {
-                return Request.Parser.ParseFrom(payload);
-            }
-            catch (Exception ex) when (ex is InvalidProtocolBufferException or ArgumentException or InvalidOperationException)
-            {
-                return null;
-            }
-        }
     }
 
     private async ValueTask DispatchAsync(uint streamId, Request request)
     {
-        var handler = _server.Registry.Find(request.Service, request.Method, out var notFound);
-        if (handler is null)
+        var resolved = RequestDecoder.Resolve(_server.Registry, request);
+        if (resolved.Handler is null)
         {
-            await SendStatusAsync(streamId, StatusCode.Unimplemented, notFound!);
-            return;
-        }
-
-        IMessage message;
-        try
-        {
-            message = handler.Parse(request.Payload.Span);
-        }
-        catch (Exception ex) when (ex is InvalidProtocolBufferException or ArgumentException or InvalidOperationException)
-        {
-            await SendStatusAsync(streamId, StatusCode.InvalidArgument, $"unmarshal request error: {ex.Message}");
+            await SendStatusAsync(streamId, resolved.Code, resolved.Error);
             return;
         }
 
@@ -220,7 +174,7 @@ internal sealed class ServerConnection
             return;
         }
 
-        var call = new ServerCall(this, streamId, handler, message, request, _lifetime.Token);
+        var call = new ServerCall(this, streamId, resolved.Handler, resolved.Message!, request, _lifetime.Token);
         ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
     }
 

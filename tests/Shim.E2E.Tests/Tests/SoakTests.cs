@@ -10,6 +10,7 @@ namespace Shim.E2E.Tests;
 /// RCS_SOAK_CYCLES and RCS_SOAK_EXECS override the sizes, RCS_SOAK_BUDGET_S the time limit of each loop. The figures go to the test output.
 /// </summary>
 [Trait("Category", "Soak")]
+[Collection(nameof(SoakCollection))]
 public sealed class SoakTests : E2ETest
 {
     private const int Workers = 4;
@@ -229,3 +230,7 @@ public sealed class SoakTests : E2ETest
         Assert.True(problems.Count == 0, string.Join("\n", problems.Take(40)));
     }
 }
+
+/// <summary>The soak tests run alone: their load must not make the other tests' timing-sensitive paths flaky, nor theirs.</summary>
+[CollectionDefinition(nameof(SoakCollection), DisableParallelization = true)]
+public sealed class SoakCollection;

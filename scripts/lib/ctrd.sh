@@ -85,7 +85,8 @@ ctrd_shim_pids() {
   local d cmd
   for d in /proc/[0-9]*; do
     cmd=$( { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null) || continue
-    case "$cmd" in *"-address $CTRD_SOCK "*) echo "${d#/proc/}" ;; esac
+    # a space before -address: ctr itself runs with --address and must not be taken for a shim
+    case " $cmd" in *" -address $CTRD_SOCK "*) echo "${d#/proc/}" ;; esac
   done
 }
 

@@ -125,6 +125,11 @@ public sealed partial class TaskService
             ShimLog.Warn("container cgroup not found; no stats or OOM events", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
             return;
         }
+        if (container.Cgroup is Cgroups.CgroupV2 v2)
+        {
+            // as the Go shim does after create: every root controller usable down to the container
+            Cgroups.CgroupV2Controllers.EnableAll(v2.Path);
+        }
         if (_oom is null)
         {
             return;

@@ -11,45 +11,12 @@ using TaskStatus = Containerd.Types.Task.Status;
 namespace Shim.Core.Tests.Service;
 
 /// <summary>Checkpoint (state rules, runc flags, work dir, dump.log) and restore (Create without runc, Start = runc restore).</summary>
-public sealed class CheckpointServiceTests : IAsyncLifetime
+public sealed class CheckpointServiceTests : TaskServiceTestBase
 {
-    private readonly FakeRunner _runc = new();
-    private readonly RecordingPublisher _events = new();
-    private readonly ExitRouter _router = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly string _bundle = Directory.CreateTempSubdirectory("rcs-unit-").FullName;
-    private ExitSubscription? _exits;
-    private Task? _loop;
-    private TaskService _service = null!;
-
-    public ValueTask InitializeAsync()
-    {
-        Reaper.Instance.Start();
-        _exits = Reaper.Instance.Subscribe();
-        _loop = _router.RunAsync(_exits, _stop.Token);
-        File.WriteAllText(Path.Combine(_bundle, "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""");
-        _service = new TaskService(new ShimSettings { Namespace = "unit", Id = "c1" }, _events, _runc, _router);
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (int pid in _runc.Pids.Values.Concat(_runc.ExecPids))
-        {
-            Signals.Kill(pid, Signals.SIGKILL);
-        }
-        await _stop.CancelAsync();
-        await _loop!;
-        _exits!.Dispose();
-        Directory.Delete(_bundle, recursive: true);
-    }
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
     private CreateTaskRequest Create(string checkpoint = "") => new()
     {
         Id = "c1",
-        Bundle = _bundle,
+        Bundle = Bundle,
         Checkpoint = checkpoint,
         Options = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/bin/true" }),
     };
@@ -61,46 +28,46 @@ public sealed class CheckpointServiceTests : IAsyncLifetime
         Options = options is null ? null : TypeUrls.Pack(options),
     };
 
-    private IReadOnlyList<string> RuncArgs(string verb) => _runc.ArgsByVerb[verb].Skip(7).ToList();
+    private IReadOnlyList<string> RuncArgs(string verb) => Runc.ArgsByVerb[verb].Skip(7).ToList();
 
     [Fact]
     public async Task Checkpoint_is_refused_before_start_and_after_exit()
     {
-        await _service.CreateAsync(Create(), Ct);
-        var created = await Assert.ThrowsAsync<ShimException>(() => _service.CheckpointAsync(Checkpoint(), Ct));
+        await Service.CreateAsync(Create(), Ct);
+        var created = await Assert.ThrowsAsync<ShimException>(() => Service.CheckpointAsync(Checkpoint(), Ct));
         Assert.Equal(ErrorKind.FailedPrecondition, created.Kind);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        await _service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
-        await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        var stopped = await Assert.ThrowsAsync<ShimException>(() => _service.CheckpointAsync(Checkpoint(), Ct));
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var stopped = await Assert.ThrowsAsync<ShimException>(() => Service.CheckpointAsync(Checkpoint(), Ct));
         Assert.Equal(ErrorKind.FailedPrecondition, stopped.Kind);
-        Assert.DoesNotContain("checkpoint", _runc.Calls);
+        Assert.DoesNotContain("checkpoint", Runc.Calls);
     }
 
     [Fact]
     public async Task Checkpoint_of_a_running_container_leaves_it_running_and_removes_the_default_work_dir()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
 
-        await _service.CheckpointAsync(Checkpoint(), Ct);
+        await Service.CheckpointAsync(Checkpoint(), Ct);
 
-        string work = Path.Combine(_bundle, "work", "criu-work");
+        string work = Path.Combine(Bundle, "work", "criu-work");
         Assert.Equal(["checkpoint", "--image-path", "/img", "--work-path", work, "--leave-running", "c1"], RuncArgs("checkpoint"));
         Assert.False(Directory.Exists(work), "the default CRIU work dir is removed after the dump");
-        Assert.Equal(TaskStatus.Running, (await _service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
-        Assert.Empty(_events.Events.OfType<TaskExit>());
+        Assert.Equal(TaskStatus.Running, (await Service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
+        Assert.Empty(Events.Events.OfType<TaskExit>());
     }
 
     [Fact]
     public async Task Checkpoint_options_become_criu_flags_and_a_given_work_path_is_kept()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        await _service.PauseAsync(new PauseRequest { Id = "c1" }, Ct);
-        string work = Path.Combine(_bundle, "mywork");
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.PauseAsync(new PauseRequest { Id = "c1" }, Ct);
+        string work = Path.Combine(Bundle, "mywork");
 
-        await _service.CheckpointAsync(Checkpoint(new Containerd.Runc.V1.CheckpointOptions
+        await Service.CheckpointAsync(Checkpoint(new Containerd.Runc.V1.CheckpointOptions
         {
             OpenTcp = true, ExternalUnixSockets = true, Terminal = true, FileLocks = true, EmptyNamespaces = { "network", "ipc" }, WorkPath = work,
         }), Ct);
@@ -110,46 +77,46 @@ public sealed class CheckpointServiceTests : IAsyncLifetime
              "--empty-ns", "network", "--empty-ns", "ipc", "--leave-running", "c1"],
             RuncArgs("checkpoint"));
         Assert.True(Directory.Exists(work));
-        Assert.Equal(TaskStatus.Paused, (await _service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
+        Assert.Equal(TaskStatus.Paused, (await Service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
     }
 
     [Fact]
     public async Task Checkpoint_with_exit_lets_the_container_stop_and_reports_its_exit()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
 
-        await _service.CheckpointAsync(Checkpoint(new Containerd.Runc.V1.CheckpointOptions { Exit = true }), Ct);
+        await Service.CheckpointAsync(Checkpoint(new Containerd.Runc.V1.CheckpointOptions { Exit = true }), Ct);
 
         Assert.DoesNotContain("--leave-running", RuncArgs("checkpoint"));
-        var waited = await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var waited = await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.Equal(137u, waited.ExitStatus);
-        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit)], _events.Events.Select(e => e.GetType()));
+        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit)], Events.Events.Select(e => e.GetType()));
     }
 
     [Fact]
     public async Task A_failed_checkpoint_keeps_criu_dump_log_in_the_bundle_and_reports_runcs_message()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        _runc.FailVerbWith = "checkpoint:criu failed: type NOTIFY errno 0";
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        Runc.FailVerbWith = "checkpoint:criu failed: type NOTIFY errno 0";
 
-        var ex = await Assert.ThrowsAsync<ShimException>(() => _service.CheckpointAsync(Checkpoint(), Ct));
+        var ex = await Assert.ThrowsAsync<ShimException>(() => Service.CheckpointAsync(Checkpoint(), Ct));
 
         Assert.Contains("criu failed: type NOTIFY errno 0", ex.Message, StringComparison.Ordinal);
-        string dumpLog = Path.Combine(_bundle, "criu-dump.log");
+        string dumpLog = Path.Combine(Bundle, "criu-dump.log");
         Assert.Contains(dumpLog, ex.Message, StringComparison.Ordinal);
         Assert.Contains("fake dump failure", await File.ReadAllTextAsync(dumpLog, Ct), StringComparison.Ordinal);
-        Assert.False(Directory.Exists(Path.Combine(_bundle, "work", "criu-work")));
-        Assert.Equal(TaskStatus.Running, (await _service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
+        Assert.False(Directory.Exists(Path.Combine(Bundle, "work", "criu-work")));
+        Assert.Equal(TaskStatus.Running, (await Service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
     }
 
     [Fact]
     public async Task Legacy_checkpoint_options_are_mapped_with_their_own_field_numbers()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        string work = Path.Combine(_bundle, "legacy-work");
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        string work = Path.Combine(Bundle, "legacy-work");
         var request = new CheckpointTaskRequest
         {
             Id = "c1",
@@ -157,7 +124,7 @@ public sealed class CheckpointServiceTests : IAsyncLifetime
             Options = TypeUrls.Pack(new Containerd.Linux.Runc.CheckpointOptions { WorkPath = work, FileLocks = true }),
         };
 
-        await _service.CheckpointAsync(request, Ct);
+        await Service.CheckpointAsync(request, Ct);
 
         Assert.Equal(["checkpoint", "--image-path", "/img", "--work-path", work, "--file-locks", "--leave-running", "c1"], RuncArgs("checkpoint"));
     }
@@ -165,15 +132,15 @@ public sealed class CheckpointServiceTests : IAsyncLifetime
     [Fact]
     public async Task Create_from_a_checkpoint_runs_no_runc_and_reports_created_with_pid_0()
     {
-        var response = await _service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
+        var response = await Service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
 
         Assert.Equal(0u, response.Pid);
-        Assert.Empty(_runc.Calls);
-        var state = await _service.StateAsync(new StateRequest { Id = "c1" }, Ct);
+        Assert.Empty(Runc.Calls);
+        var state = await Service.StateAsync(new StateRequest { Id = "c1" }, Ct);
         Assert.Equal((TaskStatus.Created, 0u), (state.Status, state.Pid));
-        var created = Assert.IsType<TaskCreate>(Assert.Single(_events.Events));
+        var created = Assert.IsType<TaskCreate>(Assert.Single(Events.Events));
         Assert.Equal(("/ckpt", 0u), (created.Checkpoint, created.Pid));
-        var exec = await Assert.ThrowsAsync<ShimException>(() => _service.ExecAsync(new ExecProcessRequest
+        var exec = await Assert.ThrowsAsync<ShimException>(() => Service.ExecAsync(new ExecProcessRequest
         {
             Id = "c1",
             ExecId = "e1",
@@ -185,55 +152,55 @@ public sealed class CheckpointServiceTests : IAsyncLifetime
     [Fact]
     public async Task Start_after_a_checkpoint_create_restores_with_runc_and_tracks_the_restored_pid()
     {
-        await _service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
+        await Service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
 
-        var started = await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        var started = await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
 
         Assert.Equal(
-            ["restore", "--image-path", "/ckpt", "--detach", "--pid-file", Path.Combine(_bundle, "init.pid"), "--no-subreaper", "--bundle", _bundle, "c1"],
+            ["restore", "--image-path", "/ckpt", "--detach", "--pid-file", Path.Combine(Bundle, "init.pid"), "--no-subreaper", "--bundle", Bundle, "c1"],
             RuncArgs("restore"));
-        Assert.Equal((uint)_runc.Pids["c1"], started.Pid);
-        var state = await _service.StateAsync(new StateRequest { Id = "c1" }, Ct);
+        Assert.Equal((uint)Runc.Pids["c1"], started.Pid);
+        var state = await Service.StateAsync(new StateRequest { Id = "c1" }, Ct);
         Assert.Equal((TaskStatus.Running, started.Pid), (state.Status, state.Pid));
-        Assert.Equal(started.Pid, (await _service.ConnectAsync(new ConnectRequest { Id = "c1" }, Ct)).TaskPid);
+        Assert.Equal(started.Pid, (await Service.ConnectAsync(new ConnectRequest { Id = "c1" }, Ct)).TaskPid);
 
-        await _service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
-        var waited = await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        var waited = await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.Equal(137u, waited.ExitStatus);
-        var deleted = await _service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);
+        var deleted = await Service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);
         Assert.Equal((started.Pid, 137u), (deleted.Pid, deleted.ExitStatus));
-        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit), typeof(TaskDelete)], _events.Events.Select(e => e.GetType()));
-        Assert.Equal(started.Pid, _events.Events.OfType<TaskStart>().Single().Pid);
-        Assert.Equal(started.Pid, _events.Events.OfType<TaskExit>().Single().Pid);
+        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit), typeof(TaskDelete)], Events.Events.Select(e => e.GetType()));
+        Assert.Equal(started.Pid, Events.Events.OfType<TaskStart>().Single().Pid);
+        Assert.Equal(started.Pid, Events.Events.OfType<TaskExit>().Single().Pid);
     }
 
     [Fact]
     public async Task A_restored_process_that_dies_while_restore_is_in_flight_gets_its_start_event_first()
     {
-        _runc.ExitDuringStart = true;
-        await _service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
+        Runc.ExitDuringStart = true;
+        await Service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
 
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
 
-        var waited = await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var waited = await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.Equal(137u, waited.ExitStatus);
-        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit)], _events.Events.Select(e => e.GetType()));
+        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit)], Events.Events.Select(e => e.GetType()));
     }
 
     [Fact]
     public async Task A_failed_restore_leaves_the_task_created_and_deletable()
     {
-        await _service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
-        _runc.FailVerbWith = "restore:criu failed: type RESTORE errno 0";
+        await Service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
+        Runc.FailVerbWith = "restore:criu failed: type RESTORE errno 0";
 
-        var ex = await Assert.ThrowsAsync<Shim.Runc.RuncException>(() => _service.StartAsync(new StartRequest { Id = "c1" }, Ct));
+        var ex = await Assert.ThrowsAsync<Shim.Runc.RuncException>(() => Service.StartAsync(new StartRequest { Id = "c1" }, Ct));
 
         Assert.Contains("criu failed", ex.Message, StringComparison.Ordinal);
-        var state = await _service.StateAsync(new StateRequest { Id = "c1" }, Ct);
+        var state = await Service.StateAsync(new StateRequest { Id = "c1" }, Ct);
         Assert.Equal((TaskStatus.Created, 0u), (state.Status, state.Pid));
-        _runc.FailVerbWith = null;
-        await _service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);
-        Assert.Equal(0, _service.ContainerCount);
-        Assert.Equal([typeof(TaskCreate), typeof(TaskDelete)], _events.Events.Select(e => e.GetType()));
+        Runc.FailVerbWith = null;
+        await Service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);
+        Assert.Equal(0, Service.ContainerCount);
+        Assert.Equal([typeof(TaskCreate), typeof(TaskDelete)], Events.Events.Select(e => e.GetType()));
     }
 }

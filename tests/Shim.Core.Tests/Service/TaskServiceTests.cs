@@ -10,133 +10,100 @@ using TaskStatus = Containerd.Types.Task.Status;
 
 namespace Shim.Core.Tests.Service;
 
-public sealed class TaskServiceTests : IAsyncLifetime
+public sealed class TaskServiceTests : TaskServiceTestBase
 {
-    private readonly FakeRunner _runc = new();
-    private readonly RecordingPublisher _events = new();
-    private readonly ExitRouter _router = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly string _bundle = Directory.CreateTempSubdirectory("rcs-unit-").FullName;
-    private ExitSubscription? _exits;
-    private Task? _loop;
-    private TaskService _service = null!;
-
-    public ValueTask InitializeAsync()
-    {
-        Reaper.Instance.Start();
-        _exits = Reaper.Instance.Subscribe();
-        _loop = _router.RunAsync(_exits, _stop.Token);
-        File.WriteAllText(Path.Combine(_bundle, "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""");
-        _service = new TaskService(new ShimSettings { Namespace = "unit", Id = "c1" }, _events, _runc, _router);
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        foreach (int pid in _runc.Pids.Values.Concat(_runc.ExecPids))
-        {
-            Signals.Kill(pid, Signals.SIGKILL);
-        }
-        await _stop.CancelAsync();
-        await _loop!;
-        _exits!.Dispose();
-        Directory.Delete(_bundle, recursive: true);
-    }
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
     private CreateTaskRequest Create(string id = "c1") => new()
     {
         Id = id,
-        Bundle = _bundle,
+        Bundle = Bundle,
         Options = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/bin/true" }),
     };
 
     [Fact]
     public async Task A_killed_container_reports_137_and_events_come_in_lifecycle_order()
     {
-        var created = await _service.CreateAsync(Create(), Ct);
+        var created = await Service.CreateAsync(Create(), Ct);
         Assert.True(created.Pid > 0);
-        Assert.Equal(TaskStatus.Created, (await _service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        Assert.Equal(TaskStatus.Running, (await _service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
-        var wait = _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct);
-        await _service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        Assert.Equal(TaskStatus.Created, (await Service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        Assert.Equal(TaskStatus.Running, (await Service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
+        var wait = Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct);
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
         Assert.Equal(137u, (await wait.WaitAsync(TimeSpan.FromSeconds(10), Ct)).ExitStatus);
-        var deleted = await _service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);
+        var deleted = await Service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);
         Assert.Equal((created.Pid, 137u), (deleted.Pid, deleted.ExitStatus));
-        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit), typeof(TaskDelete)], _events.Events.Select(e => e.GetType()));
-        var exit = _events.Events.OfType<TaskExit>().Single();
+        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit), typeof(TaskDelete)], Events.Events.Select(e => e.GetType()));
+        var exit = Events.Events.OfType<TaskExit>().Single();
         Assert.Equal(("c1", "c1", created.Pid), (exit.ContainerId, exit.Id, exit.Pid));
     }
 
     [Fact]
     public async Task A_process_that_dies_while_start_is_in_flight_still_gets_its_start_event_first()
     {
-        _runc.ExitDuringStart = true;
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        var waited = await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Runc.ExitDuringStart = true;
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        var waited = await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.Equal(137u, waited.ExitStatus);
-        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit)], _events.Events.Select(e => e.GetType()));
+        Assert.Equal([typeof(TaskCreate), typeof(TaskStart), typeof(TaskExit)], Events.Events.Select(e => e.GetType()));
     }
 
     [Fact]
     public async Task Unknown_ids_are_not_found_and_duplicates_already_exist()
     {
         async Task<ErrorKind> KindOf(Func<Task> call) => (await Assert.ThrowsAsync<ShimException>(call)).Kind;
-        Assert.Equal(ErrorKind.NotFound, await KindOf(() => _service.StateAsync(new StateRequest { Id = "nope" }, Ct)));
-        Assert.Equal(ErrorKind.NotFound, await KindOf(() => _service.KillAsync(new KillRequest { Id = "nope", Signal = 9 }, Ct)));
-        Assert.Equal(ErrorKind.InvalidArgument, await KindOf(() => _service.StartAsync(new StartRequest { Id = "" }, Ct)));
-        await _service.CreateAsync(Create(), Ct);
-        Assert.Equal(ErrorKind.AlreadyExists, await KindOf(() => _service.CreateAsync(Create(), Ct)));
-        Assert.Equal(ErrorKind.NotFound, await KindOf(() => _service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)));
+        Assert.Equal(ErrorKind.NotFound, await KindOf(() => Service.StateAsync(new StateRequest { Id = "nope" }, Ct)));
+        Assert.Equal(ErrorKind.NotFound, await KindOf(() => Service.KillAsync(new KillRequest { Id = "nope", Signal = 9 }, Ct)));
+        Assert.Equal(ErrorKind.InvalidArgument, await KindOf(() => Service.StartAsync(new StartRequest { Id = "" }, Ct)));
+        await Service.CreateAsync(Create(), Ct);
+        Assert.Equal(ErrorKind.AlreadyExists, await KindOf(() => Service.CreateAsync(Create(), Ct)));
+        Assert.Equal(ErrorKind.NotFound, await KindOf(() => Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)));
     }
 
     [Fact]
     public async Task Start_twice_is_a_failed_precondition_and_delete_of_a_running_process_is_refused()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        var again = await Assert.ThrowsAsync<ShimException>(() => _service.StartAsync(new StartRequest { Id = "c1" }, Ct));
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        var again = await Assert.ThrowsAsync<ShimException>(() => Service.StartAsync(new StartRequest { Id = "c1" }, Ct));
         Assert.Equal(ErrorKind.FailedPrecondition, again.Kind);
-        var delete = await Assert.ThrowsAsync<ShimException>(() => _service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct));
+        var delete = await Assert.ThrowsAsync<ShimException>(() => Service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct));
         Assert.Equal(ErrorKind.FailedPrecondition, delete.Kind);
     }
 
     [Fact]
     public async Task Kill_after_exit_is_not_found()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        await _service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
-        await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        var ex = await Assert.ThrowsAsync<ShimException>(() => _service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct));
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var ex = await Assert.ThrowsAsync<ShimException>(() => Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct));
         Assert.Equal(ErrorKind.NotFound, ex.Kind);
     }
 
     [Fact]
     public async Task A_runc_create_failure_carries_runcs_message_and_frees_the_id()
     {
-        _runc.FailVerbWith = "create:rootfs is not a directory";
-        var ex = await Assert.ThrowsAsync<Shim.Runc.RuncException>(() => _service.CreateAsync(Create(), Ct));
+        Runc.FailVerbWith = "create:rootfs is not a directory";
+        var ex = await Assert.ThrowsAsync<Shim.Runc.RuncException>(() => Service.CreateAsync(Create(), Ct));
         Assert.Contains("rootfs is not a directory", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(0, _service.ContainerCount);
+        Assert.Equal(0, Service.ContainerCount);
     }
 
     [Fact]
     public async Task Shutdown_is_ignored_while_a_container_exists()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.ShutdownAsync(new ShutdownRequest(), Ct);
-        Assert.False(_service.ShutdownRequested.IsCompleted);
+        await Service.CreateAsync(Create(), Ct);
+        await Service.ShutdownAsync(new ShutdownRequest(), Ct);
+        Assert.False(Service.ShutdownRequested.IsCompleted);
     }
 
     [Fact]
     public async Task Pids_lists_the_container_processes_from_runc_ps()
     {
-        var created = await _service.CreateAsync(Create(), Ct);
-        var pids = await _service.PidsAsync(new PidsRequest { Id = "c1" }, Ct);
+        var created = await Service.CreateAsync(Create(), Ct);
+        var pids = await Service.PidsAsync(new PidsRequest { Id = "c1" }, Ct);
         Assert.Equal([created.Pid], pids.Processes.Select(p => p.Pid));
     }
 
@@ -154,57 +121,57 @@ public sealed class TaskServiceTests : IAsyncLifetime
     [Fact]
     public async Task An_exec_runs_reports_its_exit_and_is_listed_with_its_exec_id()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        await _service.ExecAsync(Exec("e1"), Ct);
-        Assert.Equal(TaskStatus.Created, (await _service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)).Status);
-        var started = await _service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
-        var state = await _service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct);
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.ExecAsync(Exec("e1"), Ct);
+        Assert.Equal(TaskStatus.Created, (await Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)).Status);
+        var started = await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
+        var state = await Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct);
         Assert.Equal((TaskStatus.Running, started.Pid, "e1"), (state.Status, state.Pid, state.Id));
-        await _service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 15 }, Ct);
-        var waited = await _service.WaitAsync(new WaitRequest { Id = "c1", ExecId = "e1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        await Service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 15 }, Ct);
+        var waited = await Service.WaitAsync(new WaitRequest { Id = "c1", ExecId = "e1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.Equal(143u, waited.ExitStatus);
-        var deleted = await _service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, Ct);
+        var deleted = await Service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, Ct);
         Assert.Equal(143u, deleted.ExitStatus);
-        await Assert.ThrowsAsync<ShimException>(() => _service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct));
+        await Assert.ThrowsAsync<ShimException>(() => Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct));
         Assert.Equal(
             [typeof(TaskCreate), typeof(TaskStart), typeof(TaskExecAdded), typeof(TaskExecStarted), typeof(TaskExit)],
-            _events.Events.Select(e => e.GetType()));
-        Assert.Equal("e1", _events.Events.OfType<TaskExit>().Single().Id);
+            Events.Events.Select(e => e.GetType()));
+        Assert.Equal("e1", Events.Events.OfType<TaskExit>().Single().Id);
     }
 
     [Fact]
     public async Task Duplicate_exec_ids_already_exist_and_bad_specs_are_invalid()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.ExecAsync(Exec("e1"), Ct);
-        Assert.Equal(ErrorKind.AlreadyExists, (await Assert.ThrowsAsync<ShimException>(() => _service.ExecAsync(Exec("e1"), Ct))).Kind);
+        await Service.CreateAsync(Create(), Ct);
+        await Service.ExecAsync(Exec("e1"), Ct);
+        Assert.Equal(ErrorKind.AlreadyExists, (await Assert.ThrowsAsync<ShimException>(() => Service.ExecAsync(Exec("e1"), Ct))).Kind);
         var bad = Exec("e2");
         bad.Spec.Value = ByteString.CopyFromUtf8("{not json");
-        Assert.Equal(ErrorKind.InvalidArgument, (await Assert.ThrowsAsync<ShimException>(() => _service.ExecAsync(bad, Ct))).Kind);
-        var unstarted = await Assert.ThrowsAsync<ShimException>(() => _service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 9 }, Ct));
+        Assert.Equal(ErrorKind.InvalidArgument, (await Assert.ThrowsAsync<ShimException>(() => Service.ExecAsync(bad, Ct))).Kind);
+        var unstarted = await Assert.ThrowsAsync<ShimException>(() => Service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 9 }, Ct));
         Assert.Equal(ErrorKind.FailedPrecondition, unstarted.Kind);
     }
 
     [Fact]
     public async Task The_init_exit_is_published_after_the_exits_of_running_execs()
     {
-        await _service.CreateAsync(Create(), Ct);
-        await _service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        await _service.ExecAsync(Exec("e1"), Ct);
-        var exec = await _service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
-        await _service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.ExecAsync(Exec("e1"), Ct);
+        var exec = await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
         await Task.Delay(300, Ct);
-        Assert.Empty(_events.Events.OfType<TaskExit>()); // init is dead but its exec still runs
+        Assert.Empty(Events.Events.OfType<TaskExit>()); // init is dead but its exec still runs
         var refused = await Assert.ThrowsAsync<ShimException>(async () =>
         {
-            await _service.ExecAsync(Exec("e2"), Ct);
-            await _service.StartAsync(new StartRequest { Id = "c1", ExecId = "e2" }, Ct);
+            await Service.ExecAsync(Exec("e2"), Ct);
+            await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e2" }, Ct);
         });
         Assert.Equal(ErrorKind.FailedPrecondition, refused.Kind);
         Signals.Kill((int)exec.Pid, Signals.SIGKILL);
-        await _service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        Assert.Equal(["e1", "c1"], _events.Events.OfType<TaskExit>().Select(e => e.Id));
+        await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(["e1", "c1"], Events.Events.OfType<TaskExit>().Select(e => e.Id));
     }
 
     [Fact]

@@ -183,20 +183,7 @@ internal static class StartCommand
         }
     }
 
-    private static List<string> DaemonEnvironment()
-    {
-        var env = new List<string>();
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-        {
-            string key = (string)e.Key;
-            if (key.StartsWith("DOTNET_GC", StringComparison.Ordinal))
-            {
-                continue;
-            }
-            env.Add($"{key}={e.Value}");
-        }
-        // a small gen0 budget keeps the long-lived daemon's heap near 1 MiB (PERFORMANCE.md)
-        env.Add("DOTNET_GCgen0size=40000");
-        return env;
-    }
+    // a small gen0 budget (256 KiB) keeps the long-lived daemon's heap near 1 MiB (PERFORMANCE.md)
+    private static List<string> DaemonEnvironment() =>
+        SpawnEnvironment.Inherit(key => key.StartsWith("DOTNET_GC", StringComparison.Ordinal), "DOTNET_GCgen0size=40000");
 }

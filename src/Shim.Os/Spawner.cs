@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Runtime.InteropServices;
 using Shim.Os.Interop;
 
@@ -58,7 +57,7 @@ public static class Spawner
             byte** argv = NativeStrings.Array(options.Args, out var argvOwner);
             using (argvOwner)
             {
-                byte** envp = NativeStrings.Array(options.Environment ?? CurrentEnvironment(), out var envOwner);
+                byte** envp = NativeStrings.Array(options.Environment ?? SpawnEnvironment.Inherit(), out var envOwner);
                 using (envOwner)
                 {
                     byte* path = NativeStrings.Single(options.Path, out var pathOwner);
@@ -182,17 +181,6 @@ public static class Spawner
             Check(Libc.posix_spawnattr_setpgroup(attr, 0), "posix_spawnattr_setpgroup");
         }
         Check(Libc.posix_spawnattr_setflags(attr, flags), "posix_spawnattr_setflags");
-    }
-
-    private static List<string> CurrentEnvironment()
-    {
-        // .NET keeps its own copy of the environment; honour it rather than libc's environ.
-        var list = new List<string>();
-        foreach (DictionaryEntry entry in System.Environment.GetEnvironmentVariables())
-        {
-            list.Add($"{entry.Key}={entry.Value}");
-        }
-        return list;
     }
 
     private static void Check(int err, string operation)

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os;
@@ -102,19 +101,7 @@ public sealed class RuncRunner : IRuncRunner
         return buffer.ToArray();
     }
 
-    private static string[] BuildEnvironment()
-    {
-        var list = new List<string>();
-        foreach (DictionaryEntry entry in System.Environment.GetEnvironmentVariables())
-        {
-            var key = (string)entry.Key;
-            // runc must not think it is a systemd service of ours; the Go shim drops it too
-            if (key is "NOTIFY_SOCKET" || key.StartsWith("DOTNET_", StringComparison.Ordinal))
-            {
-                continue;
-            }
-            list.Add($"{key}={entry.Value}");
-        }
-        return [.. list];
-    }
+    // runc must not think it is a systemd service of ours (the Go shim drops NOTIFY_SOCKET too)
+    private static string[] BuildEnvironment() =>
+        [.. SpawnEnvironment.Inherit(key => key is "NOTIFY_SOCKET" || key.StartsWith("DOTNET_", StringComparison.Ordinal))];
 }

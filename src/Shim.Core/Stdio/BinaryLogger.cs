@@ -46,17 +46,7 @@ public sealed class BinaryLogger
                 args.Add(Uri.UnescapeDataString(pair[(eq + 1)..]));
             }
         }
-        var env = new List<string>();
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-        {
-            string key = (string)e.Key;
-            if (key is not ("CONTAINER_ID" or "CONTAINER_NAMESPACE") && !key.StartsWith("DOTNET_", StringComparison.Ordinal))
-            {
-                env.Add($"{key}={e.Value}");
-            }
-        }
-        env.Add("CONTAINER_ID=" + containerId);
-        env.Add("CONTAINER_NAMESPACE=" + ns);
+        var env = SpawnEnvironment.Inherit(key => key.StartsWith("DOTNET_", StringComparison.Ordinal), "CONTAINER_ID=" + containerId, "CONTAINER_NAMESPACE=" + ns);
 
         var (outRead, outWrite) = Pipes.Create();
         var (errRead, errWrite) = Pipes.Create();

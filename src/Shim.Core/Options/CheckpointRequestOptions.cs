@@ -1,7 +1,4 @@
-using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
-using Shim.Core.Errors;
-using Shim.Protos;
 
 namespace Shim.Core.Options;
 
@@ -32,26 +29,13 @@ public sealed record CheckpointRequestOptions
     /// (whose image_path and work_path carry swapped field numbers); none at all means defaults.
     /// cgroups_mode is ignored, as by the Go shim.
     /// </summary>
-    public static CheckpointRequestOptions Decode(Any? any)
-    {
-        if (any is null || (any.TypeUrl.Length == 0 && any.Value.IsEmpty))
+    public static CheckpointRequestOptions Decode(Any? any) =>
+        AnyOptions.Decode(any, "checkpoint options", static (name, value) => name switch
         {
-            return new CheckpointRequestOptions();
-        }
-        try
-        {
-            return TypeUrls.NameOf(any.TypeUrl) switch
-            {
-                "containerd.runc.v1.CheckpointOptions" => From(Containerd.Runc.V1.CheckpointOptions.Parser.ParseFrom(any.Value)),
-                "containerd.linux.runc.CheckpointOptions" => From(Containerd.Linux.Runc.CheckpointOptions.Parser.ParseFrom(any.Value)),
-                _ => throw new ShimException(ErrorKind.InvalidArgument, $"checkpoint options of type {any.TypeUrl} are not supported"),
-            };
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            throw new ShimException(ErrorKind.InvalidArgument, $"malformed checkpoint options of type {any.TypeUrl}: {ex.Message}", ex);
-        }
-    }
+            "containerd.runc.v1.CheckpointOptions" => From(Containerd.Runc.V1.CheckpointOptions.Parser.ParseFrom(value)),
+            "containerd.linux.runc.CheckpointOptions" => From(Containerd.Linux.Runc.CheckpointOptions.Parser.ParseFrom(value)),
+            _ => null,
+        });
 
     private static CheckpointRequestOptions From(Containerd.Runc.V1.CheckpointOptions o) => new()
     {

@@ -1,9 +1,7 @@
 using System.Text;
 using System.Text.Json;
-using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Errors;
-using Shim.Protos;
 
 namespace Shim.Core.Options;
 
@@ -15,29 +13,15 @@ public static class OptionsCodec
     /// the legacy containerd.linux.runc types that clients still send for runtimes they do not know
     /// as runc are mapped instead of rejected.
     /// </summary>
-    public static RuntimeOptions Decode(Any? any)
-    {
-        if (any is null || (any.TypeUrl.Length == 0 && any.Value.IsEmpty))
+    public static RuntimeOptions Decode(Any? any) =>
+        AnyOptions.Decode(any, "runtime options", static (name, value) => name switch
         {
-            return new RuntimeOptions();
-        }
-        string name = TypeUrls.NameOf(any.TypeUrl);
-        try
-        {
-            return name switch
-            {
-                "containerd.runc.v1.Options" => From(Containerd.Runc.V1.Options.Parser.ParseFrom(any.Value)),
-                "containerd.linux.runc.CreateOptions" => From(Containerd.Linux.Runc.CreateOptions.Parser.ParseFrom(any.Value)),
-                "containerd.linux.runc.RuncOptions" => From(Containerd.Linux.Runc.RuncOptions.Parser.ParseFrom(any.Value)),
-                "runtimeoptions.v1.Options" => From(Runtimeoptions.V1.Options.Parser.ParseFrom(any.Value)),
-                _ => throw new ShimException(ErrorKind.InvalidArgument, $"runtime options of type {any.TypeUrl} are not supported"),
-            };
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            throw new ShimException(ErrorKind.InvalidArgument, $"malformed runtime options of type {any.TypeUrl}: {ex.Message}", ex);
-        }
-    }
+            "containerd.runc.v1.Options" => From(Containerd.Runc.V1.Options.Parser.ParseFrom(value)),
+            "containerd.linux.runc.CreateOptions" => From(Containerd.Linux.Runc.CreateOptions.Parser.ParseFrom(value)),
+            "containerd.linux.runc.RuncOptions" => From(Containerd.Linux.Runc.RuncOptions.Parser.ParseFrom(value)),
+            "runtimeoptions.v1.Options" => From(Runtimeoptions.V1.Options.Parser.ParseFrom(value)),
+            _ => null,
+        });
 
     private static RuntimeOptions From(Containerd.Runc.V1.Options o) => new()
     {

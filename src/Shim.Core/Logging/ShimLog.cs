@@ -33,6 +33,9 @@ public static class ShimLog
     /// <summary>Fields added to every line (namespace, id).</summary>
     public static string CommonFields { get; set; } = "";
 
+    /// <summary>True when debug lines are written; guard field formatting on hot paths with it.</summary>
+    public static bool DebugEnabled => MinLevel <= LogLevel.Debug && _sink is not null;
+
     /// <summary>Lines dropped because the log pipe was full.</summary>
     public static long Dropped => Interlocked.Read(ref _dropped);
 

@@ -195,7 +195,10 @@ public abstract class ContainerProcess : IExitTarget
         _state = _state.OnExit();
         ExitStatus = exit.Status;
         ExitedAt = exit.ExitedAt;
-        ShimLog.Debug("process exited", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("status", exit.Status));
+        if (ShimLog.DebugEnabled)
+        {
+            ShimLog.Debug("process exited", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("status", exit.Status));
+        }
         Events.Publish(new TaskExit
         {
             ContainerId = ContainerId,

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
@@ -15,7 +14,7 @@ public static class ShimAddress
     {
         // Go's filepath.Join collapses duplicate slashes; the hash input must match byte for byte
         string joined = JoinLikeGo(containerdAddress, ns, groupId);
-        string hex = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(joined)));
+        string hex = Convert.ToHexStringLower(Sha256.Hash(Encoding.UTF8.GetBytes(joined)));
         return "unix://" + Path.Combine(socketDir, hex);
     }
 

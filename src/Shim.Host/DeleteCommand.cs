@@ -10,7 +10,7 @@ namespace Shim.Host;
 
 /// <summary>
 /// The `delete` action: containerd runs it after every shim teardown and after a shim died, so it
-/// must be cheap and idempotent. Force-deletes the runc container, unmounts the rootfs and prints
+/// must be cheap and idempotent. Force-deletes the runc container if runc still has it, unmounts the rootfs and prints
 /// a DeleteResponse.
 /// </summary>
 internal static class DeleteCommand
@@ -22,21 +22,11 @@ internal static class DeleteCommand
     {
         string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
         var options = ReadOptions(bundle);
-        try
+        // runc keeps each container as a directory under its root: when the serving shim already
+        // deleted it (the normal teardown) there is no runc process worth starting
+        if (Directory.Exists(Path.Combine(options.RuncRoot(args.Namespace), args.Id)))
         {
-            Reaper.Instance.Start();
-            var runc = new RuncClient(
-                new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
-                new RuncRunner());
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await runc.DeleteAsync(args.Id, force: true, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RuncException or Shim.Core.Errors.ShimException or OperationCanceledException or ErrnoException)
-        {
-            if (ex is not RuncException { IsNotFound: true })
-            {
-                Console.Error.Write($"failed to delete runc container {args.Id}: {ex.Message}");
-            }
+            await ForceDeleteAsync(args, bundle, options).ConfigureAwait(false);
         }
         try
         {
@@ -58,6 +48,26 @@ internal static class DeleteCommand
         stdout.Write(response.ToByteArray());
         stdout.Flush();
         return 0;
+    }
+
+    private static async Task ForceDeleteAsync(ShimArgs args, string bundle, RuntimeOptions options)
+    {
+        try
+        {
+            Reaper.Instance.Start();
+            var runc = new RuncClient(
+                new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
+                new RuncRunner());
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await runc.DeleteAsync(args.Id, force: true, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RuncException or Shim.Core.Errors.ShimException or OperationCanceledException or ErrnoException)
+        {
+            if (ex is not RuncException { IsNotFound: true })
+            {
+                Console.Error.Write($"failed to delete runc container {args.Id}: {ex.Message}");
+            }
+        }
     }
 
     private static RuntimeOptions ReadOptions(string bundle)

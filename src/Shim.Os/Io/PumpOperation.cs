@@ -9,7 +9,7 @@ internal sealed unsafe class PumpOperation : IoHandler
     private const int BufferSize = 64 * 1024;
     private const int SpliceChunk = 1024 * 1024;
     private const int OperationsPerTurn = 32;
-    private const int ECANCELED = 125;
+    internal const int ECANCELED = 125;
 
     private readonly IoLoop _loop;
     private readonly SafeHandle _source;

@@ -212,7 +212,7 @@ public sealed class IoLoopTests
         using (sourceWrite)
         {
             using var cancel = new CancellationTokenSource();
-            var pump = IoLoop.Shared.CancellablePump(sourceRead, output, closeDestinationAtEof: true, cancel.Token);
+            var pump = IoLoop.Shared.StartPump(sourceRead, output, closeDestinationAtEof: true, cancel.Token).Completion;
             sourceRead.Dispose();   // the pump's reference keeps the read end open while it runs
             // far more than the pipe and the FIFO hold: this write only ends once the read end is really closed
             var writer = Task.Run(() => TestIo.Write(sourceWrite, new byte[4 * Mib]), TestIo.Ct);

@@ -18,7 +18,7 @@ public sealed class ProcessIo : IDisposable
     private readonly List<SafeHandle> _runcSide = new(3);
     private readonly List<SafeHandle> _owned = new(6);
     private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, string Stream)> _pumps = new(3);
-    private readonly List<Task<PumpResult>> _outputs = new(2);
+    private readonly List<PumpHandle> _outputs = new(2);
     private readonly CancellationTokenSource _abandon = new();
     private SafeFileHandle? _stdinKeeper;
     private ConsoleSocket? _console;
@@ -172,12 +172,12 @@ public sealed class ProcessIo : IDisposable
         _runcSide.Clear();
         foreach (var (source, destination, closeAtEof, stream) in _pumps)
         {
-            var pump = IoLoop.Shared.CancellablePump(source, destination, closeAtEof, _abandon.Token);
+            var pump = IoLoop.Shared.StartPump(source, destination, closeAtEof, _abandon.Token);
             if (stream is not ("stdin" or "terminal input"))
             {
                 _outputs.Add(pump);
             }
-            pump.ContinueWith(t => Report(stream, t), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            pump.Completion.ContinueWith(t => Report(stream, t), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         _pumps.Clear();
     }
@@ -189,21 +189,40 @@ public sealed class ProcessIo : IDisposable
         _stdinKeeper = null;
     }
 
-    /// <summary>Waits until every output stream reached EOF (all writers gone), at most <paramref name="timeout"/>.</summary>
-    public async Task<bool> WaitOutputAsync(TimeSpan timeout)
+    /// <summary>
+    /// Waits until every output stream reached EOF (all writers gone). Gives up only after
+    /// <paramref name="idleTimeout"/> in which no byte moved: a slow reader still gets everything
+    /// (the process is gone, so the end is near), a reader that went away does not hold Delete.
+    /// </summary>
+    public async Task<bool> WaitOutputAsync(TimeSpan idleTimeout)
     {
         if (_outputs.Count == 0)
         {
             return true;
         }
-        var all = Task.WhenAll(_outputs);
-        var done = await Task.WhenAny(all, Task.Delay(timeout)).ConfigureAwait(false);
-        if (done != all)
+        var all = Task.WhenAll(_outputs.Select(o => o.Completion));
+        long before = OutputCopied();
+        while (await Task.WhenAny(all, Task.Delay(idleTimeout)).ConfigureAwait(false) != all)
         {
-            ShimLog.Warn("stdio copy did not finish in time", ShimLog.Field("timeout", timeout));
-            return false;
+            long now = OutputCopied();
+            if (now == before)
+            {
+                ShimLog.Warn("stdio copy made no progress: nobody reads it", ShimLog.Field("id", _containerId) + " " + ShimLog.Field("idle", idleTimeout));
+                return false;
+            }
+            before = now;
         }
         return true;
+    }
+
+    private long OutputCopied()
+    {
+        long total = 0;
+        foreach (var output in _outputs)
+        {
+            total += output.BytesCopied;
+        }
+        return total;
     }
 
     /// <summary>

@@ -77,10 +77,10 @@ public sealed partial class IoLoop : IDisposable
     /// result carries ECANCELED. For a copy nobody will ever read again (its reader went away).
     /// </remarks>
     public Task<PumpResult> Pump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof) =>
-        CancellablePump(source, destination, closeDestinationAtEof, CancellationToken.None);
+        StartPump(source, destination, closeDestinationAtEof, CancellationToken.None).Completion;
 
-    /// <summary><see cref="Pump"/> that <paramref name="cancel"/> stops (see there).</summary>
-    public Task<PumpResult> CancellablePump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof, CancellationToken cancel)
+    /// <summary><see cref="Pump"/> that <paramref name="cancel"/> stops (see there) and whose progress can be watched.</summary>
+    public PumpHandle StartPump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof, CancellationToken cancel)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var pump = new PumpOperation(this, source, destination, closeDestinationAtEof);
@@ -91,7 +91,7 @@ public sealed partial class IoLoop : IDisposable
             var registration = cancel.Register(() => Post(() => pump.Abort(null)));
             pump.Completion.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
-        return pump.Completion;
+        return new PumpHandle(pump);
     }
 
     /// <summary>Calls <paramref name="onReadable"/> on the loop thread when fd becomes readable (or hangs up / errors).</summary>

@@ -202,6 +202,31 @@ public sealed class IoLoopTests
     }
 
     [Fact]
+    public async Task Cancelling_a_pump_stuck_on_a_fifo_nobody_reads_releases_both_ends()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string fifo = dir.Combine("gone");
+        Fifos.Create(fifo);
+        var output = Fifos.OpenOutput(fifo);   // no reader attached: the FIFO fills and stays full
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        using (sourceWrite)
+        {
+            using var cancel = new CancellationTokenSource();
+            var pump = IoLoop.Shared.StartPump(sourceRead, output, closeDestinationAtEof: true, cancel.Token).Completion;
+            sourceRead.Dispose();   // the pump's reference keeps the read end open while it runs
+            // far more than the pipe and the FIFO hold: this write only ends once the read end is really closed
+            var writer = Task.Run(() => TestIo.Write(sourceWrite, new byte[4 * Mib]), TestIo.Ct);
+
+            cancel.Cancel();
+            var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
+
+            Assert.Equal(125, result.Errno);   // ECANCELED
+            Assert.True(output.IsClosed);
+            Assert.Equal(-EPIPE, await writer.WaitAsync(TestIo.Timeout, TestIo.Ct));
+        }
+    }
+
+    [Fact]
     public async Task Two_pumps_may_share_one_destination()
     {
         var (aRead, aWrite) = Pipes.Create();

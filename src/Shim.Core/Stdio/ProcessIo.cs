@@ -17,8 +17,9 @@ public sealed class ProcessIo : IDisposable
 {
     private readonly List<SafeHandle> _runcSide = new(3);
     private readonly List<SafeHandle> _owned = new(6);
-    private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, bool Output)> _pumps = new(3);
-    private readonly List<Task<PumpResult>> _outputs = new(2);
+    private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, string Stream)> _pumps = new(3);
+    private readonly List<PumpHandle> _outputs = new(2);
+    private readonly CancellationTokenSource _abandon = new();
     private SafeFileHandle? _stdinKeeper;
     private ConsoleSocket? _console;
     private SafeFileHandle? _terminalOutput;
@@ -71,18 +72,18 @@ public sealed class ProcessIo : IDisposable
             var (pipeRead, pipeWrite) = Pipes.Create();
             stdin = RuncEnd(pipeRead, ioUid, ioGid);
             _owned.Add(pipeWrite);
-            _pumps.Add((reader, pipeWrite, true, false));
+            _pumps.Add((reader, pipeWrite, true, "stdin"));
         }
         switch (scheme)
         {
             case "" or "fifo":
-                stdout = OutputToFifo(stdoutPath, ioUid, ioGid);
-                stderr = OutputToFifo(Split(paths.Stderr).Path, ioUid, ioGid);
+                stdout = OutputToFifo(stdoutPath, ioUid, ioGid, "stdout");
+                stderr = OutputToFifo(Split(paths.Stderr).Path, ioUid, ioGid, "stderr");
                 break;
             case "file":
                 // one append-mode handle per stream, so each is closed at its own EOF
-                stdout = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid);
-                stderr = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid);
+                stdout = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid, "stdout");
+                stderr = OutputTo(OpenLogFile(stdoutPath), ioUid, ioGid, "stderr");
                 break;
             case "binary" or "binary-v2":
                 _logger = BinaryLogger.Start(new Uri(paths.Stdout), _containerId, _namespace);
@@ -122,12 +123,12 @@ public sealed class ProcessIo : IDisposable
         _console = null;
         if (_terminalOutput is not null)
         {
-            _pumps.Add((master, _terminalOutput, true, true));
+            _pumps.Add((master, _terminalOutput, true, "terminal output"));
         }
         if (_terminalInput is not null)
         {
             // the master stays open at stdin EOF: with a tty, EOF is a ^D the client types
-            _pumps.Add((_terminalInput, master, false, false));
+            _pumps.Add((_terminalInput, master, false, "terminal input"));
         }
     }
 
@@ -169,13 +170,14 @@ public sealed class ProcessIo : IDisposable
             handle.Dispose();
         }
         _runcSide.Clear();
-        foreach (var (source, destination, closeAtEof, output) in _pumps)
+        foreach (var (source, destination, closeAtEof, stream) in _pumps)
         {
-            var pump = IoLoop.Shared.Pump(source, destination, closeAtEof);
-            if (output)
+            var pump = IoLoop.Shared.StartPump(source, destination, closeAtEof, _abandon.Token);
+            if (stream is not ("stdin" or "terminal input"))
             {
                 _outputs.Add(pump);
             }
+            pump.Completion.ContinueWith(t => Report(stream, t), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         _pumps.Clear();
     }
@@ -187,33 +189,54 @@ public sealed class ProcessIo : IDisposable
         _stdinKeeper = null;
     }
 
-    /// <summary>Waits until every output stream reached EOF (all writers gone), at most <paramref name="timeout"/>.</summary>
-    public async Task<bool> WaitOutputAsync(TimeSpan timeout)
+    /// <summary>
+    /// Waits until every output stream reached EOF (all writers gone). Gives up only after
+    /// <paramref name="idleTimeout"/> in which no byte moved: a slow reader still gets everything
+    /// (the process is gone, so the end is near), a reader that went away does not hold Delete.
+    /// </summary>
+    public async Task<bool> WaitOutputAsync(TimeSpan idleTimeout)
     {
         if (_outputs.Count == 0)
         {
             return true;
         }
-        var all = Task.WhenAll(_outputs);
-        var done = await Task.WhenAny(all, Task.Delay(timeout)).ConfigureAwait(false);
-        if (done != all)
+        var all = Task.WhenAll(_outputs.Select(o => o.Completion));
+        long before = OutputCopied();
+        while (await Task.WhenAny(all, Task.Delay(idleTimeout)).ConfigureAwait(false) != all)
         {
-            ShimLog.Warn("stdio copy did not finish in time", ShimLog.Field("timeout", timeout));
-            return false;
-        }
-        foreach (var result in all.Result)
-        {
-            if (result.BytesDropped > 0)
+            long now = OutputCopied();
+            if (now == before)
             {
-                ShimLog.Warn("output bytes could not be delivered", ShimLog.Field("dropped", result.BytesDropped) + " " + ShimLog.Field("errno", result.Errno));
+                ShimLog.Warn("stdio copy made no progress: nobody reads it", ShimLog.Field("id", _containerId) + " " + ShimLog.Field("idle", idleTimeout));
+                return false;
             }
+            before = now;
         }
         return true;
     }
 
-    /// <inheritdoc />
+    private long OutputCopied()
+    {
+        long total = 0;
+        foreach (var output in _outputs)
+        {
+            total += output.BytesCopied;
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// Releases everything. Copies still running are stopped: by now the process is deleted and
+    /// its output was waited for (containerd deletes only after its reader saw EOF), so a copy
+    /// left is stuck on a reader that went away and would otherwise hold its pipe and FIFO for
+    /// the rest of the shim's life (a grouped shim serves a whole pod).
+    /// </summary>
     public void Dispose()
     {
+        if (!_abandon.IsCancellationRequested)
+        {
+            _abandon.Cancel();
+        }
         _logger?.Stop();
         _logger = null;
         _console?.Dispose();
@@ -237,9 +260,42 @@ public sealed class ProcessIo : IDisposable
             handle.Dispose();
         }
         _owned.Clear();
+        _abandon.Dispose();
     }
 
-    private SafeHandle? OutputToFifo(string path, uint uid, uint gid)
+    /// <summary>
+    /// A copy that ended other than at a clean end of file loses bytes or cuts a stream short:
+    /// never silently. (The stdin copy counts too: its failure ends the process's input early.)
+    /// </summary>
+    private void Report(string stream, Task<PumpResult> pump)
+    {
+        if (!pump.IsCompletedSuccessfully)
+        {
+            ShimLog.Warn("stdio copy failed", ShimLog.Field("id", _containerId) + " " + ShimLog.Field("stream", stream) + " " + ShimLog.Field("error", pump.Exception?.GetBaseException().Message));
+            return;
+        }
+        var result = pump.Result;
+        if (result.Errno == 0 && result.BytesDropped == 0)
+        {
+            return;
+        }
+        string fields = ShimLog.Field("id", _containerId) + " " + ShimLog.Field("stream", stream) + " " + ShimLog.Field("copied", result.BytesCopied)
+            + " " + ShimLog.Field("dropped", result.BytesDropped) + " " + ShimLog.Field("errno", result.Errno);
+        if (result.Cancelled)
+        {
+            ShimLog.Warn("stdio copy abandoned at delete: nobody read the rest", fields);
+        }
+        else if (result.BytesDropped > 0)
+        {
+            ShimLog.Warn("output bytes could not be delivered", fields);
+        }
+        else
+        {
+            ShimLog.Warn("stdio copy ended on an error", fields);
+        }
+    }
+
+    private SafeHandle? OutputToFifo(string path, uint uid, uint gid, string stream)
     {
         if (path.Length == 0)
         {
@@ -247,16 +303,16 @@ public sealed class ProcessIo : IDisposable
         }
         SafeFileHandle destination = Fds.IsFifo(path) ? Fifos.OpenOutput(path) : OpenLogFile(path);
         _owned.Add(destination);
-        return OutputTo(destination, uid, gid);
+        return OutputTo(destination, uid, gid, stream);
     }
 
-    private SafeHandle OutputTo(SafeHandle destination, uint uid, uint gid)
+    private SafeHandle OutputTo(SafeHandle destination, uint uid, uint gid, string stream)
     {
         var (pipeRead, pipeWrite) = Pipes.Create();
         _owned.Add(pipeRead);
         // the destination is closed at EOF: the reader (ctr, CRI) waits for EOF on the FIFO before Delete,
         // and data still buffered in the FIFO stays readable after our close, as long as a reader holds it
-        _pumps.Add((pipeRead, destination, true, true));
+        _pumps.Add((pipeRead, destination, true, stream));
         return RuncEnd(pipeWrite, uid, gid);
     }
 

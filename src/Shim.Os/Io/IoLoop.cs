@@ -72,13 +72,26 @@ public sealed partial class IoLoop : IDisposable
     /// the source keeps being drained and discarded (BytesDropped), so the writer never stalls.
     /// With closeDestinationAtEof the destination handle is disposed at EOF (stdin: the process must see EOF).
     /// A terminal source (pty master) that reads EIO has lost its last slave fd: that is its EOF.
+    /// Cancelling <paramref name="cancel"/> stops a pump that has not finished: what it still held
+    /// counts as dropped, both handles are released (the destination closed as at EOF) and the
+    /// result carries ECANCELED. For a copy nobody will ever read again (its reader went away).
     /// </remarks>
-    public Task<PumpResult> Pump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof)
+    public Task<PumpResult> Pump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof) =>
+        StartPump(source, destination, closeDestinationAtEof, CancellationToken.None).Completion;
+
+    /// <summary><see cref="Pump"/> that <paramref name="cancel"/> stops (see there) and whose progress can be watched.</summary>
+    public PumpHandle StartPump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof, CancellationToken cancel)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var pump = new PumpOperation(this, source, destination, closeDestinationAtEof);
         Post(() => Begin(pump));
-        return pump.Completion;
+        if (cancel.CanBeCanceled)
+        {
+            // posted after Begin, so the abort always finds the pump started (or already done)
+            var registration = cancel.Register(() => Post(() => pump.Abort(null)));
+            pump.Completion.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        return new PumpHandle(pump);
     }
 
     /// <summary>Calls <paramref name="onReadable"/> on the loop thread when fd becomes readable (or hangs up / errors).</summary>

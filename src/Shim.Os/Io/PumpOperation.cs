@@ -9,7 +9,7 @@ internal sealed unsafe class PumpOperation : IoHandler
     private const int BufferSize = 64 * 1024;
     private const int SpliceChunk = 1024 * 1024;
     private const int OperationsPerTurn = 32;
-    private const int ECANCELED = 125;
+    internal const int ECANCELED = 125;
 
     private readonly IoLoop _loop;
     private readonly SafeHandle _source;
@@ -58,6 +58,9 @@ internal sealed unsafe class PumpOperation : IoHandler
     }
 
     internal Task<PumpResult> Completion => _completion.Task;
+
+    /// <summary>Bytes delivered so far (written on the loop thread, read from any).</summary>
+    internal long Copied => Volatile.Read(ref _copied);
 
     internal override void Start()
     {
@@ -127,7 +130,7 @@ internal sealed unsafe class PumpOperation : IoHandler
         nint n = Libc.splice(_sourceFd, 0, _destinationFd, 0, SpliceChunk, Libc.SPLICE_F_NONBLOCK | Libc.SPLICE_F_MOVE);
         if (n > 0)
         {
-            _copied += n;
+            Volatile.Write(ref _copied, _copied + n);
             return true;
         }
         if (n == 0)
@@ -207,7 +210,7 @@ internal sealed unsafe class PumpOperation : IoHandler
             nint n = Libc.write(_destinationFd, _buffer + _pendingOffset, (nuint)_pendingLength);
             if (n > 0)
             {
-                _copied += n;
+                Volatile.Write(ref _copied, _copied + n);
                 _pendingOffset += (int)n;
                 _pendingLength -= (int)n;
                 continue;

@@ -63,6 +63,9 @@ public abstract class E2ETest : IAsyncLifetime
     internal Task<CommandResult> CtrAsync(IEnumerable<string> args, byte[]? stdin, TimeSpan? timeout = null) =>
         Ctrd.CtrAsync(Ns, args, stdin, timeout, Ct);
 
+    /// <summary>ctr in this test's namespace, left running for the test to read its stdout (dispose it).</summary>
+    internal RunningCommand StartCtr(IEnumerable<string> args) => Ctrd.StartCtr(Ns, args);
+
     /// <summary>
     /// Arguments of <c>ctr run</c> through the runtime under test on the busybox rootfs
     /// (<c>--rootfs</c> is a flag in ctr 1.6; the rootfs dir is the first positional argument).

@@ -194,6 +194,13 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         return Command.RunAsync(Ctr, ["--address", Socket, "-n", ns, .. args], stdin, timeout, ct: ct);
     }
 
+    /// <summary>Starts <c>ctr --address &lt;sock&gt; -n &lt;ns&gt; args</c> and leaves it running for the caller to read.</summary>
+    public RunningCommand StartCtr(string ns, IEnumerable<string> args)
+    {
+        lock (_gate) { _namespaces.Add(ns); }
+        return RunningCommand.Start(Ctr, ["--address", Socket, "-n", ns, .. args]);
+    }
+
     /// <summary>Same as <see cref="CtrAsync"/> with the arguments inline.</summary>
     public Task<CommandResult> CtrAsync(string ns, params string[] args) => CtrAsync(ns, (IEnumerable<string>)args);
 

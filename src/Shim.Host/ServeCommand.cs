@@ -1,11 +1,12 @@
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using Shim.Core.Cli;
 using Shim.Core.Errors;
 using Shim.Core.Events;
 using Shim.Core.Logging;
 using Shim.Core.Processes;
 using Shim.Core.Service;
+using Shim.Core.Transport;
 using Shim.Os;
 using Shim.Runc;
 using Shim.Ttrpc;
@@ -18,8 +19,10 @@ internal static class ServeCommand
     /// <summary>Serves until shutdown, then exits the process; the calling (main) thread becomes the reaper.</summary>
     public static int Run(ShimArgs args)
     {
+        // Checked on the main thread before anything else runs: `start` spawns us with these blocked.
+        bool signalsBlocked = SignalFd.AreBlocked(Signals.SIGTERM, Signals.SIGINT);
         Reaper.Instance.RunOnCurrentThread(() =>
-            Task.Run(() => RunAsync(args)).ContinueWith(
+            Task.Run(() => RunAsync(args, signalsBlocked)).ContinueWith(
                 t =>
                 {
                     if (t.IsFaulted)
@@ -32,7 +35,7 @@ internal static class ServeCommand
         return 0; // not reached: the reaper loop never returns
     }
 
-    private static async Task<int> RunAsync(ShimArgs args)
+    private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked)
     {
         OpenLog(args);
         var settings = new ShimSettings
@@ -43,10 +46,15 @@ internal static class ServeCommand
             TtrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") ?? args.Address + ".ttrpc",
             Debug = args.Debug,
         };
-        using var listener = args.Socket.Length > 0 ? Listen(ShimAddress.PathOf(args.Socket)) : new Socket(new SafeSocketHandle(3, ownsHandle: true));
-        string? socketPath = (listener.LocalEndPoint as UnixDomainSocketEndPoint)?.ToString();
+        // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
+        var loop = IoLoop.Shared;
+        using var listener = args.Socket.Length > 0
+            ? LoopListener.Bind(loop, ShimAddress.PathOf(args.Socket))
+            : new LoopListener(loop, new SafeFileHandle(3, ownsHandle: true));
+        string? socketPath = listener.LocalPath;
 
-        await using var events = new TtrpcEventPublisher(settings.TtrpcAddress, settings.Namespace);
+        await using var events = new TtrpcEventPublisher(
+            settings.TtrpcAddress, settings.Namespace, (path, ct) => LoopTtrpcConnection.ConnectAsync(loop, path, ct));
         var router = new ExitRouter();
         using var exits = Reaper.Instance.Subscribe();
         using var stop = new CancellationTokenSource();
@@ -63,13 +71,12 @@ internal static class ServeCommand
             Log = message => ShimLog.Debug(message),
         });
 
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        using var signals = ListenForStop(loop, signalsBlocked, stop);
 
         ShimLog.Info("shim serving", ShimLog.Field("socket", socketPath));
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var onStop = stop.Token.Register(() => stopped.TrySetResult());
-        var serving = server.ServeAsync(listener, stop.Token);
+        var serving = server.ServeAsync(new LoopTtrpcListener(listener), stop.Token);
         await Task.WhenAny(service.ShutdownRequested, stopped.Task, serving).ConfigureAwait(false);
 
         ShimLog.Info("shim shutting down");
@@ -94,23 +101,42 @@ internal static class ServeCommand
         return 0;
     }
 
-    private static bool SamePeerUser(Socket connection)
+    private static IDisposable ListenForStop(IoLoop loop, bool signalsBlocked, CancellationTokenSource stop)
     {
-        var (_, uid, gid) = Shim.Os.ProcessInfo.PeerCredentials(connection);
+        if (signalsBlocked)
+        {
+            // Off the loop thread: cancelling runs callbacks that may wait for the loop.
+            return SignalFd.Listen(loop, [Signals.SIGTERM, Signals.SIGINT], _ => ThreadPool.UnsafeQueueUserWorkItem(
+                static s => { try { s.Cancel(); } catch (ObjectDisposedException) { } }, stop, preferLocal: false));
+        }
+        // Started by hand without the mask (tests): threads the runtime made before Main would take the default action, so use .NET's signal thread.
+        var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
+        return new Both(sigterm, sigint);
+    }
+
+    private sealed class Both(IDisposable first, IDisposable second) : IDisposable
+    {
+        public void Dispose()
+        {
+            first.Dispose();
+            second.Dispose();
+        }
+    }
+
+    private static bool SamePeerUser(ITtrpcConnection connection)
+    {
+        if (connection is not LoopTtrpcConnection loopConnection)
+        {
+            return false;
+        }
+        var (_, uid, gid) = loopConnection.Socket.PeerCredentials();
         bool same = uid == Shim.Os.ProcessInfo.EffectiveUid && gid == Shim.Os.ProcessInfo.EffectiveGid;
         if (!same)
         {
             ShimLog.Warn("refused connection from another user", ShimLog.Field("uid", uid) + " " + ShimLog.Field("gid", gid));
         }
         return same;
-    }
-
-    private static Socket Listen(string path)
-    {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        socket.Bind(new UnixDomainSocketEndPoint(path));
-        socket.Listen(128);
-        return socket;
     }
 
     private static void OpenLog(ShimArgs args)

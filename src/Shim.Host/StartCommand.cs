@@ -55,6 +55,8 @@ internal static class StartCommand
             WorkingDirectory = bundle,
             Fds = new Dictionary<int, SafeHandle> { [3] = listener.SafeHandle },
             NewProcessGroup = true,
+            // the daemon reads SIGTERM/SIGINT from a signalfd; every thread must inherit them blocked
+            BlockedSignals = [Signals.SIGTERM, Signals.SIGINT],
         });
         ShimPlacement.AdjustOomScore(daemon, ParentPid());
         try

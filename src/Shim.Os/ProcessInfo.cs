@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Shim.Os.Interop;
 
 namespace Shim.Os;
@@ -21,15 +22,39 @@ public static class ProcessInfo
     public static (int Pid, int Uid, int Gid) PeerCredentials(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        Span<byte> ucred = stackalloc byte[12];
-        int length = socket.GetRawSocketOption(Libc.SOL_SOCKET, Libc.SO_PEERCRED, ucred);
+        return PeerCredentials(socket.SafeHandle);
+    }
+
+    /// <summary>SO_PEERCRED of a connected unix socket given as its fd.</summary>
+    public static unsafe (int Pid, int Uid, int Gid) PeerCredentials(SafeHandle socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        byte* ucred = stackalloc byte[12];
+        uint length = 12;
+        bool added = false;
+        try
+        {
+            socket.DangerousAddRef(ref added);
+            if (Libc.getsockopt((int)socket.DangerousGetHandle(), Libc.SOL_SOCKET, Libc.SO_PEERCRED, ucred, &length) < 0)
+            {
+                throw ErrnoException.FromLast("getsockopt SO_PEERCRED");
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                socket.DangerousRelease();
+            }
+        }
         if (length < 12)
         {
             throw new ErrnoException(Errno.EINVAL, "getsockopt SO_PEERCRED");
         }
-        return (BinaryPrimitives.ReadInt32LittleEndian(ucred),
-                BinaryPrimitives.ReadInt32LittleEndian(ucred[4..]),
-                BinaryPrimitives.ReadInt32LittleEndian(ucred[8..]));
+        var span = new ReadOnlySpan<byte>(ucred, 12);
+        return (BinaryPrimitives.ReadInt32LittleEndian(span),
+                BinaryPrimitives.ReadInt32LittleEndian(span[4..]),
+                BinaryPrimitives.ReadInt32LittleEndian(span[8..]));
     }
 
     /// <summary>prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants are re-parented to us.</summary>

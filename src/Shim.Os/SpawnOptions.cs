@@ -23,6 +23,12 @@ public sealed class SpawnOptions
     /// <summary>Puts the child in a new process group (setpgid(0,0)).</summary>
     public bool NewProcessGroup { get; init; }
 
+    /// <summary>
+    /// Signals blocked in the child's mask (every thread it starts inherits them); null or empty
+    /// gives the usual empty mask. Dispositions are reset to default either way.
+    /// </summary>
+    public IReadOnlyList<int>? BlockedSignals { get; init; }
+
     /// <summary>Makes the child a session leader (setsid); implies a new process group.</summary>
     public bool NewSession { get; init; }
 }

@@ -11,7 +11,7 @@ public static class Spawner
     // Set once glibc turns out to predate posix_spawn_file_actions_addclosefrom_np (2.34).
     private static volatile bool s_noCloseFrom;
 
-    /// <summary>posix_spawn a child (signal mask cleared and all signals reset to default in the child); returns its pid. Does not wait.</summary>
+    /// <summary>posix_spawn a child (signal mask cleared unless <see cref="SpawnOptions.BlockedSignals"/>, all signals reset to default in the child); returns its pid. Does not wait.</summary>
     public static unsafe int Spawn(SpawnOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -162,11 +162,18 @@ public static class Spawner
 
     private static unsafe void SetAttributes(void* attr, SpawnOptions options)
     {
-        byte* empty = stackalloc byte[Libc.SigsetSize];
+        byte* mask = stackalloc byte[Libc.SigsetSize];
         byte* full = stackalloc byte[Libc.SigsetSize];
-        Libc.sigemptyset(empty);
+        Libc.sigemptyset(mask);
         Libc.sigfillset(full);
-        Check(Libc.posix_spawnattr_setsigmask(attr, empty), "posix_spawnattr_setsigmask");
+        foreach (int signal in options.BlockedSignals ?? [])
+        {
+            if (Libc.sigaddset(mask, signal) != 0)
+            {
+                throw new ArgumentException($"invalid signal {signal}", nameof(options));
+            }
+        }
+        Check(Libc.posix_spawnattr_setsigmask(attr, mask), "posix_spawnattr_setsigmask");
         Check(Libc.posix_spawnattr_setsigdefault(attr, full), "posix_spawnattr_setsigdefault");
 
         short flags = Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF;

@@ -1,11 +1,10 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
 namespace Shim.Ttrpc;
 
 /// <summary>
-/// Reads frames from a stream socket through one small reused buffer, so small frames cost one
+/// Reads frames from a connection through one small reused buffer, so small frames cost one
 /// receive and nothing on the heap; payloads larger than the buffer are received straight into
 /// the caller's (pooled) memory. Used by exactly one reader at a time.
 /// </summary>
@@ -13,14 +12,14 @@ internal sealed class FrameReader
 {
     private const int BufferSize = 4096;
 
-    private readonly Socket _socket;
+    private readonly ITtrpcConnection _connection;
     private readonly byte[] _buffer = new byte[BufferSize];
     private int _start;
     private int _end;
 
-    public FrameReader(Socket socket)
+    public FrameReader(ITtrpcConnection connection)
     {
-        _socket = socket;
+        _connection = connection;
     }
 
     /// <summary>
@@ -78,7 +77,7 @@ internal sealed class FrameReader
             if (destination.Length >= BufferSize)
             {
                 // Large payloads skip the staging buffer.
-                int n = await _socket.ReceiveAsync(destination, SocketFlags.None, ct);
+                int n = await _connection.ReadAsync(destination, ct);
                 if (n == 0)
                 {
                     throw new EndOfStreamException("connection closed inside a frame payload");
@@ -142,7 +141,7 @@ internal sealed class FrameReader
         }
 
         Debug.Assert(_end < BufferSize, "callers fill only when fewer than a header's bytes are buffered");
-        int n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, ct);
+        int n = await _connection.ReadAsync(_buffer.AsMemory(_end), ct);
         if (n == 0)
         {
             return false;

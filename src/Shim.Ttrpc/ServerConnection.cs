@@ -12,7 +12,7 @@ namespace Shim.Ttrpc;
 internal sealed class ServerConnection
 {
     private readonly TtrpcServer _server;
-    private readonly Socket _socket;
+    private readonly ITtrpcConnection _connection;
     private readonly FrameReader _reader;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
 
@@ -25,14 +25,14 @@ internal sealed class ServerConnection
     private int _closed;             // Interlocked: 1 once Close() ran
     private CancellationTokenRegistration _externalStop;
 
-    public ServerConnection(TtrpcServer server, Socket socket)
+    public ServerConnection(TtrpcServer server, ITtrpcConnection connection)
     {
         _server = server;
-        _socket = socket;
-        _reader = new FrameReader(socket);
+        _connection = connection;
+        _reader = new FrameReader(connection);
     }
 
-    /// <summary>Completes when the read loop has ended and the socket is closed.</summary>
+    /// <summary>Completes when the read loop has ended and the connection is closed.</summary>
     public Task Completion => _completion.Task;
 
     /// <summary>Serves the connection until the peer goes away, an I/O error, <paramref name="ct"/> or <see cref="Close"/>.</summary>
@@ -85,7 +85,7 @@ internal sealed class ServerConnection
         }
     }
 
-    /// <summary>Closes the socket and cancels every in-flight handler; idempotent.</summary>
+    /// <summary>Closes the connection and cancels every in-flight handler; idempotent.</summary>
     public void Close()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
@@ -94,16 +94,7 @@ internal sealed class ServerConnection
         }
 
         _lifetime.Cancel();
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already gone; disposing below is all that is left to do.
-        }
-
-        _socket.Dispose();
+        _connection.Close();
     }
 
     private async Task ReadLoopAsync(CancellationToken ct)
@@ -279,12 +270,7 @@ internal sealed class ServerConnection
             await _writeLock.WaitAsync(ct);
             try
             {
-                var remaining = frame.Memory;
-                while (!remaining.IsEmpty)
-                {
-                    int sent = await _socket.SendAsync(remaining, SocketFlags.None, ct);
-                    remaining = remaining[sent..];
-                }
+                await _connection.WriteAsync(frame.Memory, ct);
             }
             finally
             {

@@ -11,7 +11,7 @@ namespace Shim.Ttrpc;
 /// </summary>
 public sealed class TtrpcClient : IAsyncDisposable
 {
-    private readonly Socket _socket;
+    private readonly ITtrpcConnection _connection;
     private readonly FrameReader _reader;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly CancellationTokenSource _lifetime = new();
@@ -25,10 +25,16 @@ public sealed class TtrpcClient : IAsyncDisposable
 
     /// <summary>Wraps an already connected stream socket; the client owns it from now on.</summary>
     public TtrpcClient(Socket connected)
+        : this(new SocketTtrpcConnection(connected ?? throw new ArgumentNullException(nameof(connected))))
     {
-        ArgumentNullException.ThrowIfNull(connected);
-        _socket = connected;
-        _reader = new FrameReader(connected);
+    }
+
+    /// <summary>Wraps an already connected channel; the client owns it from now on.</summary>
+    public TtrpcClient(ITtrpcConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _connection = connection;
+        _reader = new FrameReader(connection);
         _readLoop = Task.Run(ReadLoopAsync);
     }
 
@@ -48,21 +54,8 @@ public sealed class TtrpcClient : IAsyncDisposable
     public Task Closed => _closed.Task;
 
     /// <summary>Connects to the unix socket at <paramref name="unixSocketPath"/>; connection failures surface as <see cref="SocketException"/>.</summary>
-    public static async Task<TtrpcClient> ConnectAsync(string unixSocketPath, CancellationToken ct)
-    {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(unixSocketPath), ct);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
-        return new TtrpcClient(socket);
-    }
+    public static async Task<TtrpcClient> ConnectAsync(string unixSocketPath, CancellationToken ct) =>
+        new(await SocketTtrpcConnection.ConnectAsync(unixSocketPath, ct));
 
     /// <summary>
     /// Calls <paramref name="service"/>/<paramref name="method"/>. A non-OK answer throws
@@ -168,15 +161,10 @@ public sealed class TtrpcClient : IAsyncDisposable
                 frame.SetStreamId(streamId);
                 try
                 {
-                    var remaining = frame.Memory;
-                    while (!remaining.IsEmpty)
-                    {
-                        // Not cancellable: abandoning a half-written frame would corrupt the stream.
-                        int sent = await _socket.SendAsync(remaining, SocketFlags.None, _lifetime.Token);
-                        remaining = remaining[sent..];
-                    }
+                    // Not cancellable: abandoning a half-written frame would corrupt the stream.
+                    await _connection.WriteAsync(frame.Memory, _lifetime.Token);
                 }
-                catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+                catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
                 {
                     Close($"ttrpc: connection lost while sending: {ex.Message}");
                     throw new TtrpcException(StatusCode.Unavailable, $"ttrpc: connection lost while sending: {ex.Message}", ex);
@@ -300,16 +288,7 @@ public sealed class TtrpcClient : IAsyncDisposable
         }
 
         _lifetime.Cancel();
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already gone.
-        }
-
-        _socket.Dispose();
+        _connection.Close();
         foreach (var completion in pending)
         {
             completion.TrySetException(new TtrpcException(StatusCode.Unavailable, reason));

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 
 namespace Shim.Ttrpc;
 
-/// <summary>A ttrpc server: accepts unix-socket connections and dispatches unary calls to registered handlers.</summary>
+/// <summary>A ttrpc server: accepts connections (unix sockets by default) and dispatches unary calls to registered handlers.</summary>
 public sealed class TtrpcServer : IAsyncDisposable
 {
     private const int MaxAcceptBackoffMs = 1000;
@@ -41,14 +41,25 @@ public sealed class TtrpcServer : IAsyncDisposable
     /// disposal or <paramref name="ct"/>; cancelling <paramref name="ct"/> also closes the connections
     /// accepted here. The listener stays open: its owner disposes it and removes the socket file.
     /// </summary>
-    public async Task ServeAsync(Socket listener, CancellationToken ct)
+    public Task ServeAsync(Socket listener, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        return ServeAsync(new SocketTtrpcListener(listener), ct);
+    }
+
+    /// <summary>
+    /// Accepts connections from <paramref name="listener"/> until <see cref="ShutdownAsync"/>, disposal
+    /// or <paramref name="ct"/>; cancelling <paramref name="ct"/> also closes the connections accepted
+    /// here. The listener stays open: its owner closes it.
+    /// </summary>
+    public async Task ServeAsync(ITtrpcListener listener, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(listener);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, _acceptStop.Token);
         int backoffMs = 0;
         while (!stop.IsCancellationRequested)
         {
-            Socket connection;
+            ITtrpcConnection connection;
             try
             {
                 connection = await listener.AcceptAsync(stop.Token);
@@ -66,11 +77,11 @@ public sealed class TtrpcServer : IAsyncDisposable
             {
                 break;
             }
-            catch (SocketException ex)
+            catch (Exception ex) when (ex is SocketException or IOException)
             {
                 // Transient failures such as EMFILE: back off like the Go server instead of spinning.
                 backoffMs = Math.Min(Math.Max(5, backoffMs * 2), MaxAcceptBackoffMs);
-                LogMessage($"ttrpc: accept failed ({ex.SocketErrorCode}), retrying in {backoffMs} ms");
+                LogMessage($"ttrpc: accept failed ({ex.Message}), retrying in {backoffMs} ms");
                 try
                 {
                     await Task.Delay(backoffMs, stop.Token);
@@ -94,9 +105,19 @@ public sealed class TtrpcServer : IAsyncDisposable
     public Task ServeConnectionAsync(Socket connection, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        return ServeConnectionAsync(new SocketTtrpcConnection(connection), ct);
+    }
+
+    /// <summary>
+    /// Serves one connection until the peer leaves, <paramref name="ct"/>, shutdown or an I/O error;
+    /// the server owns and closes it. Applies <see cref="TtrpcServerOptions.AcceptFilter"/> first.
+    /// </summary>
+    public Task ServeConnectionAsync(ITtrpcConnection connection, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
         if (!Admit(connection))
         {
-            connection.Dispose();
+            connection.Close();
             return Task.CompletedTask;
         }
 
@@ -105,7 +126,7 @@ public sealed class TtrpcServer : IAsyncDisposable
         {
             if (_shuttingDown)
             {
-                connection.Dispose();
+                connection.Close();
                 return Task.CompletedTask;
             }
 
@@ -182,7 +203,7 @@ public sealed class TtrpcServer : IAsyncDisposable
         return connections;
     }
 
-    private bool Admit(Socket connection)
+    private bool Admit(ITtrpcConnection connection)
     {
         var filter = Options.AcceptFilter;
         if (filter is null)

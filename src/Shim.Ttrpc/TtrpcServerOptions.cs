@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-
 namespace Shim.Ttrpc;
 
 /// <summary>Optional behaviour of a <see cref="TtrpcServer"/>.</summary>
@@ -7,9 +5,10 @@ public sealed class TtrpcServerOptions
 {
     /// <summary>
     /// Called once per connection before any frame is read; false closes it (the shim uses this
-    /// for the SO_PEERCRED same-uid check). An exception counts as false.
+    /// for the SO_PEERCRED same-uid check on its own transport; the default transport hands over a
+    /// <see cref="SocketTtrpcConnection"/>). An exception counts as false.
     /// </summary>
-    public Func<Socket, bool>? AcceptFilter { get; init; }
+    public Func<ITtrpcConnection, bool>? AcceptFilter { get; init; }
 
     /// <summary>
     /// Maps a handler exception to a status. Default: <see cref="TtrpcException"/> → its code,

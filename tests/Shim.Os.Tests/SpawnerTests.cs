@@ -185,4 +185,34 @@ public sealed class SpawnerTests
     {
         Assert.Throws<ArgumentException>(() => Spawner.Spawn(new SpawnOptions { Path = "sh", Args = ["sh"] }));
     }
+
+    [Fact]
+    public async Task Blocked_signals_reach_the_child_mask_and_children_get_an_empty_mask_by_default()
+    {
+        // grep, not sh: dash clears its signal mask at start-up.
+        Assert.Equal("SigBlk:\t0000000000004002\n", await SigBlkOfAsync([Signals.SIGTERM, Signals.SIGINT]));   // SIGINT bit 1, SIGTERM bit 14
+        Assert.Equal("SigBlk:\t0000000000000000\n", await SigBlkOfAsync(null));
+    }
+
+    private static async Task<string> SigBlkOfAsync(IReadOnlyList<int>? blocked)
+    {
+        var (read, write) = Pipes.Create();
+        using (read)
+        {
+            ChildProcess child;
+            using (write)
+            {
+                child = Reaper.Instance.Spawn(new SpawnOptions
+                {
+                    Path = "/bin/grep",
+                    Args = ["grep", "SigBlk", "/proc/self/status"],
+                    Fds = new Dictionary<int, SafeHandle> { [1] = write },
+                    BlockedSignals = blocked,
+                });
+            }
+            string output = await TestIo.ReadAllTextAsync(read);
+            await child.Exited.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            return output;
+        }
+    }
 }

@@ -82,12 +82,12 @@ public sealed class ServerConcurrencyTests
     [Fact]
     public async Task An_accept_filter_saying_no_closes_the_connection()
     {
-        Socket? filtered = null;
+        ITtrpcConnection? filtered = null;
         var options = new TtrpcServerOptions
         {
-            AcceptFilter = socket =>
+            AcceptFilter = connection =>
             {
-                filtered = socket;
+                filtered = connection;
                 return false;
             },
         };

@@ -26,11 +26,16 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     private readonly Task _consumer;
     private long _published;
     private long _delivered;
+    private readonly Func<string, CancellationToken, ValueTask<ITtrpcConnection>> _connect;
     private TtrpcClient? _client;
 
-    /// <summary>Starts the consumer for containerd at <paramref name="ttrpcAddress"/> (a socket path, optionally unix://).</summary>
-    public TtrpcEventPublisher(string ttrpcAddress, string ns)
+    /// <summary>
+    /// Starts the consumer for containerd at <paramref name="ttrpcAddress"/> (a socket path, optionally unix://),
+    /// connecting through <paramref name="connect"/> (default: a .NET socket).
+    /// </summary>
+    public TtrpcEventPublisher(string ttrpcAddress, string ns, Func<string, CancellationToken, ValueTask<ITtrpcConnection>>? connect = null)
     {
+        _connect = connect ?? (static async (path, ct) => await SocketTtrpcConnection.ConnectAsync(path, ct).ConfigureAwait(false));
         _address = ttrpcAddress.StartsWith("unix://", StringComparison.Ordinal) ? ttrpcAddress["unix://".Length..] : ttrpcAddress;
         _namespace = ns;
         _consumer = Task.Run(ConsumeAsync);
@@ -119,7 +124,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
                         await _client.DisposeAsync().ConfigureAwait(false);
                     }
                     _client = null;
-                    _client = await TtrpcClient.ConnectAsync(_address, ct).ConfigureAwait(false);
+                    _client = new TtrpcClient(await _connect(_address, ct).ConfigureAwait(false));
                 }
                 await _client.CallAsync(Service, "Forward", request, Empty.Parser, ForwardTimeout, null, ct).ConfigureAwait(false);
                 if (attempt > 1)

@@ -23,6 +23,12 @@ internal static class Errno
     internal const int ENOSPC = 28;
     internal const int EPIPE = 32;
     internal const int ENOSYS = 38;
+    internal const int ENFILE = 23;
+    internal const int EMFILE = 24;
+    internal const int ECONNABORTED = 103;
+    internal const int ECONNRESET = 104;
+    internal const int ENOTCONN = 107;
+    internal const int EINPROGRESS = 115;
 
     /// <summary>errno of the last LibraryImport call made with SetLastError = true on this thread.</summary>
     internal static int Last => System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
@@ -151,6 +157,20 @@ internal static partial class Libc
     // sockets
     internal const int SOL_SOCKET = 1;
     internal const int SO_PEERCRED = 17;   // struct ucred { pid_t pid; uid_t uid; gid_t gid; } = 12 bytes
+    internal const int SO_ERROR = 4;
+    internal const int AF_UNIX = 1;
+    internal const int SOCK_STREAM = 1;
+    internal const int SOCK_NONBLOCK = 0x800;
+    internal const int SOCK_CLOEXEC = 0x80000;
+    internal const int SHUT_RDWR = 2;
+    internal const int SockaddrUnSize = 110;   // sa_family_t + char sun_path[108]
+    internal const int SunPathOffset = 2;
+
+    // signal masks and signalfd(2)
+    internal const int SIG_BLOCK = 0;
+    internal const int SFD_NONBLOCK = 0x800;
+    internal const int SFD_CLOEXEC = 0x80000;
+    internal const int SignalfdSiginfoSize = 128;   // ssi_signo: u32 at offset 0
 
     // signals (x64 and arm64 agree)
     internal const int SIGINT = 2;

@@ -150,6 +150,19 @@ public sealed partial class IoLoop : IDisposable
         Wake();
     }
 
+    /// <summary>Any thread: starts <paramref name="handler"/> on the loop thread (now if already there).</summary>
+    internal void Add(IoHandler handler)
+    {
+        if (OnLoopThread)
+        {
+            Begin(handler);
+        }
+        else
+        {
+            Post(() => Begin(handler));
+        }
+    }
+
     /// <summary>Loop thread: asks for another turn of the handler without waiting for readiness.</summary>
     internal void Schedule(IoHandler handler)
     {

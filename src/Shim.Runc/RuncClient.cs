@@ -89,6 +89,11 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
             {
                 throw new RuncException(verb, -1, $"no answer within {Config.CallTimeout.TotalSeconds:0.#} s; runc was killed");
             }
+            catch (Shim.Os.ErrnoException ex)
+            {
+                // posix_spawn reports the exec failure of the child (ENOENT, EACCES...): name the binary, not the syscall
+                throw RuncException.NotStarted(verb, args[0], System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(ex.Errno));
+            }
         }
         if (result.ExitCode != 0)
         {

@@ -5,11 +5,25 @@ public sealed class RuncException : Exception
 {
     /// <summary>Creates the exception for <paramref name="verb"/> exiting with <paramref name="exitCode"/>.</summary>
     public RuncException(string verb, int exitCode, string runcMessage)
-        : base($"runc {verb} failed: {runcMessage}")
+        : base(Describe(verb, runcMessage))
     {
         Verb = verb;
         ExitCode = exitCode;
         RuncMessage = runcMessage;
+    }
+
+    /// <summary>The runtime binary could not be started at all (missing, not executable): nothing ran.</summary>
+    public static RuncException NotStarted(string verb, string binary, string reason) =>
+        new(verb, -1, $"cannot execute runtime binary {binary}: {reason}") { WasNotStarted = true };
+
+    /// <summary>True when the runtime binary itself could not be executed (see <see cref="NotStarted"/>).</summary>
+    public bool WasNotStarted { get; private init; }
+
+    // runc 1.1+ logs its own "runc create failed: ..." as the error; do not say it twice
+    private static string Describe(string verb, string runcMessage)
+    {
+        string prefix = $"runc {verb} failed: ";
+        return runcMessage.StartsWith(prefix, StringComparison.Ordinal) ? runcMessage : prefix + runcMessage;
     }
 
     /// <summary>The runc subcommand (create, start, kill...).</summary>

@@ -31,6 +31,22 @@ public class StatusMappingTests
     }
 
     [Fact]
+    public void Runcs_own_failed_prefix_is_not_repeated()
+    {
+        var ex = new RuncException("create", 1, "runc create failed: unexpected EOF");
+        Assert.Equal("runc create failed: unexpected EOF", ex.Message);
+        Assert.Equal("runc create failed: unexpected EOF", ex.RuncMessage);
+    }
+
+    [Fact]
+    public void A_runtime_binary_that_cannot_be_executed_is_a_failed_precondition()
+    {
+        var (code, message) = StatusMapping.ToStatus(RuncException.NotStarted("create", "/nonexistent/runc", "No such file or directory"));
+        Assert.Equal(StatusCode.FailedPrecondition, code);
+        Assert.Equal("runc create failed: cannot execute runtime binary /nonexistent/runc: No such file or directory", message);
+    }
+
+    [Fact]
     public void Malformed_protobuf_is_an_invalid_argument()
     {
         var bad = Assert.ThrowsAny<InvalidProtocolBufferException>(() => Google.Protobuf.WellKnownTypes.Duration.Parser.ParseFrom([0xff, 0xff, 0xff]));

@@ -12,6 +12,8 @@ public static class StatusMapping
     {
         ShimException e => (Code(e.Kind), e.Message),
         TtrpcException e => (e.Code, e.Message),
+        // a missing runtime binary is a setup problem, as is one not found on PATH (OptionsCodec.ResolveBinary)
+        RuncException { WasNotStarted: true } e => (StatusCode.FailedPrecondition, e.Message),
         RuncException { IsNotFound: true } e => (StatusCode.NotFound, e.Message),
         RuncException e => (StatusCode.Unknown, e.Message),
         InvalidProtocolBufferException e => (StatusCode.InvalidArgument, "malformed message: " + e.Message),

@@ -53,4 +53,16 @@ public sealed class RuncWatchdogTests : IDisposable
         Assert.Equal(127, ex.ExitCode);
         Assert.Contains("not found", ex.RuncMessage, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_runtime_binary_that_does_not_exist_is_named_in_the_error_of_the_verb()
+    {
+        Reaper.Instance.Start();
+        string missing = Path.Combine(_dir, "no", "runc");
+        var runc = new RuncClient(new RuncConfig(missing, _dir, Path.Combine(_dir, "log.json")), new RuncRunner());
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.CreateAsync("c1", new CreateOptions(_dir, Path.Combine(_dir, "pid"), null, false, false), RuncIo.Captured, TestContext.Current.CancellationToken));
+        Assert.True(ex.WasNotStarted);
+        Assert.False(ex.IsNotFound);
+        Assert.Equal($"runc create failed: cannot execute runtime binary {missing}: No such file or directory", ex.Message);
+    }
 }

@@ -124,15 +124,18 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the daemon by its PID (SIGTERM, as systemd would) and starts it again on the same state; shims keep running.</summary>
-    public async Task RestartAsync(CancellationToken ct, int? killBeforeStart = null)
+    /// <summary>
+    /// Stops the daemon by its PID (SIGTERM, as systemd would) and starts it again on the same state;
+    /// shims keep running. The processes <paramref name="killBeforeStart"/> get SIGKILL while it is down.
+    /// </summary>
+    public async Task RestartAsync(CancellationToken ct, params IReadOnlyList<int> killBeforeStart)
     {
         await Command.RunAsync("/bin/kill", ["-TERM", Pid.ToString(CultureInfo.InvariantCulture)], timeout: CleanupCallTimeout, ct: ct);
         using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
         {
             await _daemon.WaitForExitAsync(grace.Token);
         }
-        if (killBeforeStart is { } pid)
+        foreach (var pid in killBeforeStart)
         {
             // something happens while containerd is down: its shim must report it once containerd is back
             await Command.RunAsync("/bin/kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], timeout: CleanupCallTimeout, ct: ct);

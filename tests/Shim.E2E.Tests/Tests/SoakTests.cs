@@ -7,7 +7,8 @@ namespace Shim.E2E.Tests;
 /// <summary>
 /// No leaks under load (issue 6): many short container lifecycles, and one grouped shim serving
 /// thousands of execs. Long-running, so in their own category (still run by CI, bounded in time);
-/// RCS_SOAK_CYCLES and RCS_SOAK_EXECS override the sizes, RCS_SOAK_BUDGET_S the time limit of each loop. The figures go to the test output.
+/// RCS_SOAK_CYCLES and RCS_SOAK_EXECS override the sizes, RCS_SOAK_BUDGET_S the time limit of each loop
+/// (a loop that reaches it stops early and says so; the checks then cover what ran). The figures go to the test output.
 /// </summary>
 [Trait("Category", "Soak")]
 [Collection(nameof(SoakCollection))]
@@ -19,9 +20,9 @@ public sealed class SoakTests : E2ETest
     private const int MinCycles = 100;
     private const int MinExecs = 500;
     private static readonly int Cycles = FromEnv("RCS_SOAK_CYCLES", 120);
-    private static readonly int Execs = FromEnv("RCS_SOAK_EXECS", 1000);
+    private static readonly int Execs = FromEnv("RCS_SOAK_EXECS", 2000);
     private static readonly TimeSpan CycleBudget = TimeSpan.FromSeconds(FromEnv("RCS_SOAK_BUDGET_S", 130));
-    private static readonly TimeSpan ExecBudget = TimeSpan.FromSeconds(FromEnv("RCS_SOAK_BUDGET_S", 100));
+    private static readonly TimeSpan ExecBudget = TimeSpan.FromSeconds(FromEnv("RCS_SOAK_BUDGET_S", 170));
 
     private readonly ConcurrentBag<string> _ids = [];
     private readonly ConcurrentDictionary<string, byte> _sockets = new();
@@ -115,15 +116,22 @@ public sealed class SoakTests : E2ETest
         Log("grouped shim trend:\n  " + string.Join("\n  ", trend));
         Log($"grouped shim {shim} after: {after}; zombies {zombies.Count}");
         Log($"grouped shim delta: fds {after.Fds - before.Fds:+0;-0;0}, threads {after.Threads - before.Threads:+0;-0;0}, " +
-            $"RSS {after.RssKiB - before.RssKiB:+0;-0;0} KiB, PSS {after.PssKiB - before.PssKiB:+0;-0;0} KiB");
+            $"RSS {after.RssKiB - before.RssKiB:+0;-0;0} KiB, PSS {after.PssKiB - before.PssKiB:+0;-0;0} KiB " +
+            $"({(after.PssKiB - before.PssKiB) / (double)Math.Max(1, done):F2} KiB PSS per exec)");
 
         if (done < Execs) { Log($"grouped shim: time budget of {ExecBudget.TotalSeconds} s reached after {done} of {Execs} execs"); }
         Assert.True(done >= Math.Min(Execs, MinExecs), $"only {done} of {Execs} execs fit in {ExecBudget.TotalSeconds} s");
         Assert.Empty(zombies);
         Assert.True(after.Fds <= before.Fds + FdSlack, $"fds grew from {before.Fds} to {after.Fds} over {done} execs");
         Assert.True(after.Threads <= MaxThreads, $"{after.Threads} threads after {done} execs");
-        // memory: a managed heap breathes, a leak of even 4 KiB per exec would add 8 MiB here
-        Assert.True(after.RssKiB <= before.RssKiB + 16 * 1024, $"RSS grew from {before.RssKiB} to {after.RssKiB} KiB over {done} execs");
+        // memory: "before" is taken after a warm-up round, so what is left is the managed heap breathing
+        // (gen0 budget, pools: a few MiB whatever the count) and whatever each exec leaves behind. Allow
+        // 8 MiB for the first plus 4 KiB per exec (16 MiB over 2000): a leaked stdio buffer, pipe or
+        // process record per exec (tens of KiB) fails this, GC warm-up does not. Measured on 2026-11-29
+        // (1.6, loaded 2-core box): PSS +2.8 MiB over 1657 execs, all of it in the first ~750; flat after.
+        long allowedKiB = 8 * 1024 + 4L * done;
+        Assert.True(after.RssKiB <= before.RssKiB + allowedKiB, $"RSS grew from {before.RssKiB} to {after.RssKiB} KiB over {done} execs (allowed +{allowedKiB} KiB)");
+        Assert.True(after.PssKiB <= before.PssKiB + allowedKiB, $"PSS grew from {before.PssKiB} to {after.PssKiB} KiB over {done} execs (allowed +{allowedKiB} KiB)");
 
         await Task.WhenAll(ids.Select(id => CtrAsync("task", "kill", "-s", "SIGKILL", id)));
         foreach (var id in ids)

@@ -34,8 +34,10 @@ internal static class ServeCommand
         return 0; // not reached: the reaper loop never returns
     }
 
-    // how long the shim must be without calls before it gives memory back (bench.py measures 2 s after the last exec)
+    // how long the shim must be without calls before it gives memory back (bench.py measures 2 s
+    // after the last exec), and when again: after the thread pool's 20 s worker timeout
     private static readonly TimeSpan TrimAfterQuiet = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan TrimLate = TimeSpan.FromSeconds(25);
 
     private static async Task<int> RunAsync(ShimArgs args)
     {
@@ -61,7 +63,7 @@ internal static class ServeCommand
         var service = new TaskService(settings, events, new RuncRunner(), router, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
-        using var trimmer = new Shim.Core.Memory.IdleTrimmer(TrimAfterQuiet, Shim.Core.Memory.IdleTrimmer.TrimProcess, TimeProvider.System);
+        using var trimmer = new Shim.Core.Memory.IdleTrimmer(TrimAfterQuiet, TrimLate, Shim.Core.Memory.IdleTrimmer.TrimProcess, TimeProvider.System);
         await using var server = new TtrpcServer(registry, new TtrpcServerOptions
         {
             AcceptFilter = SamePeerUser,

@@ -5,22 +5,32 @@ namespace Shim.Core.Memory;
 /// for a while after doing work. A burst of calls (execs, a container start) leaves committed GC
 /// regions and malloc pages behind that neither gives back by itself; an idle shim is the state
 /// that counts when hundreds of them run on a node, and a trim costs a millisecond or two on a
-/// heap this small. No activity, no timer: an idle shim never wakes for this.
+/// heap this small. A second, late trim follows once the thread pool has retired the workers the
+/// burst added (their exit frees thread caches). No activity, no timer: an idle shim never wakes
+/// for this.
 /// </summary>
 public sealed class IdleTrimmer : IDisposable
 {
+    private const int Idle = 0, WaitingQuiet = 1, WaitingLate = 2;
+
     private readonly TimeSpan _quiet;
+    private readonly TimeSpan _late;
     private readonly Action _trim;
     private readonly TimeProvider _time;
     private readonly ITimer _timer;
-    private long _last;  // Volatile: timestamp of the latest Touch
-    private int _armed;  // Interlocked: 1 while the timer is pending or its callback is deciding
+    private readonly Lock _gate = new();
+    private long _last;  // Interlocked: timestamp of the latest Touch
+    private int _stage;  // what the timer is armed for; written under _gate, read by Touch without it
     private long _trims; // Interlocked
 
-    /// <summary>Creates a trimmer that runs <paramref name="trim"/> once <paramref name="quiet"/> has passed without activity.</summary>
-    public IdleTrimmer(TimeSpan quiet, Action trim, TimeProvider time)
+    /// <summary>
+    /// Creates a trimmer that runs <paramref name="trim"/> once <paramref name="quiet"/> has passed
+    /// without activity, and again once <paramref name="late"/> has (if it is longer).
+    /// </summary>
+    public IdleTrimmer(TimeSpan quiet, TimeSpan late, Action trim, TimeProvider time)
     {
         _quiet = quiet;
+        _late = late;
         _trim = trim;
         _time = time;
         _timer = time.CreateTimer(static s => ((IdleTrimmer)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -41,10 +51,19 @@ public sealed class IdleTrimmer : IDisposable
     /// <summary>Records activity (a call dispatched or answered); cheap: a clock read, and a timer arm once per burst.</summary>
     public void Touch()
     {
-        Volatile.Write(ref _last, _time.GetTimestamp());
-        if (Interlocked.Exchange(ref _armed, 1) == 0)
+        // a full fence between this write and the read of _stage; OnTimer fences the other way
+        Interlocked.Exchange(ref _last, _time.GetTimestamp());
+        if (Volatile.Read(ref _stage) == WaitingQuiet)
         {
-            _timer.Change(_quiet, Timeout.InfiniteTimeSpan);
+            return; // the pending timer looks at _last when it fires
+        }
+        lock (_gate)
+        {
+            if (_stage != WaitingQuiet)
+            {
+                _stage = WaitingQuiet;
+                _timer.Change(_quiet, Timeout.InfiniteTimeSpan);
+            }
         }
     }
 
@@ -53,20 +72,32 @@ public sealed class IdleTrimmer : IDisposable
 
     private void OnTimer()
     {
-        long last = Volatile.Read(ref _last);
-        var quietFor = _time.GetElapsedTime(last);
-        if (quietFor < _quiet)
+        lock (_gate)
         {
-            // calls came after the timer was armed: look again a full quiet period after the latest
-            _timer.Change(_quiet - quietFor, Timeout.InfiniteTimeSpan);
-            return;
+            long last = Interlocked.Read(ref _last);
+            var quietFor = _time.GetElapsedTime(last);
+            if (quietFor < _quiet)
+            {
+                // calls came after the timer was armed: look again a full quiet period after the latest
+                _stage = WaitingQuiet;
+                _timer.Change(_quiet - quietFor, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            bool lateAhead = _stage == WaitingQuiet && _late > quietFor;
+            Interlocked.Exchange(ref _stage, lateAhead ? WaitingLate : Idle);
+            if (Interlocked.Read(ref _last) != last)
+            {
+                // a Touch saw WaitingQuiet and left the timer to us: its burst gets its own quiet trim
+                _stage = WaitingQuiet;
+                _timer.Change(_quiet, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            if (lateAhead)
+            {
+                _timer.Change(_late - quietFor, Timeout.InfiniteTimeSpan);
+            }
         }
-        Volatile.Write(ref _armed, 0);
-        // a Touch between the read of _last and here has armed the timer again: leave the trim to it
-        if (Volatile.Read(ref _last) == last)
-        {
-            Trim();
-        }
+        Trim();
     }
 
     private void Trim()

@@ -5,6 +5,7 @@ namespace Shim.Core.Tests.Memory;
 public class IdleTrimmerTests
 {
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Late = TimeSpan.FromSeconds(25);
 
     /// <summary>A clock the test moves, with one timer that fires only when the test says so.</summary>
     private sealed class ManualTime : TimeProvider
@@ -70,7 +71,7 @@ public class IdleTrimmerTests
     public void Nothing_is_scheduled_before_any_activity()
     {
         var time = new ManualTime();
-        using var trimmer = new IdleTrimmer(Quiet, () => { }, time);
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => { }, time);
         Assert.False(time.Timer!.Armed);
     }
 
@@ -79,7 +80,7 @@ public class IdleTrimmerTests
     {
         var time = new ManualTime();
         int trims = 0;
-        using var trimmer = new IdleTrimmer(Quiet, () => trims++, time);
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => trims++, time);
         trimmer.Touch();
         time.Timer!.Fire();
         Assert.Equal(1, trims);
@@ -92,7 +93,7 @@ public class IdleTrimmerTests
     {
         var time = new ManualTime();
         int trims = 0;
-        using var trimmer = new IdleTrimmer(Quiet, () => trims++, time);
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => trims++, time);
         trimmer.Touch();
         time.Advance(TimeSpan.FromMilliseconds(700));
         trimmer.Touch();
@@ -110,7 +111,7 @@ public class IdleTrimmerTests
     {
         var time = new ManualTime();
         int trims = 0;
-        using var trimmer = new IdleTrimmer(Quiet, () => trims++, time);
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => trims++, time);
         trimmer.Touch();
         time.Timer!.Fire();
         trimmer.Touch();
@@ -124,12 +125,46 @@ public class IdleTrimmerTests
     {
         var time = new ManualTime();
         int calls = 0;
-        using var trimmer = new IdleTrimmer(Quiet, () => { calls++; throw new InvalidOperationException("boom"); }, time);
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => { calls++; throw new InvalidOperationException("boom"); }, time);
         trimmer.Touch();
         time.Timer!.Fire();
         trimmer.Touch();
         time.Timer.Fire();
         Assert.Equal(2, calls);
         Assert.Equal(0, trimmer.Trims);
+    }
+
+    [Fact]
+    public void A_late_trim_follows_the_first_when_the_shim_stays_quiet()
+    {
+        var time = new ManualTime();
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Late, () => trims++, time);
+        trimmer.Touch();
+        time.Timer!.Fire();
+        Assert.Equal(1, trims);
+        Assert.Equal(Late - Quiet, time.Timer.Due);
+        time.Timer.Fire();
+        Assert.Equal(2, trims);
+        Assert.False(time.Timer.Armed);
+    }
+
+    [Fact]
+    public void Activity_while_waiting_for_the_late_trim_gets_its_own_quiet_trim_first()
+    {
+        var time = new ManualTime();
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Late, () => trims++, time);
+        trimmer.Touch();
+        time.Timer!.Fire();
+        time.Advance(TimeSpan.FromSeconds(5));
+        trimmer.Touch();
+        Assert.Equal(Quiet, time.Timer.Due); // not the 19 s left of the late wait
+        time.Timer.Fire();
+        Assert.Equal(2, trims);
+        Assert.Equal(Late - Quiet, time.Timer.Due);
+        time.Timer.Fire();
+        Assert.Equal(3, trims);
+        Assert.False(time.Timer.Armed);
     }
 }

@@ -165,6 +165,7 @@ internal sealed class ServerConnection
             return;
         }
 
+        _server.Options.Activity?.Invoke();
         var call = new ServerCall(this, streamId, resolved.Handler, resolved.Message!, request, _lifetime.Token);
         ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
     }
@@ -212,6 +213,8 @@ internal sealed class ServerConnection
             {
                 Close();
             }
+
+            _server.Options.Activity?.Invoke();
         }
     }
 

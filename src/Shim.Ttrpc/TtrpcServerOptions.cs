@@ -18,6 +18,12 @@ public sealed class TtrpcServerOptions
     /// </summary>
     public Func<Exception, (StatusCode Code, string Message)>? ErrorMapper { get; init; }
 
+    /// <summary>
+    /// Called when a call is dispatched and again once it has been answered, on the thread that
+    /// did so; must be cheap and must not throw (the shim's idle memory trimmer listens here).
+    /// </summary>
+    public Action? Activity { get; init; }
+
     /// <summary>Diagnostics sink for connection-level events and errors; may be null.</summary>
     public Action<string>? Log { get; init; }
 }

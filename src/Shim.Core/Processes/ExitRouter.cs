@@ -14,6 +14,18 @@ public sealed class ExitRouter
     private readonly List<ChildExit> _unclaimed = [];              // guarded by _gate
     private int _startsInFlight;                                   // guarded by _gate
 
+    /// <summary>Pids whose exits are routed now, and exits kept for starts in flight (tests check both are pruned).</summary>
+    internal (int Tracked, int Unclaimed) Counts
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (_targets.Count, _unclaimed.Count);
+            }
+        }
+    }
+
     /// <summary>Pins unknown-pid exits until the matching <see cref="Track"/> or <see cref="EndStart"/>.</summary>
     public void BeginStart()
     {

@@ -47,6 +47,9 @@ public sealed partial class TaskService
         }
     }
 
+    /// <summary>The container with that id (for tests); NotFound otherwise.</summary>
+    internal Container ContainerFor(string id) => Get(id);
+
     private Container Get(string id)
     {
         if (string.IsNullOrEmpty(id))

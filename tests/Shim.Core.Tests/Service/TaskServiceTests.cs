@@ -141,6 +141,29 @@ public sealed class TaskServiceTests : TaskServiceTestBase
     }
 
     [Fact]
+    public async Task Deleted_execs_leave_nothing_behind_in_the_container_or_the_exit_router()
+    {
+        // issue #7: a shim serving thousands of execs must hold no record of the deleted ones
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        var baseline = Router.Counts;
+        for (int i = 0; i < 20; i++)
+        {
+            string id = $"e{i}";
+            await Service.ExecAsync(Exec(id), Ct);
+            await Service.StartAsync(new StartRequest { Id = "c1", ExecId = id }, Ct);
+            await Service.KillAsync(new KillRequest { Id = "c1", ExecId = id, Signal = 9 }, Ct);
+            await Service.WaitAsync(new WaitRequest { Id = "c1", ExecId = id }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+            await Service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = id }, Ct);
+        }
+        Assert.Empty(Service.ContainerFor("c1").Execs);
+        Assert.Equal(baseline, Router.Counts);
+        Assert.Equal((1, 0), Router.Counts); // init only
+        var gone = await Assert.ThrowsAsync<ShimException>(() => Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e0" }, Ct));
+        Assert.Equal(ErrorKind.NotFound, gone.Kind);
+    }
+
+    [Fact]
     public async Task Duplicate_exec_ids_already_exist_and_bad_specs_are_invalid()
     {
         await Service.CreateAsync(Create(), Ct);

@@ -1,0 +1,115 @@
+namespace Shim.Core.Memory;
+
+/// <summary>
+/// Runs a trim (a compacting GC that decommits, then malloc_trim) once the shim has been quiet
+/// for a while after doing work. A burst of calls (execs, a container start) leaves committed GC
+/// regions and malloc pages behind that neither gives back by itself; an idle shim is the state
+/// that counts when hundreds of them run on a node, and a trim costs a millisecond or two on a
+/// heap this small. A second, late trim follows once the thread pool has retired the workers the
+/// burst added (their exit frees thread caches). No activity, no timer: an idle shim never wakes
+/// for this.
+/// </summary>
+public sealed class IdleTrimmer : IDisposable
+{
+    private const int Idle = 0, WaitingQuiet = 1, WaitingLate = 2;
+
+    private readonly TimeSpan _quiet;
+    private readonly TimeSpan _late;
+    private readonly Action _trim;
+    private readonly TimeProvider _time;
+    private readonly ITimer _timer;
+    private readonly Lock _gate = new();
+    private long _last;  // Interlocked: timestamp of the latest Touch
+    private int _stage;  // what the timer is armed for; written under _gate, read by Touch without it
+    private long _trims; // Interlocked
+
+    /// <summary>
+    /// Creates a trimmer that runs <paramref name="trim"/> once <paramref name="quiet"/> has passed
+    /// without activity, and again once <paramref name="late"/> has (if it is longer).
+    /// </summary>
+    public IdleTrimmer(TimeSpan quiet, TimeSpan late, Action trim, TimeProvider time)
+    {
+        _quiet = quiet;
+        _late = late;
+        _trim = trim;
+        _time = time;
+        _timer = time.CreateTimer(static s => ((IdleTrimmer)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Trims done so far.</summary>
+    public long Trims => Interlocked.Read(ref _trims);
+
+    /// <summary>The standard trim: a blocking, compacting, decommitting full GC, then malloc_trim(0).</summary>
+    public static void TrimProcess()
+    {
+        // Aggressive also decommits the free regions and the unused ends of the live ones, which a
+        // plain full GC keeps committed for the next allocations
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        Shim.Os.Malloc.Trim();
+    }
+
+    /// <summary>Records activity (a call dispatched or answered); cheap: a clock read, and a timer arm once per burst.</summary>
+    public void Touch()
+    {
+        // a full fence between this write and the read of _stage; OnTimer fences the other way
+        Interlocked.Exchange(ref _last, _time.GetTimestamp());
+        if (Volatile.Read(ref _stage) == WaitingQuiet)
+        {
+            return; // the pending timer looks at _last when it fires
+        }
+        lock (_gate)
+        {
+            if (_stage != WaitingQuiet)
+            {
+                _stage = WaitingQuiet;
+                _timer.Change(_quiet, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _timer.Dispose();
+
+    private void OnTimer()
+    {
+        lock (_gate)
+        {
+            long last = Interlocked.Read(ref _last);
+            var quietFor = _time.GetElapsedTime(last);
+            if (quietFor < _quiet)
+            {
+                // calls came after the timer was armed: look again a full quiet period after the latest
+                _stage = WaitingQuiet;
+                _timer.Change(_quiet - quietFor, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            bool lateAhead = _stage == WaitingQuiet && _late > quietFor;
+            Interlocked.Exchange(ref _stage, lateAhead ? WaitingLate : Idle);
+            if (Interlocked.Read(ref _last) != last)
+            {
+                // a Touch saw WaitingQuiet and left the timer to us: its burst gets its own quiet trim
+                _stage = WaitingQuiet;
+                _timer.Change(_quiet, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            if (lateAhead)
+            {
+                _timer.Change(_late - quietFor, Timeout.InfiniteTimeSpan);
+            }
+        }
+        Trim();
+    }
+
+    private void Trim()
+    {
+        try
+        {
+            _trim();
+            Interlocked.Increment(ref _trims);
+        }
+        catch (Exception ex)
+        {
+            Logging.ShimLog.Warn("memory trim failed", Logging.ShimLog.Field("error", ex.Message));
+        }
+    }
+}

@@ -22,7 +22,7 @@ public sealed class SoakTests : E2ETest
     private static readonly int Cycles = FromEnv("RCS_SOAK_CYCLES", 120);
     private static readonly int Execs = FromEnv("RCS_SOAK_EXECS", 2000);
     private static readonly TimeSpan CycleBudget = TimeSpan.FromSeconds(FromEnv("RCS_SOAK_BUDGET_S", 130));
-    private static readonly TimeSpan ExecBudget = TimeSpan.FromSeconds(FromEnv("RCS_SOAK_BUDGET_S", 170));
+    private static readonly TimeSpan ExecBudget = TimeSpan.FromSeconds(FromEnv("RCS_SOAK_BUDGET_S", 240));
 
     private readonly ConcurrentBag<string> _ids = [];
     private readonly ConcurrentDictionary<string, byte> _sockets = new();

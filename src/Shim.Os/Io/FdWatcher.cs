@@ -4,40 +4,29 @@ using Shim.Os.Interop;
 namespace Shim.Os;
 
 /// <summary>A <see cref="IoLoop.Watch"/> registration: calls back on readability until disposed.</summary>
-internal sealed class FdWatcher : IoHandler, IDisposable
+internal sealed class FdWatcher : FdRegistration, IDisposable
 {
     private const uint ReadableEvents = Libc.EPOLLIN | Libc.EPOLLHUP | Libc.EPOLLERR | Libc.EPOLLRDHUP;
 
-    private readonly IoLoop _loop;
-    private readonly SafeHandle _handle;
     private readonly Action _onReadable;
-    private readonly int _fd;
     private int _disposed;
-    private bool _registered;
-    private bool _released;
 
     internal FdWatcher(IoLoop loop, SafeHandle handle, Action onReadable)
+        : base(loop, handle)
     {
-        ArgumentNullException.ThrowIfNull(handle);
         ArgumentNullException.ThrowIfNull(onReadable);
-        _loop = loop;
-        _handle = handle;
         _onReadable = onReadable;
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        _fd = (int)handle.DangerousGetHandle();
     }
 
     internal override void Start()
     {
         try
         {
-            Fds.SetNonBlocking(_handle, true);
-            if (!_loop.Register(_fd, this))
+            Fds.SetNonBlocking(Handle, true);
+            if (!Register())
             {
-                throw new ErrnoException(Errno.EPERM, $"epoll_ctl add {_fd}: not pollable");
+                throw new ErrnoException(Errno.EPERM, $"epoll_ctl add {Fd}: not pollable");
             }
-            _registered = true;
         }
         catch
         {
@@ -70,30 +59,6 @@ internal sealed class FdWatcher : IoHandler, IDisposable
         {
             return;
         }
-        if (_loop.OnLoopThread)
-        {
-            Release();
-        }
-        else
-        {
-            _loop.Post(Release);
-        }
-    }
-
-    // Loop thread only.
-    private void Release()
-    {
-        if (_released)
-        {
-            return;
-        }
-        _released = true;
-        if (_registered)
-        {
-            _loop.Unregister(_fd, this);
-            _registered = false;
-        }
-        _loop.Retire(this);
-        _handle.DangerousRelease();
+        ReleaseOnLoop();
     }
 }

@@ -4,32 +4,22 @@ using Shim.Os.Interop;
 namespace Shim.Os;
 
 /// <summary>
-/// The loop-side half of a <see cref="LoopSocket"/> or <see cref="LoopListener"/>: holds a reference
-/// on the fd while it is registered (so its number cannot be reused under epoll) and turns edges into
-/// <see cref="Readiness"/> signals. The loop thread never reads or writes the socket itself.
+/// The loop-side half of a <see cref="LoopSocket"/> or <see cref="LoopListener"/>: keeps the fd
+/// registered (see <see cref="FdRegistration"/>) and turns edges into <see cref="Readiness"/>
+/// signals. The loop thread never reads or writes the socket itself.
 /// </summary>
-internal sealed class SocketWatch : IoHandler
+internal sealed class SocketWatch : FdRegistration
 {
     private const uint ReadEvents = Libc.EPOLLIN | Libc.EPOLLHUP | Libc.EPOLLERR | Libc.EPOLLRDHUP;
     private const uint WriteEvents = Libc.EPOLLOUT | Libc.EPOLLHUP | Libc.EPOLLERR;
 
-    private readonly IoLoop _loop;
-    private readonly SafeFileHandle _handle;
-    private bool _registered;   // loop thread only
-    private bool _released;     // loop thread only
     private int _stopped;       // Interlocked
 
     internal SocketWatch(IoLoop loop, SafeFileHandle handle)
+        : base(loop, handle)
     {
-        _loop = loop;
-        _handle = handle;
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        Fd = (int)handle.DangerousGetHandle();
         loop.Add(this);
     }
-
-    internal int Fd { get; }
 
     internal Readiness Read { get; } = new();
 
@@ -42,9 +32,10 @@ internal sealed class SocketWatch : IoHandler
             Release();
             return;
         }
+        bool registered;
         try
         {
-            _registered = _loop.Register(Fd, this);
+            registered = Register();
         }
         catch (ErrnoException)
         {
@@ -52,7 +43,7 @@ internal sealed class SocketWatch : IoHandler
             Release();
             throw;
         }
-        if (!_registered)
+        if (!registered)
         {
             // Not a pollable fd: never wait, just retry the syscall.
             Read.Close();
@@ -88,30 +79,6 @@ internal sealed class SocketWatch : IoHandler
         }
         Read.Close();
         Write.Close();
-        if (_loop.OnLoopThread)
-        {
-            Release();
-        }
-        else
-        {
-            _loop.Post(Release);
-        }
-    }
-
-    // Loop thread only.
-    private void Release()
-    {
-        if (_released)
-        {
-            return;
-        }
-        _released = true;
-        if (_registered)
-        {
-            _loop.Unregister(Fd, this);
-            _registered = false;
-        }
-        _loop.Retire(this);
-        _handle.DangerousRelease();
+        ReleaseOnLoop();
     }
 }

@@ -112,6 +112,22 @@ for trx in "$results"/*.trx; do
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 done
 
+# name every failed test with the head of its message, next to the summary (a CI log may keep only its tail)
+for trx in "$results"/*.trx; do
+  [ -e "$trx" ] || continue
+  python3 - "$trx" <<'PY' || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+name = sys.argv[1].rsplit("/", 1)[-1][:-4]
+for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") in ("Passed", "NotExecuted"):
+        continue
+    msg = r.findtext(".//t:Message", "", ns).strip().splitlines()
+    print(f"test: FAILED in {name}: {r.get('testName')} ({r.get('duration')})")
+    for line in msg[:8]:
+        print(f"test:     {line[:300]}")
+PY
+done
 for m in "${problems[@]+"${problems[@]}"}"; do echo "test: PROBLEM: $m" >&2; done
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -gt 0 ] || [ ${#problems[@]} -gt 0 ]; then exit 1; fi

@@ -15,8 +15,10 @@ then measures, runtimes interleaved round by round (the order rotates each round
            stdin /dev/null, stdout to a file): wall time from spawn to exit; the daemon it leaves
            behind is then found by its argv (-id <id> -address <sock>), killed by PID, its socket
            removed. The same spawn-and-wait of /bin/true is reported as the method's overhead.
-  stdout   `ctr run --rm ... sh -c 'sleep 0.5; head -c 1GiB /dev/zero; sleep 1'`, ctr's stdout a
-           pipe read to nowhere by this script. MB/s = bytes / (last byte - first byte). Shim CPU:
+  stdout   `ctr run --rm ... sh -c 'sleep 0.5; <writer>; sleep 1'`, ctr's stdout a pipe read to
+           nowhere by this script. Two writers: `head -c 1GiB /dev/zero` (busybox head: 4 KiB
+           writes, one shim wake-up per write) and `dd if=/dev/zero bs=1M count=1024` (large
+           writes: the pipe fills, each wake-up moves up to a pipe's worth). MB/s = bytes / (last byte - first byte). Shim CPU:
            a helper thread finds the shim by its argv while the container sleeps 0.5 s and reads
            utime+stime from /proc/<pid>/stat; the reader reads it again the moment the last byte
            has arrived (the container then still sleeps 1 s, so the shim is alive): CPU of the
@@ -65,6 +67,7 @@ IDLE = knob("RCS_BENCH_IDLE", 20)
 START_SAMPLES = knob("RCS_BENCH_START_SAMPLES", 20)
 STDOUT_RUNS = knob("RCS_BENCH_STDOUT_RUNS", 3)
 STDOUT_BYTES = knob("RCS_BENCH_STDOUT_BYTES", 1 << 30)
+STDOUT_WRITERS = os.environ.get("RCS_BENCH_STDOUT_WRITERS", "head dd").split()
 EXECS = knob("RCS_BENCH_EXECS", 500)
 EXEC_PAR = knob("RCS_BENCH_EXEC_PAR", 2)
 EXECMEM_RUNTIMES = os.environ.get("RCS_BENCH_EXECMEM_RUNTIMES", "ours").split()   # keys, or "all"
@@ -534,15 +537,29 @@ def phase_start(L, res):
     res["start_ms"]["spawn_true_overhead"] = summary(base)
 
 
+def writer_command(writer):
+    if writer == "head":
+        return f"head -c {STDOUT_BYTES} /dev/zero"
+    if writer == "dd":
+        bs = 1 << 20 if STDOUT_BYTES % (1 << 20) == 0 else 4096
+        return f"dd if=/dev/zero bs={bs} count={STDOUT_BYTES // bs} 2>/dev/null"
+    raise SystemExit(f"bench: unknown stdout writer {writer!r} (head or dd)")
+
+
 def phase_stdout(L, res):
+    res["stdout"] = {w: stdout_runs(L, w) for w in STDOUT_WRITERS}
+
+
+def stdout_runs(L, writer):
     keys = [r.key for r in L.runtimes]
     rts = {r.key: r for r in L.runtimes}
     out = {k: [] for k in keys}
     buf = bytearray(1 << 20)
-    log(f"[{L.name}] stdout: {STDOUT_BYTES} bytes through ctr, {STDOUT_RUNS} runs each")
+    gen = writer_command(writer)
+    log(f"[{L.name}] stdout: {STDOUT_BYTES} bytes through ctr from `{gen}`, {STDOUT_RUNS} runs each")
 
     def one(k, i):
-        cid = f"out-{k}-{i}"
+        cid = f"out-{writer}-{k}-{i}"
         found = {}
 
         def finder():
@@ -559,7 +576,7 @@ def phase_stdout(L, res):
         t_launch = time.perf_counter_ns()
         th.start()
         cmd = [L.ctr_bin, "--address", L.sock, "-n", L.ns] + L.run_args(
-            rts[k], cid, "sh", "-c", f"sleep 0.5; head -c {STDOUT_BYTES} /dev/zero; sleep 1")
+            rts[k], cid, "sh", "-c", f"sleep 0.5; {gen}; sleep 1")
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         fd = p.stdout.fileno()
         try:
@@ -605,7 +622,7 @@ def phase_stdout(L, res):
         if cpus:
             a["shim_cpu_s_per_gib"] = statistics.median(cpus)
         agg[k] = a
-    res["stdout"] = agg
+    return agg
 
 
 # ------------------------------------------------------------------------------------------------
@@ -633,11 +650,11 @@ def rows_for(line, r):
     if st:
         rows.append(("`start` action wall ms (median)", "≤ 5 ms", {k: g(v, "median") for k, v in st.items() if k != "spawn_true_overhead"}, "{:.1f}", "low"))
         rows.append(("`start` action wall ms (p90)", "–", {k: g(v, "p90") for k, v in st.items() if k != "spawn_true_overhead"}, "{:.1f}", "low"))
-    so = r.get("stdout") or {}
-    if so:
-        rows.append((f"stdout {STDOUT_BYTES / (1 << 30):g} GiB, MB/s", "≥ 1.2× Go 2.1", {k: v.get("mb_s") for k, v in so.items()}, "{:.0f}", "high"))
-        rows.append(("shim CPU s per GiB of stdout", "≤ 0.5× Go 2.1", {k: v.get("shim_cpu_s_per_gib") for k, v in so.items()}, "{:.2f}", "low"))
-        rows.append(("ctr CPU s per GiB (client)", "–", {k: v.get("ctr_cpu_s_per_gib") for k, v in so.items()}, "{:.2f}", "low"))
+    for writer, so in (r.get("stdout") or {}).items():
+        w = f"`{writer}`"
+        rows.append((f"stdout {STDOUT_BYTES / (1 << 30):g} GiB from {w}, MB/s", "≥ 1.2× Go 2.1", {k: v.get("mb_s") for k, v in so.items()}, "{:.0f}", "high"))
+        rows.append((f"shim CPU s per GiB of stdout from {w}", "≤ 0.5× Go 2.1", {k: v.get("shim_cpu_s_per_gib") for k, v in so.items()}, "{:.2f}", "low"))
+        rows.append((f"ctr CPU s per GiB from {w} (client)", "–", {k: v.get("ctr_cpu_s_per_gib") for k, v in so.items()}, "{:.2f}", "low"))
     em = r.get("execmem") or {}
     if em:
         n = next(iter(em.values())).get("execs")

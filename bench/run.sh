@@ -11,7 +11,7 @@
 #
 # Knobs (environment): RCS_BENCH_SAMPLES=20 (ctr run --rm), RCS_BENCH_EXEC_SAMPLES=20,
 # RCS_BENCH_IDLE=20, RCS_BENCH_START_SAMPLES=20, RCS_BENCH_STDOUT_RUNS=3,
-# RCS_BENCH_STDOUT_BYTES=1073741824, RCS_BENCH_EXECS=500, RCS_BENCH_EXEC_PAR=2,
+# RCS_BENCH_STDOUT_BYTES=1073741824, RCS_BENCH_STDOUT_WRITERS="head dd", RCS_BENCH_EXECS=500, RCS_BENCH_EXEC_PAR=2,
 # RCS_BENCH_EXECMEM_RUNTIMES=ours (or "ours go16 go21" / all),
 # RCS_BENCH_LINES="1.6 2.1", RCS_BENCH_PHASES="latency exec idle start stdout execmem",
 # RCS_RUNTIME=io.containerd.runc.v2 (put the line's stock shim in "ours": an A/A run, the noise

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 
 namespace Shim.E2E.Tests;
@@ -11,10 +12,11 @@ public sealed class ExecTests : E2ETest
         (await CtrAsync(RunArgs("ex1", detach: true, "sleep", "300"))).EnsureSuccess();
         var input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 5000).Select(i => $"exec line {i}\n")));
 
-        var r = await CtrAsync(["task", "exec", "--fifo-dir", Ctrd.FifoDir, "--exec-id", "cat1", "ex1", "cat"], input, TimeSpan.FromSeconds(60));
+        // the exec reports what it read (see RunTests: echoing it back would test ctr's stdout as well)
+        var r = await CtrAsync(["task", "exec", "--fifo-dir", Ctrd.FifoDir, "--exec-id", "cat1", "ex1", "sha256sum"], input, TimeSpan.FromSeconds(60));
 
         Assert.True(r.ExitCode == 0, r.Describe());
-        Assert.True(input.AsSpan().SequenceEqual(r.StdoutBytes), $"exec stdout differs from stdin ({r.StdoutBytes.Length} of {input.Length} bytes)");
+        Assert.Equal($"{Convert.ToHexStringLower(SHA256.HashData(input))}  -\n", r.Stdout);
     }
 
     [Fact]

@@ -39,11 +39,25 @@ public sealed class RunTests : E2ETest
     {
         var input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 20000).Select(i => $"line {i} of the input\n")));
 
-        var r = await CtrAsync(RunArgs("stdin1", detach: false, "cat"), input, TimeSpan.FromSeconds(60));
+        // The process reports what it read. Echoing the input back through `cat` would also test ctr:
+        // ctr 2.1 sometimes stops reading stdout early when its stdin was piped (2 of 40 runs with
+        // containerd's own shim too), and that loss is the client's, not the shim's.
+        var r = await CtrAsync(RunArgs("stdin1", detach: false, "sh", "-c", "wc -c; echo done"), input, TimeSpan.FromSeconds(60));
 
         Assert.True(r.ExitCode == 0, r.Describe());
-        Assert.Equal(input.Length, r.StdoutBytes.Length);
-        Assert.True(input.AsSpan().SequenceEqual(r.StdoutBytes), "stdout differs from what was piped in");
+        Assert.Equal($"{input.Length}\ndone\n", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Stdin_piped_into_ctr_run_arrives_bit_exact()
+    {
+        var input = new byte[3 * 1024 * 1024 + 4321];
+        new Random(7).NextBytes(input);
+
+        var r = await CtrAsync(RunArgs("stdin2", detach: false, "sha256sum"), input, TimeSpan.FromSeconds(60));
+
+        Assert.True(r.ExitCode == 0, r.Describe());
+        Assert.Equal($"{Convert.ToHexStringLower(SHA256.HashData(input))}  -\n", r.Stdout);
     }
 
     [Fact]

@@ -249,6 +249,55 @@ public sealed class IoLoopTests
         }
     }
 
+    [Fact]
+    public async Task A_stream_of_small_writes_arrives_whole_and_a_lone_write_after_it_is_not_held_back()
+    {
+        // small writes in quick succession make the loop gather before its next wait; nothing may
+        // be lost or reordered by that, and a write that comes alone afterwards must still arrive
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        var (destinationRead, destinationWrite) = Pipes.Create();
+        using (sourceRead)
+        using (sourceWrite)
+        using (destinationRead)
+        {
+            var pump = IoLoop.Shared.Pump(sourceRead, destinationWrite, closeDestinationAtEof: true);
+            var expected = new List<byte>();
+            var received = new List<byte>();
+            var buffer = new byte[64 * 1024];
+            for (int i = 0; i < 20000; i++)
+            {
+                byte[] line = System.Text.Encoding.ASCII.GetBytes($"line {i}\n");
+                expected.AddRange(line);
+                Assert.Equal(line.Length, TestIo.Write(sourceWrite, line));
+                if (i % 64 == 0)
+                {
+                    await DrainAsync(destinationRead, buffer, received, expected.Count - 64 * 12);
+                }
+            }
+            await DrainAsync(destinationRead, buffer, received, expected.Count);
+
+            await Task.Delay(50, TestIo.Ct);   // quiet, then one more line
+            Assert.Equal(5, TestIo.Write(sourceWrite, "last\n"u8));
+            expected.AddRange("last\n"u8.ToArray());
+            await DrainAsync(destinationRead, buffer, received, expected.Count);
+
+            Assert.Equal(expected, received);
+            sourceWrite.Dispose();
+            Assert.Equal(new PumpResult(expected.Count, 0, 0), await pump.WaitAsync(TestIo.Timeout, TestIo.Ct));
+        }
+    }
+
+    /// <summary>Reads (blocking, on a pool thread) until at least <paramref name="atLeast"/> bytes were received in total.</summary>
+    private static async Task DrainAsync(SafeFileHandle handle, byte[] buffer, List<byte> received, int atLeast)
+    {
+        while (received.Count < atLeast)
+        {
+            int n = await Task.Run(() => TestIo.Read(handle, buffer), TestIo.Ct).WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.True(n > 0, $"read ended ({n}) after {received.Count} of {atLeast} bytes");
+            received.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+    }
+
     /// <summary>Writes <paramref name="length"/> random bytes then closes the handle; returns their SHA256.</summary>
     private static byte[] WriteRandom(SafeFileHandle handle, int length)
     {

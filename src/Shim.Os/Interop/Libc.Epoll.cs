@@ -14,4 +14,7 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", SetLastError = true)]
     internal static partial int epoll_wait(int epfd, byte* events, int maxEvents, int timeoutMs);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int usleep(uint microseconds);
 }

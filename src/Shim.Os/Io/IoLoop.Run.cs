@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Shim.Os.Interop;
 
@@ -12,9 +13,17 @@ public sealed partial class IoLoop
         byte* events = (byte*)NativeMemory.AllocZeroed((nuint)(MaxEvents * stride));
         try
         {
+            bool gather = false;
             while (!_disposed)
             {
-                int n = Libc.epoll_wait(_epollFd, events, MaxEvents, _ready.Count > 0 ? 0 : -1);
+                int timeout = _ready.Count > 0 ? 0 : -1;
+                if (gather && timeout < 0)
+                {
+                    Libc.usleep(GatherMicros);
+                }
+                long waitStart = Stopwatch.GetTimestamp();
+                int n = Libc.epoll_wait(_epollFd, events, MaxEvents, timeout);
+                long waited = Stopwatch.GetTimestamp() - waitStart;
                 if (n < 0)
                 {
                     if (Errno.Last != Errno.EINTR)
@@ -23,6 +32,7 @@ public sealed partial class IoLoop
                     }
                     continue;
                 }
+                _movedThisPass = 0;
                 for (int i = 0; i < n; i++)
                 {
                     byte* ev = events + (i * stride);
@@ -39,6 +49,7 @@ public sealed partial class IoLoop
                 }
                 RunCommands();
                 RunReady();
+                gather = ShouldGather(timeout, n, waited);
             }
         }
         finally
@@ -47,6 +58,22 @@ public sealed partial class IoLoop
             Shutdown();
         }
     }
+
+    /// <summary>
+    /// Wake-up moderation. A writer doing small writes (busybox `head` writes 4 KiB) wakes this
+    /// thread once per write, and each wake-up costs more CPU than the splice it leads to. When
+    /// the last wait ended soon and the pass that followed moved only a little, the next wait
+    /// starts <see cref="GatherMicros"/> later, so the writes that come meanwhile are moved by one
+    /// splice. A full pipe (a fast writer) or a quiet one (an RPC, a line of output now and then)
+    /// is never delayed.
+    /// </summary>
+    private bool ShouldGather(int timeout, int events, long waited) =>
+        timeout < 0 && events > 0
+        && _movedThisPass > 0 && _movedThisPass < GatherBelowBytes
+        && waited < GatherWithinTicks;
+
+    /// <summary>Pumps report what a pass moved (loop thread only): small passes in quick succession mean a stream of small writes.</summary>
+    internal void NoteMoved(long bytes) => _movedThisPass += bytes;
 
     private void Dispatch(int fd, uint mask)
     {

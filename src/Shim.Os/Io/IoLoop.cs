@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
@@ -15,6 +16,9 @@ namespace Shim.Os;
 public sealed partial class IoLoop : IDisposable
 {
     private const int MaxEvents = 64;
+    private const uint GatherMicros = 200;
+    private const long GatherBelowBytes = 16 * 1024;
+    private static readonly long GatherWithinTicks = Stopwatch.Frequency / 2000;   // 500 µs
 
     private static readonly Lazy<IoLoop> SharedLoop = new(() => new IoLoop("io-loop"), LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -30,6 +34,7 @@ public sealed partial class IoLoop : IDisposable
     private readonly HashSet<IoHandler> _active = [];
     private readonly Queue<IoHandler> _ready = new();
     private readonly List<IoHandler> _scratch = [];
+    private long _movedThisPass;
 
     private volatile bool _disposed;
 

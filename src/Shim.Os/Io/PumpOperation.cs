@@ -131,6 +131,7 @@ internal sealed unsafe class PumpOperation : IoHandler
         if (n > 0)
         {
             Volatile.Write(ref _copied, _copied + n);
+            _loop.NoteMoved(n);
             return true;
         }
         if (n == 0)
@@ -211,6 +212,7 @@ internal sealed unsafe class PumpOperation : IoHandler
             if (n > 0)
             {
                 Volatile.Write(ref _copied, _copied + n);
+                _loop.NoteMoved(n);
                 _pendingOffset += (int)n;
                 _pendingLength -= (int)n;
                 continue;

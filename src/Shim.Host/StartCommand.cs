@@ -1,6 +1,5 @@
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
-using System.Text;
+using Microsoft.Win32.SafeHandles;
 using Shim.Core.Cli;
 using Shim.Os;
 
@@ -53,7 +52,7 @@ internal static class StartCommand
             Args = daemonArgs,
             Environment = DaemonEnvironment(),
             WorkingDirectory = bundle,
-            Fds = new Dictionary<int, SafeHandle> { [3] = listener.SafeHandle },
+            Fds = new Dictionary<int, SafeHandle> { [3] = listener },
             NewProcessGroup = true,
             // the daemon reads SIGTERM/SIGINT from a signalfd; every thread must inherit them blocked
             BlockedSignals = [Signals.SIGTERM, Signals.SIGINT],
@@ -97,9 +96,9 @@ internal static class StartCommand
     {
         // 1.x daemons re-read the plain address from here after a restart; 2.x keeps bootstrap.json itself
         File.WriteAllText(Path.Combine(bundle, "address"), address);
-        using var stdout = Console.OpenStandardOutput();
+        // plain fd 1: System.Console would set up terminal and signal handling (a thread) first
+        using var stdout = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
         stdout.Write(answer);
-        stdout.Flush();
     }
 
     private static void LinkSocketDir(string bundle, string socketDir)
@@ -112,55 +111,34 @@ internal static class StartCommand
         }
     }
 
-    private static Socket? Bind(string path)
+    // plain sockets: the .NET socket stack would start its epoll thread for this short-lived process
+    private static SafeFileHandle? Bind(string path)
     {
         string dir = Path.GetDirectoryName(path)!;
         if (!Directory.Exists(dir))
         {
             Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
-        for (int attempt = 0; ; attempt++)
+        var listener = UnixSocketFiles.TryListen(path);
+        if (listener is null)
         {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
+            if (UnixSocketFiles.IsServing(path))
             {
-                socket.Bind(new UnixDomainSocketEndPoint(path));
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                socket.Listen(128);
-                return socket;
+                return null;
             }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt == 0)
-            {
-                socket.Dispose();
-                if (IsServing(path))
-                {
-                    return null;
-                }
-                File.Delete(path); // stale socket of a dead shim
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            File.Delete(path); // stale socket of a dead shim
+            listener = UnixSocketFiles.TryListen(path)
+                ?? throw new IOException($"bind {path}: address already in use");
         }
-    }
-
-    private static bool IsServing(string path)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            var connect = probe.ConnectAsync(new UnixDomainSocketEndPoint(path));
-            return connect.Wait(TimeSpan.FromMilliseconds(100)) && probe.Connected;
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            return listener;
         }
-        catch (AggregateException)
+        catch
         {
-            return false;
-        }
-        catch (SocketException)
-        {
-            return false;
+            listener.Dispose();
+            throw;
         }
     }
 
@@ -169,7 +147,7 @@ internal static class StartCommand
         const int Limit = 10 << 20; // the Go shim reads at most 10 MiB too
         try
         {
-            using var stdin = Console.OpenStandardInput();
+            using var stdin = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
             using var buffer = new MemoryStream();
             var chunk = new byte[4096];
             int n;
@@ -179,7 +157,7 @@ internal static class StartCommand
             }
             return buffer.ToArray();
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
         {
             return [];
         }

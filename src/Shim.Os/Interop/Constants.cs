@@ -27,6 +27,7 @@ internal static class Errno
     internal const int EMFILE = 24;
     internal const int ECONNABORTED = 103;
     internal const int ECONNRESET = 104;
+    internal const int EADDRINUSE = 98;
     internal const int ENOTCONN = 107;
     internal const int EINPROGRESS = 115;
 

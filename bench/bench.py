@@ -198,7 +198,8 @@ disabled_plugins = {disabled}
     def start(self):
         self.dir = tempfile.mkdtemp(prefix="rcs-b-", dir="/tmp")
         self.sock = os.path.join(self.dir, "c.sock")
-        self.ns = "rcsb-" + os.path.basename(self.dir)[6:].lower()
+        # containerd namespaces are letters and digits joined by single . _ or -: mkdtemp may give "_" next to "-"
+        self.ns = "rcsb" + "".join(c for c in os.path.basename(self.dir)[6:].lower() if c.isalnum())
         for sub in ("root", "state", "opt", "fifo", "image-verifier", "bin", "bundles", "runc-floor"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         path = [DIST, os.path.join(self.dir, "bin"), os.path.dirname(self.runc), self.bindir,

@@ -17,14 +17,20 @@ public sealed class LoopSocketAllocationTests
         var accept = listener.AcceptAsync(TestIo.Ct).AsTask();
         using var client = await LoopSocket.ConnectAsync(IoLoop.Shared, dir.Combine("s"), TestIo.Ct);
         using var server = await accept;
-        var echo = EchoAsync(server, 1 + 10_000);
+        var echo = EchoAsync(server, 1 + (3 * 10_000));
         var one = new byte[1];
         var back = new byte[1];
 
         await RoundTripsAsync(client, one, back, 1);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        await RoundTripsAsync(client, one, back, 10_000);
-        long perRoundTrip = (GC.GetTotalAllocatedBytes(precise: true) - before) / 10_000;
+        // the counter is process-wide: the least of three windows is the one least blurred by
+        // whatever else the runtime did meanwhile (timers, pool threads starting)
+        long perRoundTrip = long.MaxValue;
+        for (int window = 0; window < 3; window++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            await RoundTripsAsync(client, one, back, 10_000);
+            perRoundTrip = Math.Min(perRoundTrip, (GC.GetTotalAllocatedBytes(precise: true) - before) / 10_000);
+        }
         await echo.WaitAsync(TestIo.Timeout, TestIo.Ct);
 
         // Every round trip makes both sides wait for readiness once. Measured ~240 bytes (two waits)

@@ -28,6 +28,14 @@ public static class Fifos
     public static SafeFileHandle OpenOutput(string path) =>
         Fds.Open(path, Libc.O_RDWR | Libc.O_NONBLOCK | Libc.O_NOCTTY);
 
+    /// <summary>
+    /// A read-only handle on an output FIFO that is never read: it only lets the shim see (with
+    /// <see cref="Pipes.Unread"/>) whether the client has read everything. Being no writer, it
+    /// does not keep the client from seeing EOF.
+    /// </summary>
+    public static SafeFileHandle OpenObserver(string path) =>
+        Fds.Open(path, Libc.O_RDONLY | Libc.O_NONBLOCK | Libc.O_NOCTTY);
+
     /// <summary>Input side (container stdin) for an existing FIFO: opens the read end (non-blocking) and a write end "keeper" that the shim holds until CloseIO, so the reader does not see EOF before the client closes. Returns both.</summary>
     public static (SafeFileHandle Reader, SafeFileHandle Keeper) OpenInput(string path)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
@@ -23,6 +24,23 @@ public static class Pipes
         using var use = new FdUse(pipe);
         _ = Libc.fcntl(use.Fd, Libc.F_SETPIPE_SZ, bytes);
     }
+
+    /// <summary>Bytes written to the pipe or FIFO and not read yet (FIONREAD); 0 once the handle is closed or for other kinds of fd.</summary>
+    public static unsafe int Unread(SafeHandle pipe)
+    {
+        try
+        {
+            using var use = new FdUse(pipe);
+            int count = 0;
+            return Libc.ioctl(use.Fd, FIONREAD, &count) < 0 ? 0 : count;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+    }
+
+    private const nuint FIONREAD = 0x541B;   // asm-generic/ioctls.h, x64 and arm64 alike
 
     /// <summary>F_GETPIPE_SZ, or -1 if the descriptor is not a pipe.</summary>
     public static int GetSize(SafeFileHandle pipe)

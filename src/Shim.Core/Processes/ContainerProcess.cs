@@ -78,8 +78,46 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Drops the shim's stdin writer so the process sees EOF once the client closes too.</summary>
     public void CloseStdin() => Io?.CloseStdin();
 
+    /// <summary>How long an exit waits, with nothing moving, for its output to be read.</summary>
+    internal static TimeSpan OutputReadIdleLimit { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <inheritdoc />
+    /// <remarks>
+    /// An exit is reported once the client has read the output the process left behind (or
+    /// nothing moved for <see cref="OutputReadIdleLimit"/>): ctr 1.7+ closes its FIFOs as soon as
+    /// it sees the exit and would lose the rest. The Go shim reports at once and loses it.
+    /// </remarks>
     public void OnExit(ChildExit exit)
+    {
+        if (Io is { } io && io.HoldsUnreadOutput())
+        {
+            _ = ExitWhenOutputReadAsync(io, exit);
+            return;
+        }
+        ExitNow(exit);
+    }
+
+    private async Task ExitWhenOutputReadAsync(ProcessIo io, ChildExit exit)
+    {
+        try
+        {
+            await io.WaitOutputReadAsync(OutputReadIdleLimit).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ShimLog.Warn("waiting for output to be read failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.Message));
+        }
+        try
+        {
+            ExitNow(exit);
+        }
+        catch (Exception ex)
+        {
+            ShimLog.Error("delivering an exit failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("error", ex.ToString()));
+        }
+    }
+
+    private void ExitNow(ChildExit exit)
     {
         bool applied;
         lock (Gate)

@@ -19,6 +19,7 @@ public sealed class ProcessIo : IDisposable
     private readonly List<SafeHandle> _owned = new(6);
     private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, string Stream)> _pumps = new(3);
     private readonly List<PumpHandle> _outputs = new(2);
+    private readonly List<(SafeHandle Pipe, SafeHandle Fifo)> _delivery = new(2);
     private readonly CancellationTokenSource _abandon = new();
     private SafeFileHandle? _stdinKeeper;
     private ConsoleSocket? _console;
@@ -215,6 +216,55 @@ public sealed class ProcessIo : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// True while output sits unread in the pipes from the process or in the client's FIFOs (pipe
+    /// mode). Once the process has exited, that is output the client may never read: ctr 1.7+
+    /// closes its FIFOs right after the exit event (cio.Cancel in Delete) and loses what it had
+    /// not read yet, with containerd's own shim too.
+    /// </summary>
+    public bool HoldsUnreadOutput() => UnreadOutput() > 0;
+
+    /// <summary>
+    /// Waits until the client has read all output held in the pipes and FIFOs; gives up after
+    /// <paramref name="idleLimit"/> in which nothing moved (nobody reads, e.g. `ctr run -d`).
+    /// </summary>
+    public async Task WaitOutputReadAsync(TimeSpan idleLimit)
+    {
+        long unread = UnreadOutput();
+        long copied = OutputCopied();
+        long lastProgress = Environment.TickCount64;
+        while (unread > 0)
+        {
+            await Task.Delay(2).ConfigureAwait(false);
+            long nowUnread = UnreadOutput();
+            long nowCopied = OutputCopied();
+            if (nowUnread != unread || nowCopied != copied)
+            {
+                lastProgress = Environment.TickCount64;
+            }
+            else if (Environment.TickCount64 - lastProgress > (long)idleLimit.TotalMilliseconds)
+            {
+                if (ShimLog.DebugEnabled)
+                {
+                    ShimLog.Debug("exit reported with output unread: nobody reads it", ShimLog.Field("id", _containerId) + " " + ShimLog.Field("unread", nowUnread));
+                }
+                return;
+            }
+            unread = nowUnread;
+            copied = nowCopied;
+        }
+    }
+
+    private long UnreadOutput()
+    {
+        long total = 0;
+        foreach (var (pipe, fifo) in _delivery)
+        {
+            total += Pipes.Unread(pipe) + Pipes.Unread(fifo);
+        }
+        return total;
+    }
+
     private long OutputCopied()
     {
         long total = 0;
@@ -301,9 +351,17 @@ public sealed class ProcessIo : IDisposable
         {
             return null;
         }
-        SafeFileHandle destination = Fds.IsFifo(path) ? Fifos.OpenOutput(path) : OpenLogFile(path);
+        if (!Fds.IsFifo(path))
+        {
+            return OutputTo(OpenLogFile(path), uid, gid, stream);
+        }
+        var destination = Fifos.OpenOutput(path);
         _owned.Add(destination);
-        return OutputTo(destination, uid, gid, stream);
+        var observer = Fifos.OpenObserver(path);
+        _owned.Add(observer);
+        var runcEnd = OutputTo(destination, uid, gid, stream);
+        _delivery.Add((_pumps[^1].Source, observer));
+        return runcEnd;
     }
 
     private SafeHandle OutputTo(SafeHandle destination, uint uid, uint gid, string stream)

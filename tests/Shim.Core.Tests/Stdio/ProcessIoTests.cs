@@ -60,6 +60,46 @@ public sealed class ProcessIoTests : IDisposable
         await Assert.ThrowsAsync<IOException>(() => writer.WaitAsync(TimeSpan.FromSeconds(30), Ct));
     }
 
+    [Fact]
+    public async Task Output_left_in_the_fifo_is_held_until_the_reader_has_read_it()
+    {
+        string fifo = Path.Combine(_dir, "stdout");
+        Fifos.Create(fifo);
+        using var io = ProcessIo.Open(new StdioPaths("", fifo, "", Terminal: false), 0, 0);
+        await using var reader = new FileStream(fifo, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+        var data = RandomNumberGenerator.GetBytes(40 * 1024);   // fits in the pipe and the FIFO: the writer never blocks
+        await WriteAndCloseAsync(io, data);                     // the process wrote, then exited
+        io.Start();
+
+        Assert.True(io.HoldsUnreadOutput());
+        var waiting = io.WaitOutputReadAsync(TimeSpan.FromSeconds(20));
+        await Task.Delay(100, Ct);
+        Assert.False(waiting.IsCompleted);   // nobody has read yet, and 100 ms is far from the limit
+
+        var got = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        while (got.Length < data.Length)
+        {
+            got.Write(buffer, 0, await reader.ReadAsync(buffer, Ct));
+        }
+        await waiting.WaitAsync(TimeSpan.FromSeconds(10), Ct);   // long before the 20 s limit
+        Assert.False(io.HoldsUnreadOutput());
+        Assert.True(data.AsSpan().SequenceEqual(got.ToArray()));
+    }
+
+    [Fact]
+    public async Task Output_nobody_reads_is_held_no_longer_than_the_idle_limit()
+    {
+        string fifo = Path.Combine(_dir, "stdout");
+        Fifos.Create(fifo);
+        using var io = ProcessIo.Open(new StdioPaths("", fifo, "", Terminal: false), 0, 0);
+        await WriteAndCloseAsync(io, new byte[1000]);
+        io.Start();
+
+        await io.WaitOutputReadAsync(TimeSpan.FromMilliseconds(200)).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.True(io.HoldsUnreadOutput());   // still there: the exit is reported anyway
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>Writes through a second handle on the process side of stdout (runc's copy is closed by Start), then closes it.</summary>

@@ -84,7 +84,7 @@ public abstract class ContainerProcess : IExitTarget
     /// <inheritdoc />
     /// <remarks>
     /// An exit is reported once the client has read the output the process left behind (or
-    /// nothing moved for <see cref="OutputReadIdleLimit"/>): ctr 1.7+ closes its FIFOs as soon as
+    /// nothing moved for <see cref="OutputReadIdleLimit"/>): ctr closes its FIFOs as soon as
     /// it sees the exit and would lose the rest. The Go shim reports at once and loses it.
     /// </remarks>
     public void OnExit(ChildExit exit)

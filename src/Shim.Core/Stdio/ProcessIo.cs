@@ -218,9 +218,9 @@ public sealed class ProcessIo : IDisposable
 
     /// <summary>
     /// True while output sits unread in the pipes from the process or in the client's FIFOs (pipe
-    /// mode). Once the process has exited, that is output the client may never read: ctr 1.7+
-    /// closes its FIFOs right after the exit event (cio.Cancel in Delete) and loses what it had
-    /// not read yet, with containerd's own shim too.
+    /// mode). Once the process has exited, that is output the client may never read: ctr
+    /// closes its FIFOs right after the exit event (1.6: io.Close in task.Delete; 1.7+: cio.Cancel)
+    /// and loses what it had not read yet, with containerd's own shim too.
     /// </summary>
     public bool HoldsUnreadOutput() => UnreadOutput() > 0;
 

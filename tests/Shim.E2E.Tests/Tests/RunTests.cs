@@ -39,9 +39,9 @@ public sealed class RunTests : E2ETest
     {
         var input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 20000).Select(i => $"line {i} of the input\n")));
 
-        // The process reports what it read. Echoing the input back through `cat` would also test ctr:
-        // ctr 2.1 sometimes stops reading stdout early when its stdin was piped (2 of 40 runs with
-        // containerd's own shim too), and that loss is the client's, not the shim's.
+        // The process reports what it read: this test is about stdin. (Echoing it back through `cat`
+        // also lost the tail in 2 of 40 runs under ctr 2.1 with containerd's own shim: ctr closes
+        // its FIFOs at the exit event; see the test below for that.)
         var r = await CtrAsync(RunArgs("stdin1", detach: false, "sh", "-c", "wc -c; echo done"), input, TimeSpan.FromSeconds(60));
 
         Assert.True(r.ExitCode == 0, r.Describe());
@@ -63,8 +63,8 @@ public sealed class RunTests : E2ETest
     [Fact]
     public async Task The_output_of_a_process_that_exits_right_after_writing_reaches_ctr_whole()
     {
-        // ctr 1.7+ closes its FIFOs as soon as it sees the exit (cio.Cancel in Delete): whatever it
-        // has not read by then is lost. Here 1 MiB is written and the process exits at once; with
+        // ctr closes its FIFOs as soon as it sees the exit (1.6: io.Close in task.Delete; 1.7+:
+        // cio.Cancel): whatever it has not read by then is lost. Here 1 MiB is written and the process exits at once; with
         // containerd 2.1's own shim about 1 run in 10 came back short. The shim holds the exit until
         // the output has been read.
         const int size = 1024 * 1024;

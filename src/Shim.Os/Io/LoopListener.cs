@@ -31,30 +31,12 @@ public sealed class LoopListener : IDisposable
     public string? LocalPath => UnixSockets.LocalPath(_handle);
 
     /// <summary>Binds a new socket at <paramref name="path"/> and listens; the file stays until the caller removes it.</summary>
-    public static unsafe LoopListener Bind(IoLoop loop, string path, int backlog = 128)
+    public static LoopListener Bind(IoLoop loop, string path, int backlog = 128)
     {
         ArgumentNullException.ThrowIfNull(loop);
-        var handle = UnixSockets.Create();
-        try
-        {
-            byte* address = stackalloc byte[Libc.SockaddrUnSize];
-            uint length = UnixSockets.Address(path, address);
-            int fd = (int)handle.DangerousGetHandle();
-            if (Libc.bind(fd, address, length) < 0)
-            {
-                throw LoopSocket.Failure(Errno.Last, $"bind {path}");
-            }
-            if (Libc.listen(fd, backlog) < 0)
-            {
-                throw LoopSocket.Failure(Errno.Last, $"listen {path}");
-            }
-            return new LoopListener(loop, handle);
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
-        }
+        var handle = UnixSockets.TryBindListen(path, backlog, out int errno, out string failedCall)
+            ?? throw LoopSocket.Failure(errno, $"{failedCall} {path}");
+        return new LoopListener(loop, handle);
     }
 
     /// <summary>

@@ -11,35 +11,10 @@ namespace Shim.Os;
 public static class UnixSocketFiles
 {
     /// <summary>Binds a new stream socket at <paramref name="path"/> and listens; null when the path is taken (EADDRINUSE).</summary>
-    public static unsafe SafeFileHandle? TryListen(string path, int backlog = 128)
+    public static SafeFileHandle? TryListen(string path, int backlog = 128)
     {
-        var handle = UnixSockets.Create();
-        try
-        {
-            byte* address = stackalloc byte[Libc.SockaddrUnSize];
-            uint length = UnixSockets.Address(path, address);
-            int fd = (int)handle.DangerousGetHandle();
-            if (Libc.bind(fd, address, length) < 0)
-            {
-                int errno = Errno.Last;
-                if (errno == Errno.EADDRINUSE)
-                {
-                    handle.Dispose();
-                    return null;
-                }
-                throw LoopSocket.Failure(errno, $"bind {path}");
-            }
-            if (Libc.listen(fd, backlog) < 0)
-            {
-                throw LoopSocket.Failure(Errno.Last, $"listen {path}");
-            }
-            return handle;
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
-        }
+        var handle = UnixSockets.TryBindListen(path, backlog, out int errno, out string failedCall);
+        return handle is not null || (failedCall == "bind" && errno == Errno.EADDRINUSE) ? handle : throw LoopSocket.Failure(errno, $"{failedCall} {path}");
     }
 
     /// <summary>

@@ -21,6 +21,37 @@ internal static class UnixSockets
         return new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>
+    /// A new stream socket bound at <paramref name="path"/> and listening; null with the failing
+    /// call and its errno otherwise (no exception: EADDRINUSE is an answer for the start action).
+    /// </summary>
+    internal static unsafe SafeFileHandle? TryBindListen(string path, int backlog, out int errno, out string failedCall)
+    {
+        var handle = Create();
+        try
+        {
+            byte* address = stackalloc byte[Libc.SockaddrUnSize];
+            uint length = Address(path, address);
+            int fd = (int)handle.DangerousGetHandle();
+            failedCall = Libc.bind(fd, address, length) < 0 ? "bind"
+                : Libc.listen(fd, backlog) < 0 ? "listen"
+                : "";
+            if (failedCall.Length == 0)
+            {
+                errno = 0;
+                return handle;
+            }
+            errno = Errno.Last;
+            handle.Dispose();
+            return null;
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Fills <paramref name="address"/> (<see cref="Libc.SockaddrUnSize"/> bytes) and returns the length to pass.</summary>
     internal static unsafe uint Address(string path, byte* address)
     {

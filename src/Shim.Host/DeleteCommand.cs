@@ -44,9 +44,7 @@ internal static class DeleteCommand
             ExitStatus = recorded is { } r ? (uint)r.Status : UnknownExitStatus,
             ExitedAt = Timestamps.From(recorded?.ExitedAt ?? DateTimeOffset.UtcNow),
         };
-        using var stdout = Console.OpenStandardOutput();
-        stdout.Write(response.ToByteArray());
-        stdout.Flush();
+        StdStreams.WriteStdout(response.ToByteArray());
         return 0;
     }
 

@@ -17,7 +17,7 @@ internal static class InfoCommand
     public static async Task<int> RunAsync()
     {
         Any? options = null;
-        byte[] stdin = ReadStdin();
+        byte[] stdin = StdStreams.ReadStdin();
         if (stdin.Length > 0)
         {
             options = Any.Parser.ParseFrom(stdin);
@@ -37,17 +37,7 @@ internal static class InfoCommand
         {
             info.Options = options;
         }
-        using var stdout = Console.OpenStandardOutput();
-        stdout.Write(info.ToByteArray());
-        stdout.Flush();
+        StdStreams.WriteStdout(info.ToByteArray());
         return 0;
-    }
-
-    private static byte[] ReadStdin()
-    {
-        using var stdin = Console.OpenStandardInput();
-        using var buffer = new MemoryStream();
-        stdin.CopyTo(buffer);
-        return buffer.ToArray();
     }
 }

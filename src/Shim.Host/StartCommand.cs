@@ -22,7 +22,7 @@ internal static class StartCommand
             throw new ArgumentException("shim id cannot be empty");
         }
         string bundle = Directory.GetCurrentDirectory();
-        var input = StartBootstrap.Read(ReadStdin(), args.Id, args.Namespace);
+        var input = StartBootstrap.Read(StdStreams.ReadStdin(), args.Id, args.Namespace);
         string group = ShimAddress.GroupOf(File.ReadAllBytes(Path.Combine(bundle, "config.json")), args.Id);
         string socketDir = input.SocketDir ?? ShimAddress.DefaultSocketDir;
         string address = ShimAddress.For(args.Address, args.Namespace, group, socketDir);
@@ -96,9 +96,7 @@ internal static class StartCommand
     {
         // 1.x daemons re-read the plain address from here after a restart; 2.x keeps bootstrap.json itself
         File.WriteAllText(Path.Combine(bundle, "address"), address);
-        // plain fd 1: System.Console would set up terminal and signal handling (a thread) first
-        using var stdout = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
-        stdout.Write(answer);
+        StdStreams.WriteStdout(answer);
     }
 
     private static void LinkSocketDir(string bundle, string socketDir)
@@ -139,27 +137,6 @@ internal static class StartCommand
         {
             listener.Dispose();
             throw;
-        }
-    }
-
-    private static byte[] ReadStdin()
-    {
-        const int Limit = 10 << 20; // the Go shim reads at most 10 MiB too
-        try
-        {
-            using var stdin = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
-            using var buffer = new MemoryStream();
-            var chunk = new byte[4096];
-            int n;
-            while ((n = stdin.Read(chunk)) > 0 && buffer.Length < Limit)
-            {
-                buffer.Write(chunk, 0, n);
-            }
-            return buffer.ToArray();
-        }
-        catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
-        {
-            return [];
         }
     }
 

@@ -32,15 +32,13 @@ public static class Pipes
         {
             using var use = new FdUse(pipe);
             int count = 0;
-            return Libc.ioctl(use.Fd, FIONREAD, &count) < 0 ? 0 : count;
+            return Libc.ioctl(use.Fd, Libc.FIONREAD, &count) < 0 ? 0 : count;
         }
         catch (ObjectDisposedException)
         {
             return 0;
         }
     }
-
-    private const nuint FIONREAD = 0x541B;   // asm-generic/ioctls.h, x64 and arm64 alike
 
     /// <summary>F_GETPIPE_SZ, or -1 if the descriptor is not a pipe.</summary>
     public static int GetSize(SafeFileHandle pipe)

@@ -78,6 +78,9 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Drops the shim's stdin writer so the process sees EOF once the client closes too.</summary>
     public void CloseStdin() => Io?.CloseStdin();
 
+    /// <summary>Delete waits for the output copies as long as they move; this long without a byte moving, nobody reads them.</summary>
+    protected static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>How long an exit waits, with nothing moving, for its output to be read.</summary>
     internal static TimeSpan OutputReadIdleLimit { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -11,8 +11,6 @@ namespace Shim.Core.Processes;
 /// <summary>An extra process in a container: stored by Exec, run by Start through runc exec --detach.</summary>
 public sealed class ExecProcess : ContainerProcess
 {
-    // Delete waits for the output copies as long as they move; this long without a byte moving, nobody reads them
-    private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
     private readonly byte[] _processJson;
     private readonly Container _container;
 

@@ -10,8 +10,6 @@ namespace Shim.Core.Processes;
 /// <summary>A container's init process: started by runc start, signalled through runc kill.</summary>
 public sealed partial class InitProcess : ContainerProcess
 {
-    // Delete waits for the output copies as long as they move; this long without a byte moving, nobody reads them
-    private static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Creates the record of an init process runc has just created.</summary>
     public InitProcess(string containerId, int pid, StdioPaths stdio, ProcessIo io, RuncClient runc, IEventPublisher events)

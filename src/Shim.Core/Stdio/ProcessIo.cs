@@ -359,15 +359,18 @@ public sealed class ProcessIo : IDisposable
         _owned.Add(destination);
         var observer = Fifos.OpenObserver(path);
         _owned.Add(observer);
-        var runcEnd = OutputTo(destination, uid, gid, stream);
-        _delivery.Add((_pumps[^1].Source, observer));
-        return runcEnd;
+        return OutputTo(destination, uid, gid, stream, observer);
     }
 
-    private SafeHandle OutputTo(SafeHandle destination, uint uid, uint gid, string stream)
+    /// <param name="observer">For a FIFO: the handle that shows what the client has not read yet (<see cref="HoldsUnreadOutput"/>).</param>
+    private SafeHandle OutputTo(SafeHandle destination, uint uid, uint gid, string stream, SafeHandle? observer = null)
     {
         var (pipeRead, pipeWrite) = Pipes.Create();
         _owned.Add(pipeRead);
+        if (observer is not null)
+        {
+            _delivery.Add((pipeRead, observer));
+        }
         // the destination is closed at EOF: the reader (ctr, CRI) waits for EOF on the FIFO before Delete,
         // and data still buffered in the FIFO stays readable after our close, as long as a reader holds it
         _pumps.Add((pipeRead, destination, true, stream));

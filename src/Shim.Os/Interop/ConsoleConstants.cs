@@ -10,6 +10,7 @@ internal static partial class Libc
     internal const nuint TIOCSWINSZ = 0x5414;
     internal const nuint TIOCGPTN = 0x80045430;    // _IOR('T', 0x30, unsigned int)
     internal const nuint TIOCSPTLCK = 0x40045431;  // _IOW('T', 0x31, int)
+    internal const nuint FIONREAD = 0x541B;        // bytes unread in a pipe or FIFO too
 
     // send/recv flags (glibc bits/socket.h)
     internal const int MSG_CTRUNC = 0x8;

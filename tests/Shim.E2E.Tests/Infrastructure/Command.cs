@@ -27,16 +27,9 @@ internal static class Command
         string file, IReadOnlyList<string> args, byte[]? stdin = null, TimeSpan? timeout = null,
         IReadOnlyDictionary<string, string>? env = null, CancellationToken ct = default)
     {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args) { psi.ArgumentList.Add(a); }
+        var psi = StartInfo(file, args);
         if (env is not null) { foreach (var (k, v) in env) { psi.Environment[k] = v; } }
-        var text = file + " " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"'{a}'" : a));
+        var text = Text(file, args);
 
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
         var stdout = new MemoryStream();
@@ -71,6 +64,24 @@ internal static class Command
         await Task.WhenAll(outTask, errTask, inTask);
         return new CommandResult(text, p.ExitCode, stdout.ToArray(), stderr.ToArray());
     }
+
+    /// <summary>All three streams redirected, arguments passed as they are.</summary>
+    internal static ProcessStartInfo StartInfo(string file, IReadOnlyList<string> args)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args) { psi.ArgumentList.Add(a); }
+        return psi;
+    }
+
+    /// <summary>The command line for messages, arguments with spaces quoted.</summary>
+    internal static string Text(string file, IReadOnlyList<string> args) =>
+        file + " " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"'{a}'" : a));
 
     private static string Tail(MemoryStream s)
     {

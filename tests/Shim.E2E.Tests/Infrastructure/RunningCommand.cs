@@ -36,17 +36,9 @@ internal sealed class RunningCommand : IAsyncDisposable
     /// <summary>Starts <paramref name="file"/> with stdin at EOF.</summary>
     public static RunningCommand Start(string file, IReadOnlyList<string> args)
     {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args) { psi.ArgumentList.Add(a); }
-        var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
+        var p = Process.Start(Command.StartInfo(file, args)) ?? throw new InvalidOperationException($"could not start {file}");
         p.StandardInput.Close();
-        return new RunningCommand(p, file + " " + string.Join(' ', args));
+        return new RunningCommand(p, Command.Text(file, args));
     }
 
     /// <summary>Waits for the exit (the test must keep reading stdout); kills it and throws after <paramref name="timeout"/>.</summary>

@@ -37,4 +37,55 @@ public sealed class MountOptionsTests
         Assert.True(parsed.IsReadOnly);
         Assert.False(parsed.IsRemount);
     }
+
+    [Fact]
+    public void Loop_and_its_direct_io_are_taken_out_of_the_data()
+    {
+        var parsed = MountOptions.Parse(["loop", "ro", "direct-io", "errors=remount-ro"]);
+        Assert.True(parsed.Loop);
+        Assert.True(parsed.LoopDirectIo);
+        Assert.Equal("errors=remount-ro", parsed.Data);
+        Assert.Equal(Libc.MS_RDONLY, parsed.Flags);
+    }
+
+    [Fact]
+    public void Direct_io_without_loop_stays_a_file_system_option()
+    {
+        var parsed = MountOptions.Parse(["direct-io"]);
+        Assert.False(parsed.Loop);
+        Assert.Equal("direct-io", parsed.Data);
+    }
+
+    [Fact]
+    public void X_containerd_options_never_reach_the_kernel()
+    {
+        var parsed = MountOptions.Parse(["X-containerd.mkdir.path=/x:0755", "ro", "X-containerd.custom=1", "index=off"]);
+        Assert.Equal(new MountOptions(Libc.MS_RDONLY, 0, "index=off"), parsed);
+    }
+
+    [Fact]
+    public void Uidmap_and_gidmap_are_the_shims_not_the_kernels()
+    {
+        var parsed = MountOptions.Parse(["lowerdir=/a:/b", "uidmap=0:200000:65536", "gidmap=0:300000:65536"]);
+        Assert.Equal("0:200000:65536", parsed.UidMap);
+        Assert.Equal("0:300000:65536", parsed.GidMap);
+        Assert.True(parsed.IsIdMapped);
+        Assert.Equal("lowerdir=/a:/b", parsed.Data);
+    }
+
+    [Theory]
+    [InlineData("uidmap", "\"uidmap\" needs a value")]
+    [InlineData("gidmap=", "\"gidmap=\" needs a value")]
+    public void An_idmap_option_without_a_value_is_refused_by_name(string option, string expected)
+    {
+        var ex = Assert.Throws<FormatException>(() => MountOptions.Parse(["ro", option]));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_uidmap_without_a_gidmap_is_refused()
+    {
+        var ex = Assert.Throws<FormatException>(() => MountOptions.Parse(["uidmap=0:1000:1"]));
+        Assert.Contains("\"uidmap=0:1000:1\" needs its counterpart (gidmap=)", ex.Message, StringComparison.Ordinal);
+    }
 }

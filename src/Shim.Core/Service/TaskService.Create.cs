@@ -177,16 +177,11 @@ public sealed partial class TaskService
         File.SetUnixFileMode(rootfs, (UnixFileMode)Convert.ToInt32("711", 8));
         try
         {
-            foreach (var m in request.Rootfs)
-            {
-                string target = string.IsNullOrEmpty(m.Target) ? rootfs : Path.Combine(rootfs, m.Target.TrimStart('/'));
-                Mounts.Mount(m.Type, m.Source, target, m.Options);
-            }
+            RootfsMounts.MountAll([.. request.Rootfs.Select(m => new MountRequest(m.Type, m.Source, m.Target, m.Options))], rootfs);
         }
-        catch (ErrnoException ex)
+        catch (MountException ex)
         {
-            Mounts.UnmountRecursive(rootfs);
-            throw new ShimException(ErrorKind.Unknown, $"create {request.Id}: mounting rootfs failed: {ex.Message}", ex);
+            throw new ShimException(ex.BadInput ? ErrorKind.InvalidArgument : ErrorKind.Unknown, $"create {request.Id}: mounting rootfs failed: {ex.Message}", ex);
         }
         return true;
     }

@@ -2,9 +2,28 @@ using Shim.Os.Interop;
 
 namespace Shim.Os;
 
-/// <summary>containerd mount options split into mount(2) flags, propagation flags and the data string.</summary>
+/// <summary>
+/// containerd mount options split into mount(2) flags, propagation flags, the data string and the
+/// options that are the shim's to act on (loop, uidmap=, gidmap=), as containerd's mount package
+/// parses them (core/mount/mount_linux.go parseMountOptions; mount/mount_linux.go in 1.6).
+/// </summary>
 internal readonly record struct MountOptions(ulong Flags, ulong Propagation, string Data)
 {
+    /// <summary>"loop": the source is a file to attach to a loop device.</summary>
+    internal bool Loop { get; init; }
+
+    /// <summary>"direct-io" next to "loop": the loop device does direct I/O (removed from the data).</summary>
+    internal bool LoopDirectIo { get; init; }
+
+    /// <summary>Value of "uidmap=" ("container:host:size[,...]"), or null.</summary>
+    internal string? UidMap { get; init; }
+
+    /// <summary>Value of "gidmap=", or null.</summary>
+    internal string? GidMap { get; init; }
+
+    /// <summary>True if both uidmap= and gidmap= were given (an idmapped mount is wanted).</summary>
+    internal bool IsIdMapped => UidMap is not null && GidMap is not null;
+
     // Same table as containerd's mount_linux.go: (clear, flag). "clear" options undo a flag.
     private static readonly Dictionary<string, (bool Clear, ulong Flag)> FlagOptions = new(StringComparer.Ordinal)
     {
@@ -56,11 +75,18 @@ internal readonly record struct MountOptions(ulong Flags, ulong Propagation, str
     /// <summary>True if MS_RDONLY is set.</summary>
     internal bool IsReadOnly => (Flags & Libc.MS_RDONLY) != 0;
 
-    /// <summary>Applies the options left to right (a later "rw" undoes an earlier "ro"); unknown ones go to the data string.</summary>
+    /// <summary>
+    /// Applies the options left to right (a later "rw" undoes an earlier "ro"); unknown ones go to
+    /// the data string. Throws <see cref="FormatException"/> naming the option for one that cannot
+    /// be right (uidmap/gidmap without a value, only one of the two).
+    /// </summary>
     internal static MountOptions Parse(IReadOnlyList<string> options)
     {
         ulong flags = 0;
         ulong propagation = 0;
+        bool loop = false;
+        string? uidMap = null;
+        string? gidMap = null;
         List<string>? data = null;
         foreach (string option in options)
         {
@@ -72,11 +98,51 @@ internal readonly record struct MountOptions(ulong Flags, ulong Propagation, str
             {
                 propagation |= p;
             }
+            else if (option == "loop")
+            {
+                loop = true;
+            }
+            else if (option.StartsWith("X-containerd.", StringComparison.Ordinal))
+            {
+                // containerd's mount manager (core/mount/manager) acts on these before mount(2);
+                // they are never kernel options, so they are dropped rather than handed on.
+                continue;
+            }
+            else if (IdMapValue(option, "uidmap") is { } u)
+            {
+                uidMap = u;
+            }
+            else if (IdMapValue(option, "gidmap") is { } g)
+            {
+                gidMap = g;
+            }
             else if (option.Length > 0)
             {
                 (data ??= []).Add(option);
             }
         }
-        return new MountOptions(flags, propagation, data is null ? string.Empty : string.Join(',', data));
+        if ((uidMap is null) != (gidMap is null))
+        {
+            // containerd's shim silently mounts without any mapping then; files would show up
+            // owned by the overflow id inside the container, so refuse instead.
+            throw new FormatException($"option \"{(uidMap is null ? "gidmap=" + gidMap : "uidmap=" + uidMap)}\" needs its counterpart ({(uidMap is null ? "uidmap=" : "gidmap=")}): only both together are supported");
+        }
+        bool directIo = loop && data is not null && data.Remove("direct-io");
+        return new MountOptions(flags, propagation, data is null ? string.Empty : string.Join(',', data))
+        {
+            Loop = loop,
+            LoopDirectIo = directIo,
+            UidMap = uidMap,
+            GidMap = gidMap,
+        };
+    }
+
+    private static string? IdMapValue(string option, string name)
+    {
+        if (option == name || option == name + "=")
+        {
+            throw new FormatException($"option \"{option}\" needs a value: {name}=<container-id>:<host-id>:<size>[,...]");
+        }
+        return option.StartsWith(name + "=", StringComparison.Ordinal) ? option[(name.Length + 1)..] : null;
     }
 }

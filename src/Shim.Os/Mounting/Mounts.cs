@@ -94,7 +94,7 @@ public static class Mounts
         }
     }
 
-    private static unsafe ulong LockedFlags(string target)
+    internal static unsafe ulong LockedFlags(string target)
     {
         byte* buffer = stackalloc byte[Libc.StatvfsSize];
         if (Libc.statvfs(target, buffer) < 0)

@@ -8,8 +8,9 @@ namespace Shim.E2E.Tests;
 /// <summary>
 /// OCI image-layout tarballs of the busybox rootfs (one uncompressed layer), built once per run,
 /// for `ctr images import`: containers from them get their rootfs as snapshotter mounts, which the
-/// shim has to mount into the bundle and take down again. Two images share the layer: busybox
-/// (Cmd /bin/sh) and a pod sandbox ("pause") image whose entrypoint sleeps forever.
+/// shim has to mount into the bundle and take down again. Three images share the busybox layer:
+/// busybox (Cmd /bin/sh), a pod sandbox ("pause") image whose entrypoint sleeps forever, and a
+/// many-layered one (busybox plus <see cref="ExtraLayers"/> layers each adding /layers/N).
 /// </summary>
 internal static class OciImage
 {
@@ -19,12 +20,19 @@ internal static class OciImage
     /// <summary>Reference of the pause image CRI runs as each pod's sandbox container.</summary>
     public const string PauseName = "localhost/rcs/pause:1";
 
-    private static readonly Lazy<Task<string>> Built = new(() => Task.Run(() => Build(Name, null, ["/bin/sh"], ".oci.tar")));
-    private static readonly Lazy<Task<string>> PauseBuilt = new(() => Task.Run(() => Build(PauseName, ["/bin/sleep", "2147483647"], null, ".pause.oci.tar")));
+    /// <summary>Reference of the many-layered image.</summary>
+    public const string LayeredName = "localhost/rcs/layers:1";
+
+    /// <summary>Layers the many-layered image has on top of busybox's: enough for a lowerdir list longer than a page.</summary>
+    public const int ExtraLayers = 120;
+
+    private static readonly Lazy<Task<string>> Built = new(() => Task.Run(() => Build(Name, null, ["/bin/sh"], 0, ".oci.tar")));
+    private static readonly Lazy<Task<string>> PauseBuilt = new(() => Task.Run(() => Build(PauseName, ["/bin/sleep", "2147483647"], null, 0, ".pause.oci.tar")));
+    private static readonly Lazy<Task<string>> LayeredBuilt = new(() => Task.Run(() => Build(LayeredName, null, ["/bin/sh"], ExtraLayers, ".layers.oci.tar")));
 
     /// <summary>Paths of the archives built so far (for the end-of-run cleanup).</summary>
     public static IEnumerable<string> BuiltPaths =>
-        new[] { Built, PauseBuilt }.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Select(l => l.Value.Result);
+        new[] { Built, PauseBuilt, LayeredBuilt }.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Select(l => l.Value.Result);
 
     /// <summary>Path of the busybox archive (null until built).</summary>
     public static string? PathIfBuilt => Built.IsValueCreated && Built.Value.IsCompletedSuccessfully ? Built.Value.Result : null;
@@ -35,7 +43,10 @@ internal static class OciImage
     /// <summary>Builds the pause archive (Entrypoint /bin/sleep 2147483647) on first use and returns its path.</summary>
     public static Task<string> GetPauseAsync() => PauseBuilt.Value;
 
-    private static async Task<string> Build(string name, string[]? entrypoint, string[]? cmd, string suffix)
+    /// <summary>Builds the many-layered archive (busybox + <see cref="ExtraLayers"/> one-file layers) on first use and returns its path.</summary>
+    public static Task<string> GetLayeredAsync() => LayeredBuilt.Value;
+
+    private static async Task<string> Build(string name, string[]? entrypoint, string[]? cmd, int extraLayers, string suffix)
     {
         var rootfs = await Rootfs.GetAsync();
         var layer = new MemoryStream();
@@ -46,20 +57,24 @@ internal static class OciImage
                 await w.WriteEntryAsync(path, Path.GetRelativePath(rootfs, path));
             }
         }
-        var layerBytes = layer.ToArray();
+        var layers = new List<byte[]> { layer.ToArray() };
+        for (int n = 1; n <= extraLayers; n++)
+        {
+            layers.Add(await OneFileLayer($"layers/{n}"));
+        }
         var config = Json(new JsonObject
         {
             ["architecture"] = "amd64",
             ["os"] = "linux",
             ["config"] = ImageConfig(entrypoint, cmd),
-            ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray(Digest(layerBytes)) },
+            ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray([.. layers.Select(l => (JsonNode)Digest(l))]) },
         });
         var manifest = Json(new JsonObject
         {
             ["schemaVersion"] = 2,
             ["mediaType"] = "application/vnd.oci.image.manifest.v1+json",
             ["config"] = Descriptor("application/vnd.oci.image.config.v1+json", config),
-            ["layers"] = new JsonArray(Descriptor("application/vnd.oci.image.layer.v1.tar", layerBytes)),
+            ["layers"] = new JsonArray([.. layers.Select(l => (JsonNode)Descriptor("application/vnd.oci.image.layer.v1.tar", l))]),
         });
         var manifestDescriptor = Descriptor("application/vnd.oci.image.manifest.v1+json", manifest);
         manifestDescriptor["annotations"] = new JsonObject
@@ -80,12 +95,24 @@ internal static class OciImage
         {
             await Add(w, "oci-layout", Encoding.UTF8.GetBytes("{\"imageLayoutVersion\":\"1.0.0\"}"));
             await Add(w, "index.json", index);
-            foreach (var blob in new[] { layerBytes, config, manifest })
+            foreach (var blob in layers.Append(config).Append(manifest))
             {
                 await Add(w, "blobs/sha256/" + Digest(blob)["sha256:".Length..], blob);
             }
         }
         return archive;
+    }
+
+    // A layer holding directory `layers/` and the empty file at `path` (its name makes each layer distinct).
+    private static async Task<byte[]> OneFileLayer(string path)
+    {
+        var layer = new MemoryStream();
+        await using (var w = new TarWriter(layer, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            await w.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, "layers/") { Mode = (UnixFileMode)Convert.ToInt32("755", 8) });
+            await w.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, path) { Mode = (UnixFileMode)Convert.ToInt32("644", 8) });
+        }
+        return layer.ToArray();
     }
 
     private static JsonObject ImageConfig(string[]? entrypoint, string[]? cmd)

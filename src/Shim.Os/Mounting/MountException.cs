@@ -1,0 +1,12 @@
+namespace Shim.Os;
+
+/// <summary>A rootfs mount failed; the message names the mount and, where one is to blame, the option.</summary>
+public sealed class MountException : Exception
+{
+    /// <summary>Creates the exception; <paramref name="badInput"/> marks a request that can never succeed.</summary>
+    public MountException(string message, bool badInput, Exception? inner = null)
+        : base(message, inner) => BadInput = badInput;
+
+    /// <summary>True when the request itself is wrong (bad option, mapping or target), false when the system refused it.</summary>
+    public bool BadInput { get; }
+}

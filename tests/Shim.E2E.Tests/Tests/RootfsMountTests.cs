@@ -1,3 +1,7 @@
+using Containerd.Task.V2;
+using Shim.Ttrpc;
+using Mount = Containerd.Types.Mount;
+
 namespace Shim.E2E.Tests;
 
 /// <summary>
@@ -50,5 +54,45 @@ public sealed class RootfsMountTests : E2ETest
                 Assert.Equal("0\n", (await Command.RunAsync("/usr/bin/stat", ["-c", "%u", file], ct: Ct)).EnsureSuccess().Stdout);
             }
         }
+    }
+
+    [Fact]
+    public async Task A_rootfs_mount_that_fails_answers_which_mount_and_option_and_leaves_nothing_mounted()
+    {
+        OursOnly("the Go shim hands uidmap without a value to the kernel and answers Unknown");
+        (await CtrAsync(RunArgs("m1", detach: true, "sleep", "300"))).EnsureSuccess();
+        await using var shim = await ShimClient.ConnectAsync(Ctrd, Ns, "m1", Ct);
+        string bundle = Path.Combine(Ctrd.Dir, "bundles", "m2");
+        string rootfs = Path.Combine(bundle, "rootfs");
+        Directory.CreateDirectory(bundle);
+        File.Copy(Path.Combine(Ctrd.BundleDir(Ns, "m1"), "config.json"), Path.Combine(bundle, "config.json"));
+        var tmpfs = new Mount { Type = "tmpfs", Source = "tmpfs", Options = { "size=1m" } };
+
+        var badOption = await CreateAsync(shim, bundle, tmpfs, new Mount { Type = "bind", Source = RootfsDir, Options = { "rbind", "uidmap", "gidmap=0:1:1" } });
+        Assert.Equal(StatusCode.InvalidArgument, badOption.Code);
+        Assert.Contains($"mount 2 of 2 (bind {RootfsDir} on /): option \"uidmap\" needs a value", badOption.Message, StringComparison.Ordinal);
+        Assert.Empty(ProcFs.MountsUnder(rootfs));
+
+        var outside = await CreateAsync(shim, bundle, tmpfs, new Mount { Type = "tmpfs", Source = "tmpfs", Target = "../../..", Options = { "size=1m" } });
+        Assert.Equal(StatusCode.InvalidArgument, outside.Code);
+        Assert.Contains("mount 2 of 2 (tmpfs tmpfs on /../../..): target \"../../..\" leads out of the rootfs", outside.Message, StringComparison.Ordinal);
+        Assert.Empty(ProcFs.MountsUnder(rootfs));
+
+        string missing = Path.Combine(Ctrd.Dir, "no-such-dir");
+        var refused = await CreateAsync(shim, bundle, tmpfs, new Mount { Type = "bind", Source = missing, Options = { "rbind", "ro" } });
+        Assert.Equal(StatusCode.Unknown, refused.Code);
+        Assert.Contains($"mount 2 of 2 (bind {missing} on /): mount(2): No such file or directory", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(ProcFs.MountsUnder(rootfs));
+
+        var state = await shim.StatusOfAsync(ShimClient.TaskV2, "State", new StateRequest { Id = "m2" }, StateResponse.Parser, Ct);
+        Assert.Equal(StatusCode.NotFound, state.Code);
+        Assert.Contains("RUNNING", (await CtrAsync("task", "ls")).EnsureSuccess().Stdout, StringComparison.Ordinal);
+    }
+
+    private static Task<(StatusCode Code, string Message)> CreateAsync(ShimClient shim, string bundle, params Mount[] rootfs)
+    {
+        var request = new CreateTaskRequest { Id = "m2", Bundle = bundle };
+        request.Rootfs.AddRange(rootfs);
+        return shim.StatusOfAsync(ShimClient.TaskV2, "Create", request, CreateTaskResponse.Parser, Ct);
     }
 }

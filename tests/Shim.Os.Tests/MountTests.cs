@@ -15,12 +15,12 @@ public sealed class MountTests
         File.WriteAllText(Path.Combine(source, "file"), "from source");
         try
         {
-            Mounts.Mount("tmpfs", "tmpfs", top, ["nosuid", "nodev", "size=16m", "mode=755"]);
+            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", ["nosuid", "nodev", "size=16m", "mode=755"])], top);
             Assert.True(Mounts.IsMountPoint(top));
             string nested = Path.Combine(top, "nested");
             Directory.CreateDirectory(nested);
 
-            Mounts.Mount("bind", source, nested, ["rbind", "ro"]);
+            RootfsMounts.MountAll([new MountRequest("bind", source, "nested", ["rbind", "ro"])], top);
             Assert.True(Mounts.IsMountPoint(nested));
             Assert.Equal("from source", File.ReadAllText(Path.Combine(nested, "file")));
             Assert.ThrowsAny<IOException>(() => File.WriteAllText(Path.Combine(nested, "new"), "x"));
@@ -44,8 +44,8 @@ public sealed class MountTests
         Directory.CreateDirectory(target);
         try
         {
-            Mounts.Mount("tmpfs", "tmpfs", target, []);
-            Mounts.Mount("tmpfs", "tmpfs", target, []);
+            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", []), new MountRequest("tmpfs", "tmpfs", "", [])], target);
+            Assert.Equal(2, MountInfo.ReadMountPoints().Count(p => p == Mounts.RealPath(target)));
             Mounts.UnmountRecursive(target);
             Assert.False(Mounts.IsMountPoint(target));
         }
@@ -69,10 +69,10 @@ public sealed class MountTests
     public void A_failed_mount_names_the_type_source_and_target()
     {
         using var dir = TestIo.CreateTempDir();
-        var ex = Assert.Throws<ErrnoException>(() =>
-            Mounts.Mount("bind", dir.Combine("nope"), dir.Path, ["bind"]));
-        Assert.Equal($"mount bind {dir.Combine("nope")} on {dir.Path}", ex.Operation);
-        Assert.Equal(2, ex.Errno);
+        var ex = Assert.Throws<MountException>(() =>
+            RootfsMounts.MountAll([new MountRequest("bind", dir.Combine("nope"), "", ["bind"])], dir.Path));
+        Assert.Equal($"mount bind {dir.Combine("nope")} on /: mount(2): No such file or directory (errno 2)", ex.Message);
+        Assert.Equal(2, Assert.IsType<ErrnoException>(ex.InnerException).Errno);
     }
 
     [Fact]

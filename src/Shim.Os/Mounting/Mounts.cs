@@ -2,36 +2,9 @@ using Shim.Os.Interop;
 
 namespace Shim.Os;
 
-/// <summary>Mounting and unmounting (rootfs layers, bind mounts).</summary>
+/// <summary>Unmounting and mount-point queries; mounting is <see cref="RootfsMounts"/>.</summary>
 public static class Mounts
 {
-    /// <summary>Parses containerd mount options (unknown ones become the data string joined with ',') and mounts; a read-only bind gets the remount Linux requires. Throws ErrnoException("mount &lt;type&gt; &lt;source&gt; on &lt;target&gt;").</summary>
-    public static void Mount(string type, string source, string target, IReadOnlyList<string> options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        var parsed = MountOptions.Parse(options);
-        string operation = $"mount {type} {source} on {target}";
-        ulong flags = parsed.Flags;
-
-        // A remount that only changes propagation must not pass MS_REMOUNT alone: that would
-        // reset every other flag of the mount (containerd skips it the same way).
-        if (!parsed.IsRemount || parsed.Data.Length > 0 || flags != Libc.MS_REMOUNT)
-        {
-            Call(source, target, type, flags, parsed.Data.Length > 0 ? parsed.Data : null, operation);
-        }
-        if (parsed.Propagation != 0)
-        {
-            Call(null, target, null, parsed.Propagation, null, operation);
-        }
-        if (parsed.IsBind && parsed.IsReadOnly && !parsed.IsRemount)
-        {
-            // The kernel ignores MS_RDONLY on the initial bind. Keep the flags the mount already
-            // has locked (nosuid/nodev/noexec) or the remount fails inside a user namespace.
-            ulong remount = flags | Libc.MS_REMOUNT | LockedFlags(target);
-            Call(null, target, null, remount, null, operation);
-        }
-    }
-
     /// <summary>Unmounts target and everything mounted beneath it, deepest first (MNT_DETACH on EBUSY); a missing or unmounted target is not an error.</summary>
     public static void UnmountRecursive(string target)
     {
@@ -86,14 +59,7 @@ public static class Mounts
         throw new ErrnoException(errno, $"umount {path}");
     }
 
-    private static void Call(string? source, string target, string? type, ulong flags, string? data, string operation)
-    {
-        if (Libc.mount(source, target, type, (nuint)flags, data) < 0)
-        {
-            throw ErrnoException.FromLast(operation);
-        }
-    }
-
+    /// <summary>The flags a mount has locked (nosuid/nodev/noexec) as MS_* bits, for a remount that must keep them.</summary>
     internal static unsafe ulong LockedFlags(string target)
     {
         byte* buffer = stackalloc byte[Libc.StatvfsSize];

@@ -23,27 +23,24 @@ internal static class UserNamespace
         string cat = Find(CatCandidates);
         var (childIn, toChild) = Pipes.Create();
         var (fromChild, childOut) = Pipes.Create();
-        ChildProcess child;
-        using (childIn)
-        using (childOut)
-        {
-            child = Reaper.Instance.Spawn(new SpawnOptions
-            {
-                Path = unshare,
-                Args = ["unshare", "--user", cat],
-                Fds = new Dictionary<int, System.Runtime.InteropServices.SafeHandle> { [0] = childIn, [1] = childOut },
-            });
-        }
+        ChildProcess? child = null;
         try
         {
-            using (fromChild)
+            using (childIn)
+            using (childOut)
             {
-                // cat echoes a byte only once it runs, which is after unshare(CLONE_NEWUSER).
-                Span<byte> probe = [(byte)'u'];
-                if (RawIo.Write(toChild, probe) != 1 || RawIo.Read(fromChild, probe) != 1)
+                child = Reaper.Instance.Spawn(new SpawnOptions
                 {
-                    throw new ErrnoException(Errno.ECHILD, $"{unshare} --user {cat} exited before it entered a new user namespace");
-                }
+                    Path = unshare,
+                    Args = ["unshare", "--user", cat],
+                    Fds = new Dictionary<int, System.Runtime.InteropServices.SafeHandle> { [0] = childIn, [1] = childOut },
+                });
+            }
+            // cat echoes a byte only once it runs, which is after unshare(CLONE_NEWUSER).
+            Span<byte> probe = [(byte)'u'];
+            if (RawIo.Write(toChild, probe) != 1 || RawIo.Read(fromChild, probe) != 1)
+            {
+                throw new ErrnoException(Errno.ECHILD, $"{unshare} --user {cat} exited before it entered a new user namespace");
             }
             string proc = $"/proc/{child.Pid}";
             WriteMap($"{proc}/uid_map", uidMap);
@@ -53,7 +50,8 @@ internal static class UserNamespace
         finally
         {
             toChild.Dispose();   // EOF: cat exits
-            if (!child.Exited.Wait(HelperExitTimeout))
+            fromChild.Dispose();
+            if (child is not null && !child.Exited.Wait(HelperExitTimeout))
             {
                 _ = Libc.kill(child.Pid, Libc.SIGKILL);
                 child.Exited.Wait(HelperExitTimeout);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Containerd.Task.V2;
 using Shim.Ttrpc;
 using Mount = Containerd.Types.Mount;
@@ -17,8 +18,10 @@ public sealed class RootfsMountTests : E2ETest
         var archive = await OciImage.GetLayeredAsync();
         (await CtrAsync(["images", "import", archive], stdin: null, TimeSpan.FromSeconds(300))).EnsureSuccess();
 
+        var took = Stopwatch.StartNew();
         var r = await CtrAsync("run", "--rm", "--fifo-dir", Ctrd.FifoDir, "--runtime", Runtime, OciImage.LayeredName, "layers1",
             "sh", "-c", "ls /layers | wc -l; cat /etc/passwd; echo written > /tmp/f; cat /tmp/f");
+        Log($"ctr run --rm of the {1 + OciImage.ExtraLayers}-layer image: {took.ElapsedMilliseconds} ms");
 
         Assert.True(r.ExitCode == 0, r.Describe());
         Assert.Equal($"{OciImage.ExtraLayers}\nroot:x:0:0:root:/root:/bin/sh\nwritten\n", r.Stdout);
@@ -36,9 +39,11 @@ public sealed class RootfsMountTests : E2ETest
         bool idmappedLayers = Ctrd.Line.Major >= 2;
         string[] remap = idmappedLayers ? ["--remap-labels"] : [];
 
+        var took = Stopwatch.StartNew();
         var r = await CtrAsync(["run", "--rm", "--fifo-dir", Ctrd.FifoDir, "--runtime", Runtime,
             "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536", .. remap, OciImage.Name, "userns1",
             "sh", "-c", "cat /proc/self/uid_map; stat -c %u:%g /bin/busybox"], stdin: null, TimeSpan.FromSeconds(120));
+        Log($"ctr run --rm with --uidmap/--gidmap {string.Join(' ', remap)}: {took.ElapsedMilliseconds} ms");
 
         Assert.True(r.ExitCode == 0, r.Describe());
         var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/bench.py -- runcsharp against the Go shims, under containerd 1.6 and 2.1 (issue 7).
+"""bench/bench.py -- runcsharp against the Go shims, under containerd 1.6 and 2.1 (issues 7 and 14).
 
 Run it through bench/run.sh (which builds first). For every containerd line it starts one private
 daemon (own root, state, sockets and runc namespace under /tmp/rcs-b-XXXX; never the system's),
@@ -26,6 +26,10 @@ then measures, runtimes interleaved round by round (the order rotates each round
   execmem  one `sleep` container per runtime; shim memory right after start, then after E execs
            (`ctr task exec ... true`, P at a time, round-robin over the selected runtimes: ours by
            default, RCS_BENCH_EXECMEM_RUNTIMES=all for the Go shims too) and 2 s to settle
+  probe    P pods per runtime (one shim each, or grouped G to a shim), all at once, each probed by
+           `ctr task exec ... /bin/true` every S s for T s: shim CPU per probe and per pod-hour from
+           the threads' /proc/<pid>/task/*/schedstat, then wake-ups (switch-ins) per idle minute,
+           PSS and threads per shim at the end
 
 Writes bench/results/latest.json (every sample) and prints a markdown table. Everything the run
 created is removed on exit: tasks, containers, the daemon by its PID, shims by PID whose argv

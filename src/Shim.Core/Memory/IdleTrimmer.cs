@@ -26,6 +26,7 @@ public sealed class IdleTrimmer : IDisposable
     private long _allocatedAtTrim = long.MinValue; // Volatile: _allocated() when the latest trim began; MinValue before the first
     private long _last;  // Interlocked: timestamp of the latest Touch
     private int _stage;  // what the timer is armed for; written under _gate, read by Touch without it
+    private long _trimmedAfter; // under _gate: _last when the quiet trim that armed the late one ran
     private long _trims; // Interlocked
 
     /// <summary>
@@ -91,6 +92,13 @@ public sealed class IdleTrimmer : IDisposable
         lock (_gate)
         {
             long last = Interlocked.Read(ref _last);
+            if (_stage == WaitingLate && last != _trimmedAfter)
+            {
+                // calls came after the quiet trim, each too small to arm a trim of its own: their
+                // pool workers are busy again, so the late trim would only repeat the quiet one
+                Interlocked.Exchange(ref _stage, Idle);
+                return;
+            }
             var quietFor = _time.GetElapsedTime(last);
             if (quietFor < _quiet)
             {
@@ -110,6 +118,7 @@ public sealed class IdleTrimmer : IDisposable
             }
             if (lateAhead)
             {
+                _trimmedAfter = last;
                 _timer.Change(_late - quietFor, Timeout.InfiniteTimeSpan);
             }
         }

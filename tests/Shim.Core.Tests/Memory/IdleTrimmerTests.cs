@@ -219,4 +219,34 @@ public class IdleTrimmerTests
         trimmer.Touch();                    // counted from the second trim again
         Assert.False(time.Timer.Armed);
     }
+
+    [Fact]
+    public void Small_calls_after_the_quiet_trim_cancel_the_late_one()
+    {
+        var time = new ManualTime();
+        long allocated = 0;
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Late, () => trims++, time, () => allocated, minAllocated: 1000);
+        trimmer.Touch();
+        time.Timer!.Fire();                 // the quiet trim; the late one is armed
+        time.Advance(TimeSpan.FromSeconds(2));
+        allocated += 100;
+        trimmer.Touch();                    // a probe: too small to arm a trim
+        time.Timer.Fire();
+        Assert.Equal(1, trims);
+        Assert.False(time.Timer.Armed);
+    }
+
+    [Fact]
+    public void Without_calls_after_the_quiet_trim_the_late_trim_still_runs()
+    {
+        var time = new ManualTime();
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Late, () => trims++, time, () => 0, minAllocated: 1000);
+        trimmer.Touch();
+        time.Timer!.Fire();
+        time.Timer.Fire();
+        Assert.Equal(2, trims);
+        Assert.False(time.Timer.Armed);
+    }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/bench.py -- runcsharp against the Go shims, under containerd 1.6 and 2.1 (issue 7).
+"""bench/bench.py -- runcsharp against the Go shims, under containerd 1.6 and 2.1 (issues 7 and 14).
 
 Run it through bench/run.sh (which builds first). For every containerd line it starts one private
 daemon (own root, state, sockets and runc namespace under /tmp/rcs-b-XXXX; never the system's),
@@ -26,6 +26,10 @@ then measures, runtimes interleaved round by round (the order rotates each round
   execmem  one `sleep` container per runtime; shim memory right after start, then after E execs
            (`ctr task exec ... true`, P at a time, round-robin over the selected runtimes: ours by
            default, RCS_BENCH_EXECMEM_RUNTIMES=all for the Go shims too) and 2 s to settle
+  probe    P pods per runtime (one shim each, or grouped G to a shim), all at once, each probed by
+           `ctr task exec ... /bin/true` every S s for T s: shim CPU per probe and per pod-hour from
+           the threads' /proc/<pid>/task/*/schedstat, then wake-ups (switch-ins) per idle minute,
+           PSS and threads per shim at the end
 
 Writes bench/results/latest.json (every sample) and prints a markdown table. Everything the run
 created is removed on exit: tasks, containers, the daemon by its PID, shims by PID whose argv
@@ -60,7 +64,7 @@ def knob(name, default):
 
 
 LINES = os.environ.get("RCS_BENCH_LINES", "1.6 2.1").split()
-PHASES = os.environ.get("RCS_BENCH_PHASES", "latency exec idle start stdout execmem").split()
+PHASES = os.environ.get("RCS_BENCH_PHASES", "latency exec idle start stdout execmem probe").split()
 SAMPLES = knob("RCS_BENCH_SAMPLES", 20)          # ctr run --rm latency, per runtime
 EXEC_SAMPLES = knob("RCS_BENCH_EXEC_SAMPLES", 20)
 IDLE = knob("RCS_BENCH_IDLE", 20)
@@ -71,6 +75,13 @@ STDOUT_WRITERS = os.environ.get("RCS_BENCH_STDOUT_WRITERS", "head dd").split()
 EXECS = knob("RCS_BENCH_EXECS", 500)
 EXEC_PAR = knob("RCS_BENCH_EXEC_PAR", 2)
 EXECMEM_RUNTIMES = os.environ.get("RCS_BENCH_EXECMEM_RUNTIMES", "ours").split()   # keys, or "all"
+PROBE_PODS = knob("RCS_BENCH_PROBE_PODS", 6)           # pods per runtime (3 runtimes under 2.1)
+PROBE_PERIOD = float(os.environ.get("RCS_BENCH_PROBE_PERIOD") or 2)    # seconds between probes of a pod
+PROBE_SECONDS = knob("RCS_BENCH_PROBE_SECONDS", 120)  # probing time per mode
+PROBE_IDLE = knob("RCS_BENCH_PROBE_IDLE", 60)         # idle window after probing (wake-ups)
+PROBE_SETTLE = knob("RCS_BENCH_PROBE_SETTLE", 15)     # quiet time before the idle window (trims, pool retirement)
+PROBE_GROUP = knob("RCS_BENCH_PROBE_GROUP", 3)        # pods per shim in the grouped mode
+PROBE_MODES = os.environ.get("RCS_BENCH_PROBE_MODES", "separate grouped").split()
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -627,6 +638,169 @@ def stdout_runs(L, writer):
 
 
 # ------------------------------------------------------------------------------------------------
+class ShimCpu:
+    """One shim's CPU from /proc/<pid>/task/*/schedstat (ns on CPU, per thread: the precise source).
+    A thread that exits takes its counters with it, so the last value seen of every thread is kept
+    (sample() often enough that a thread cannot work and exit between two samples unseen); the
+    tick-based utime+stime of /proc/<pid>/stat (which does include dead threads) is kept beside it
+    as a cross-check."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.ns = {}       # tid -> last sum_exec_runtime seen
+        self.slices = {}   # tid -> last count of timeslices (times the thread was switched in)
+        self.sample()
+        self.base_ns, self.base_slices = self.cpu_ns(), self.switches()
+        self.base_ticks = proc_cpu(pid)
+
+    def sample(self):
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return False
+        for t in tids:
+            try:
+                with open(f"/proc/{self.pid}/task/{t}/schedstat") as f:
+                    run, _, n = f.read().split()
+            except (OSError, ValueError):
+                continue
+            self.ns[t], self.slices[t] = int(run), int(n)
+        return True
+
+    def cpu_ns(self):
+        return sum(self.ns.values())
+
+    def switches(self):
+        return sum(self.slices.values())
+
+    def threads(self):
+        try:
+            return len(os.listdir(f"/proc/{self.pid}/task"))
+        except OSError:
+            return None
+
+
+def probe_pods(L, mode):
+    """(pod id, runtime key, shim key) of every pod: PROBE_PODS per runtime, one shim per pod or
+    PROBE_GROUP pods per shim (the spec annotation both shims group by)."""
+    pods = []
+    for r in L.runtimes:
+        for j in range(PROBE_PODS):
+            shim = f"{r.key}-{j if mode == 'separate' else j // PROBE_GROUP}"
+            pods.append((f"pr-{mode[0]}-{r.key}-{j}", r, shim))
+    return pods
+
+
+def phase_probe(L, res):
+    res["probe"] = {m: probe_mode(L, m) for m in PROBE_MODES}
+
+
+def probe_mode(L, mode):
+    """Every pod probed by `ctr task exec` every PROBE_PERIOD s for PROBE_SECONDS s, all runtimes'
+    pods at once, each period's probes spread evenly over the period in a rotated order (like a
+    kubelet's independent probe timers); then PROBE_SETTLE s of quiet and PROBE_IDLE s idle."""
+    pods = probe_pods(L, mode)
+    log(f"[{L.name}] probe ({mode}): {len(pods)} pods, every {PROBE_PERIOD:g} s for {PROBE_SECONDS} s, "
+        f"then {PROBE_IDLE} s idle")
+    load0 = os.getloadavg()
+
+    def run(pod):
+        cid, r, shim = pod
+        extra = [] if mode == "separate" else ["--annotation", f"io.containerd.runc.v2.group=pr-{L.ns}-{shim}"]
+        a = L.run_args(r, cid, "sleep", "3600", detach=True)
+        L.ctr(*a[:2], *extra, *a[2:])
+    # the first pod of a group starts its shim (its -id), the rest join it
+    firsts = [p for p in pods if p[0] == min(q[0] for q in pods if q[2] == p[2])]
+    par(run, firsts, workers=2)
+    par(run, [p for p in pods if p not in firsts], workers=2)
+    time.sleep(2)
+    shims = {}
+    for cid, r, shim in firsts:
+        pids = L.shim_pids(cid)
+        if len(pids) != 1:
+            raise RuntimeError(f"probe: shim of {cid}: {pids}")
+        shims[shim] = (r.key, pids[0])
+    if len({p for _, p in shims.values()}) != len(shims):
+        raise RuntimeError(f"probe ({mode}): pods did not get their own shims: {shims}")
+    time.sleep(PROBE_SETTLE)
+    cpu = {k: ShimCpu(pid) for k, (_, pid) in shims.items()}
+    done = {k: 0 for k in shims}
+    late, failed = [], []
+    lock = threading.Lock()
+    n = [0]
+
+    def probe(pod, due):
+        cid, r, shim = pod
+        with lock:
+            n[0] += 1
+            eid = f"p{n[0]}"
+        late.append(time.monotonic() - due)
+        p = L.ctr("task", "exec", "--exec-id", eid, cid, "/bin/true", check=False)
+        with lock:
+            if p.returncode == 0:
+                done[shim] += 1
+            else:
+                failed.append((cid, p.returncode))
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.wait(0.25):
+            for c in cpu.values():
+                c.sample()
+    th = threading.Thread(target=sampler, daemon=True)
+    th.start()
+    t0 = time.monotonic()
+    rounds = int(PROBE_SECONDS / PROBE_PERIOD)
+    with cf.ThreadPoolExecutor(max(4, len(pods) // 2)) as ex:
+        for i in range(rounds):
+            order = rotate(pods, i)
+            for j, pod in enumerate(order):
+                due = t0 + i * PROBE_PERIOD + j * PROBE_PERIOD / len(order)
+                d = due - time.monotonic()
+                if d > 0:
+                    time.sleep(d)
+                ex.submit(probe, pod, due)
+    t_probe = time.monotonic() - t0
+    for c in cpu.values():
+        c.sample()
+    stop.set()
+    th.join()
+    busy = {k: (c.cpu_ns() - c.base_ns, (proc_cpu(c.pid) or 0) - (c.base_ticks or 0)) for k, c in cpu.items()}
+    time.sleep(PROBE_SETTLE)
+    for c in cpu.values():
+        c.sample()
+    idle0 = {k: (c.switches(), c.cpu_ns()) for k, c in cpu.items()}
+    time.sleep(PROBE_IDLE)
+    for c in cpu.values():
+        c.sample()
+    out = {"pods": len(pods), "shims": len(shims), "period_s": PROBE_PERIOD, "probe_s": round(t_probe, 1),
+           "idle_s": PROBE_IDLE, "failed": failed[:10], "n_failed": len(failed),
+           "start_lag_s": summary(late) and {k: summary(late)[k] for k in ("median", "p90")},
+           "loadavg_before": load0, "loadavg_after": os.getloadavg(), "runtimes": {}}
+    for r in L.runtimes:
+        ks = [k for k, (rk, _) in shims.items() if rk == r.key]
+        probes = sum(done[k] for k in ks)
+        cpu_ns = sum(busy[k][0] for k in ks)
+        ticks_s = sum(busy[k][1] for k in ks)
+        npods = sum(1 for p in pods if p[1].key == r.key)
+        wake = [(cpu[k].switches() - idle0[k][0]) * 60 / PROBE_IDLE for k in ks]
+        idle_cpu = [(cpu[k].cpu_ns() - idle0[k][1]) / 1e6 * 60 / PROBE_IDLE for k in ks]
+        mem = avg_mem([proc_mem(shims[k][1]) for k in ks])
+        out["runtimes"][r.key] = {
+            "probes": probes,
+            "cpu_ms_per_probe": round(cpu_ns / 1e6 / probes, 3) if probes else None,
+            "cpu_ms_per_probe_ticks": round(ticks_s * 1e3 / probes, 3) if probes else None,
+            "cpu_s_per_pod_hour": round(cpu_ns / 1e9 / npods * 3600 / t_probe, 2),
+            "wakeups_per_idle_min_per_shim": round(statistics.mean(wake), 2) if wake else None,
+            "wakeups_per_idle_min": [round(w, 1) for w in wake],
+            "idle_cpu_ms_per_min_per_shim": round(statistics.mean(idle_cpu), 3) if idle_cpu else None,
+            "mem_per_shim": mem}
+        log(f"[{L.name}] probe ({mode}) {r.key}: {out['runtimes'][r.key]}")
+    L.clean_tasks()
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
 LABEL = {"ours": "ours", "go16": "Go 1.6 shim", "go21": "Go 2.1 shim", "floor": "runc run"}
 
 
@@ -656,6 +830,15 @@ def rows_for(line, r):
         rows.append((f"stdout {STDOUT_BYTES / (1 << 30):g} GiB from {w}, MB/s", "≥ 1.2× Go 2.1", {k: v.get("mb_s") for k, v in so.items()}, "{:.0f}", "high"))
         rows.append((f"shim CPU s per GiB of stdout from {w}", "≤ 0.5× Go 2.1", {k: v.get("shim_cpu_s_per_gib") for k, v in so.items()}, "{:.2f}", "low"))
         rows.append((f"ctr CPU s per GiB from {w} (client)", "–", {k: v.get("ctr_cpu_s_per_gib") for k, v in so.items()}, "{:.2f}", "low"))
+    for mode, pr in (r.get("probe") or {}).items():
+        rt = pr["runtimes"]
+        per = f"{pr['pods'] // len(rt)} pods/runtime in {pr['shims'] // len(rt)} shims, every {pr['period_s']:g} s"
+        rows.append((f"probe ({mode}, {per}): shim CPU ms per probe", "≤ 0.3× better Go", {k: v.get("cpu_ms_per_probe") for k, v in rt.items()}, "{:.2f}", "low"))
+        rows.append((f"probe ({mode}): same from /proc/pid/stat ticks", "–", {k: v.get("cpu_ms_per_probe_ticks") for k, v in rt.items()}, "{:.2f}", "low"))
+        rows.append((f"probe ({mode}): shim CPU s per pod-hour", "–", {k: v.get("cpu_s_per_pod_hour") for k, v in rt.items()}, "{:.1f}", "low"))
+        rows.append((f"probe ({mode}): wake-ups per idle minute per shim", "0", {k: v.get("wakeups_per_idle_min_per_shim") for k, v in rt.items()}, "{:.1f}", "low"))
+        rows.append((f"probe ({mode}): PSS KiB per shim at the end", "≤ 0.5× Go 1.6", {k: _get(v, "mem_per_shim", "pss") for k, v in rt.items()}, "{:.0f}", "low"))
+        rows.append((f"probe ({mode}): threads per shim at the end", "≤ 6", {k: _get(v, "mem_per_shim", "threads") for k, v in rt.items()}, "{:.1f}", "low"))
     em = r.get("execmem") or {}
     if em:
         n = next(iter(em.values())).get("execs")
@@ -680,6 +863,10 @@ def verdict(target, vals):
         return ""
     gos = [vals[k] for k in ("go16", "go21") if isinstance(vals.get(k), (int, float))]
     try:
+        if target == "≤ 0.3× better Go" and gos:
+            return "met" if o <= 0.3 * min(gos) else "not met"
+        if target == "0":
+            return "met" if o == 0 else "not met"
         if target == "≤ 0.9× faster Go" and gos:
             return "met" if o <= 0.9 * min(gos) else "not met"
         if target == "≤ 0.5× Go 1.6" and vals.get("go16"):
@@ -748,7 +935,9 @@ def main():
             "kernel": platform.release(), "cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg(),
             "knobs": {"samples": SAMPLES, "exec_samples": EXEC_SAMPLES, "idle": IDLE, "start_samples": START_SAMPLES,
                       "stdout_runs": STDOUT_RUNS, "stdout_bytes": STDOUT_BYTES, "execs": EXECS, "exec_par": EXEC_PAR, "execmem_runtimes": EXECMEM_RUNTIMES,
-                      "phases": PHASES, "lines": LINES, "ours_runtime": OURS_RT}}
+                      "phases": PHASES, "lines": LINES, "ours_runtime": OURS_RT,
+                      "probe": {"pods": PROBE_PODS, "period_s": PROBE_PERIOD, "seconds": PROBE_SECONDS, "idle_s": PROBE_IDLE,
+                                "settle_s": PROBE_SETTLE, "group": PROBE_GROUP, "modes": PROBE_MODES}}}
     try:
         for name in LINES:
             L = Line(name)
@@ -769,6 +958,8 @@ def main():
                     phase_start(L, r)
                 if "stdout" in PHASES:
                     phase_stdout(L, r)
+                if "probe" in PHASES:
+                    phase_probe(L, r)
             finally:
                 L.stop()
             r["seconds"] = round(time.time() - t0)

@@ -5,7 +5,8 @@
 # table on stdout and every sample in bench/results/latest.json. See bench/README.md and the
 # docstring of bench/bench.py for what each figure is and how it is taken.
 #
-#   sudo bench/run.sh                     quick defaults (under 10 minutes on 2 busy cores)
+#   sudo bench/run.sh                     quick defaults (under 10 minutes on 2 busy cores, plus ~15 for the probe phase)
+#   RCS_BENCH_PHASES=probe sudo -E bench/run.sh   the spaced exec-probe rhythm alone (issue 14)
 #   RCS_BENCH_SAMPLES=50 RCS_BENCH_IDLE=50 RCS_BENCH_EXECS=2000 RCS_BENCH_EXECMEM_RUNTIMES=all \
 #     sudo -E bench/run.sh              the full one (about an hour here)
 #
@@ -13,7 +14,9 @@
 # RCS_BENCH_IDLE=20, RCS_BENCH_START_SAMPLES=20, RCS_BENCH_STDOUT_RUNS=3,
 # RCS_BENCH_STDOUT_BYTES=1073741824, RCS_BENCH_STDOUT_WRITERS="head dd", RCS_BENCH_EXECS=500, RCS_BENCH_EXEC_PAR=2,
 # RCS_BENCH_EXECMEM_RUNTIMES=ours (or "ours go16 go21" / all),
-# RCS_BENCH_LINES="1.6 2.1", RCS_BENCH_PHASES="latency exec idle start stdout execmem",
+# RCS_BENCH_PROBE_PODS=6, RCS_BENCH_PROBE_PERIOD=2, RCS_BENCH_PROBE_SECONDS=120, RCS_BENCH_PROBE_SETTLE=15,
+# RCS_BENCH_PROBE_IDLE=60, RCS_BENCH_PROBE_GROUP=3, RCS_BENCH_PROBE_MODES="separate grouped",
+# RCS_BENCH_LINES="1.6 2.1", RCS_BENCH_PHASES="latency exec idle start stdout execmem probe",
 # RCS_RUNTIME=io.containerd.runc.v2 (put the line's stock shim in "ours": an A/A run, the noise
 # floor of the method), RCS_SKIP_BUILD=1 (use dist/ as it is), RCS_FORCE_BUILD=1.
 set -euo pipefail

@@ -41,6 +41,9 @@ internal static class ServeCommand
     // after the last exec), and when again: after idle pool workers retired (2 s, Shim.Host.csproj)
     private static readonly TimeSpan TrimAfterQuiet = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan TrimLate = TimeSpan.FromSeconds(5);
+    // and only once this much was allocated since the last trim (4 of the 256 KiB gen0 budgets
+    // StartCommand gives the daemon): spaced exec probes share one trim instead of one each
+    private const long TrimAfterAllocated = 1 << 20;
 
     private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked)
     {
@@ -71,7 +74,9 @@ internal static class ServeCommand
         var service = new TaskService(settings, events, new RuncRunner(), router, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
-        using var trimmer = new Shim.Core.Memory.IdleTrimmer(TrimAfterQuiet, TrimLate, Shim.Core.Memory.IdleTrimmer.TrimProcess, TimeProvider.System);
+        using var trimmer = new Shim.Core.Memory.IdleTrimmer(
+            TrimAfterQuiet, TrimLate, Shim.Core.Memory.IdleTrimmer.TrimProcess, TimeProvider.System,
+            static () => GC.GetTotalAllocatedBytes(precise: false), TrimAfterAllocated);
         await using var server = new TtrpcServer(registry, new TtrpcServerOptions
         {
             AcceptFilter = SamePeerUser,

@@ -7,7 +7,9 @@ namespace Shim.Core.Memory;
 /// that counts when hundreds of them run on a node, and a trim costs a millisecond or two on a
 /// heap this small. A second, late trim follows once the thread pool has retired the workers the
 /// burst added (their exit frees thread caches). No activity, no timer: an idle shim never wakes
-/// for this.
+/// for this. Calls that allocated little since the last trim arm nothing either: a shim probed
+/// every few seconds (a Kubernetes exec probe) would otherwise pay a full compacting GC, a
+/// malloc_trim and the timer and pool wake-ups around them on every probe, for a few KiB.
 /// </summary>
 public sealed class IdleTrimmer : IDisposable
 {
@@ -18,21 +20,30 @@ public sealed class IdleTrimmer : IDisposable
     private readonly Action _trim;
     private readonly TimeProvider _time;
     private readonly ITimer _timer;
+    private readonly Func<long> _allocated;
+    private readonly long _minAllocated;
     private readonly Lock _gate = new();
+    private long _allocatedAtTrim = long.MinValue; // Volatile: _allocated() when the latest trim began; MinValue before the first
     private long _last;  // Interlocked: timestamp of the latest Touch
     private int _stage;  // what the timer is armed for; written under _gate, read by Touch without it
+    private long _trimmedAfter; // under _gate: _last when the quiet trim that armed the late one ran
     private long _trims; // Interlocked
 
     /// <summary>
     /// Creates a trimmer that runs <paramref name="trim"/> once <paramref name="quiet"/> has passed
-    /// without activity, and again once <paramref name="late"/> has (if it is longer).
+    /// without activity, and again once <paramref name="late"/> has (if it is longer). With
+    /// <paramref name="allocated"/> (bytes allocated so far, a monotonic counter), activity arms a
+    /// trim only once <paramref name="minAllocated"/> bytes were allocated since the last trim
+    /// began; the first burst always does.
     /// </summary>
-    public IdleTrimmer(TimeSpan quiet, TimeSpan late, Action trim, TimeProvider time)
+    public IdleTrimmer(TimeSpan quiet, TimeSpan late, Action trim, TimeProvider time, Func<long>? allocated = null, long minAllocated = 0)
     {
         _quiet = quiet;
         _late = late;
         _trim = trim;
         _time = time;
+        _allocated = allocated ?? (static () => 0);
+        _minAllocated = minAllocated;
         _timer = time.CreateTimer(static s => ((IdleTrimmer)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -48,14 +59,20 @@ public sealed class IdleTrimmer : IDisposable
         Shim.Os.Malloc.Trim();
     }
 
-    /// <summary>Records activity (a call dispatched or answered); cheap: a clock read, and a timer arm once per burst.</summary>
+    /// <summary>Records activity (a call dispatched or answered); cheap: a clock read, and a timer arm once per burst that is worth a trim.</summary>
     public void Touch()
     {
         // a full fence between this write and the read of _stage; OnTimer fences the other way
         Interlocked.Exchange(ref _last, _time.GetTimestamp());
-        if (Volatile.Read(ref _stage) == WaitingQuiet)
+        int stage = Volatile.Read(ref _stage);
+        if (stage == WaitingQuiet)
         {
             return; // the pending timer looks at _last when it fires
+        }
+        if (!WorthTrimming())
+        {
+            // too little to give back: no timer, no trim (a pending late trim still runs, after a quiet period)
+            return;
         }
         lock (_gate)
         {
@@ -75,6 +92,13 @@ public sealed class IdleTrimmer : IDisposable
         lock (_gate)
         {
             long last = Interlocked.Read(ref _last);
+            if (_stage == WaitingLate && last != _trimmedAfter)
+            {
+                // calls came after the quiet trim, each too small to arm a trim of its own: their
+                // pool workers are busy again, so the late trim would only repeat the quiet one
+                Interlocked.Exchange(ref _stage, Idle);
+                return;
+            }
             var quietFor = _time.GetElapsedTime(last);
             if (quietFor < _quiet)
             {
@@ -94,14 +118,22 @@ public sealed class IdleTrimmer : IDisposable
             }
             if (lateAhead)
             {
+                _trimmedAfter = last;
                 _timer.Change(_late - quietFor, Timeout.InfiniteTimeSpan);
             }
         }
         Trim();
     }
 
+    private bool WorthTrimming()
+    {
+        long since = Volatile.Read(ref _allocatedAtTrim);
+        return since == long.MinValue || _allocated() - since >= _minAllocated;
+    }
+
     private void Trim()
     {
+        Volatile.Write(ref _allocatedAtTrim, _allocated());
         try
         {
             _trim();

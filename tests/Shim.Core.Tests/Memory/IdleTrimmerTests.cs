@@ -167,4 +167,86 @@ public class IdleTrimmerTests
         Assert.Equal(3, trims);
         Assert.False(time.Timer.Armed);
     }
+
+    [Fact]
+    public void The_first_burst_trims_however_little_it_allocated()
+    {
+        var time = new ManualTime();
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => trims++, time, () => 10, minAllocated: 1000);
+        trimmer.Touch();
+        time.Timer!.Fire();
+        Assert.Equal(1, trims);
+    }
+
+    [Fact]
+    public void Calls_that_allocated_little_since_the_last_trim_arm_no_timer()
+    {
+        var time = new ManualTime();
+        long allocated = 0;
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => trims++, time, () => allocated, minAllocated: 1000);
+        trimmer.Touch();
+        time.Timer!.Fire();
+        for (int probe = 0; probe < 3; probe++)
+        {
+            time.Advance(TimeSpan.FromSeconds(2));
+            allocated += 300;
+            trimmer.Touch();
+            Assert.False(time.Timer.Armed); // 900 bytes since the trim: no wake-up for them
+        }
+        Assert.Equal(1, trims);
+    }
+
+    [Fact]
+    public void The_call_that_crosses_the_allocation_threshold_arms_the_next_quiet_trim()
+    {
+        var time = new ManualTime();
+        long allocated = 0;
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Quiet, () => trims++, time, () => allocated, minAllocated: 1000);
+        trimmer.Touch();
+        time.Timer!.Fire();
+        allocated += 600;
+        trimmer.Touch();
+        allocated += 600;
+        trimmer.Touch();
+        Assert.True(time.Timer.Armed);
+        Assert.Equal(Quiet, time.Timer.Due);
+        time.Timer.Fire();
+        Assert.Equal(2, trims);
+        allocated += 600;
+        trimmer.Touch();                    // counted from the second trim again
+        Assert.False(time.Timer.Armed);
+    }
+
+    [Fact]
+    public void Small_calls_after_the_quiet_trim_cancel_the_late_one()
+    {
+        var time = new ManualTime();
+        long allocated = 0;
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Late, () => trims++, time, () => allocated, minAllocated: 1000);
+        trimmer.Touch();
+        time.Timer!.Fire();                 // the quiet trim; the late one is armed
+        time.Advance(TimeSpan.FromSeconds(2));
+        allocated += 100;
+        trimmer.Touch();                    // a probe: too small to arm a trim
+        time.Timer.Fire();
+        Assert.Equal(1, trims);
+        Assert.False(time.Timer.Armed);
+    }
+
+    [Fact]
+    public void Without_calls_after_the_quiet_trim_the_late_trim_still_runs()
+    {
+        var time = new ManualTime();
+        int trims = 0;
+        using var trimmer = new IdleTrimmer(Quiet, Late, () => trims++, time, () => 0, minAllocated: 1000);
+        trimmer.Touch();
+        time.Timer!.Fire();
+        time.Timer.Fire();
+        Assert.Equal(2, trims);
+        Assert.False(time.Timer.Armed);
+    }
 }

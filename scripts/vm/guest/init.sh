@@ -44,5 +44,5 @@ hostname rcsvm
 C=$R/sys/fs/cgroup
 mkdir -p $C/init.scope && echo 1 > $C/init.scope/cgroup.procs
 for c in $(cat $C/cgroup.controllers); do echo "+$c" > $C/cgroup.subtree_control; done
-echo "rcsvm: init done at $(cut -d' ' -f1 /proc/uptime)s" > $R/dev/ttyS0
+echo "rcsvm: init done at $(cut -d' ' -f1 $R/proc/uptime)s" > $R/dev/ttyS0
 exec switch_root $R /bin/bash /.rcsvm/job/stage2

@@ -19,7 +19,7 @@ public sealed class SystemdCgroupTests(SystemdGuest guest) : IClassFixture<Syste
     public void Systemd_reports_the_scope_active(string line) => guest.AssertPassed(line, "systemd.scope-active");
 
     [Theory, MemberData(nameof(Lines))]
-    public void An_oom_kill_shows_in_the_scopes_memory_events(string line) => guest.AssertPassed(line, "oom.memory-events");
+    public void Systemd_logs_the_oom_kill_in_the_scope(string line) => guest.AssertPassed(line, "oom.systemd-saw-it");
 
     [Theory, MemberData(nameof(Lines))]
     public void TaskOOM_comes_before_TaskExit(string line) => guest.AssertPassed(line, "oom.event-before-exit");

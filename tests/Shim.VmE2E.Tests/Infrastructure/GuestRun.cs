@@ -18,7 +18,7 @@ public abstract class GuestRun : IAsyncLifetime
 
     // TCG is slow (boot 6-25 s, `ctr run` ~1.3 s, a fork+exec 40-80x the host's): generous, but
     // bounded so a hung guest fails the class instead of the CI job
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(15);
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(18);
 
     private readonly Dictionary<(string Line, string Id), CheckResult> _results = [];
     private string _output = "";

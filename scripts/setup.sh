@@ -29,6 +29,16 @@ else
   echo "setup: containerd, runc, busybox-static and python3 are installed"
 fi
 
+# the cgroup v2 guest of the VM suite (tests/Shim.VmE2E.Tests): qemu-system-x86, Debian's kernel
+# unpacked (not installed) and an initramfs in /var/cache/runcsharp-vm; a quick check once built
+if ! bash "$(dirname "$0")/vm/image.sh"; then
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+    echo "setup: FAILED: scripts/vm/image.sh (CI=true runs the cgroup v2 VM suite)" >&2
+    exit 1
+  fi
+  echo "setup: WARNING: scripts/vm/image.sh failed; the VM suite will skip" >&2
+fi
+
 # a criu that works on this kernel (sid's, with its own libraries; bookworm's 3.17 fails
 # `criu check`), plus bookworm's iptables and patchelf; cached in /var/cache/runcsharp-criu.
 # The E2E harness puts its folder first on containerd's PATH (runc execs `criu` from PATH).

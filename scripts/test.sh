@@ -8,6 +8,7 @@
 # system's) always, then every line scripts/fetch-versions.sh fetched (1.7 and 2.1, listed in
 # $RCS_VERSIONS_DIR/versions.env); each run gets its own TRX (Shim.E2E.Tests@<line>.trx) and all
 # of them count in the summary line. Under CI=true a missing line (1.7 or 2.1) is an error.
+# tests/Shim.VmE2E.Tests boots cgroup v2 QEMU guests (scripts/vm/) and runs once.
 #
 # Usage: scripts/test.sh [tests/Project ...]        (default: every tests/*/*.csproj)
 # Environment (optional):
@@ -94,6 +95,14 @@ for proj in "${projects[@]}"; do
       fi
       echo "test: $name on containerd $line took $((SECONDS - start)) s"
     done
+  elif [ "$name" = Shim.VmE2E.Tests ]; then
+    # cgroup v2 and runc's systemd driver: two QEMU guests (scripts/vm/run.sh; plain init, then
+    # systemd as PID 1), containerd 1.6 and 2.1 in each; one TRX. Under CI=true a missing guest
+    # image, qemu or line fails these tests instead of skipping them.
+    echo "test: === $name (cgroup v2 guests) ==="
+    start=$SECONDS
+    run_project "$proj" "$name"
+    echo "test: $name took $((SECONDS - start)) s"
   else
     echo "test: === $name ==="
     run_project "$proj" "$name"

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Shim.VmE2E.Tests;
+
+/// <summary>One check's outcome as the guest wrote it to results.tsv.</summary>
+internal sealed record CheckResult(string Line, string Id, bool Passed, string Detail);
+
+/// <summary>
+/// One boot of the cgroup v2 guest (scripts/vm/run.sh) running guest/checks.sh for the containerd
+/// lines 1.6 and 2.1 through the runtime under test; the guest's results.tsv is read back here so
+/// each test asserts one check and a failure names it.
+/// </summary>
+public abstract class GuestRun : IAsyncLifetime
+{
+    /// <summary>The containerd lines every guest runs, in this order.</summary>
+    public static readonly string[] Lines = ["1.6", "2.1"];
+
+    // TCG is slow (boot 6-25 s, `ctr run` ~1.3 s, a fork+exec 40-80x the host's): generous, but
+    // bounded so a hung guest fails the class instead of the CI job
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(18);
+
+    private readonly Dictionary<(string Line, string Id), CheckResult> _results = [];
+    private string _output = "";
+    private string? _failure;
+
+    /// <summary>"plain" (a shell as PID 1, cgroup2 mounted) or "systemd" (systemd as PID 1).</summary>
+    protected abstract string Mode { get; }
+
+    /// <summary>Seconds from start to power-off of the guest.</summary>
+    public double Seconds { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        if (VmPrereqs.Missing().Count > 0) { return; }   // each test skips (or fails under CI) with the reason
+        _failure = await CriTool.EnsurePublishedAsync();
+        var outDir = Directory.CreateTempSubdirectory($"rcs-vm-{Mode}-").FullName;
+        try
+        {
+            var repo = VmPrereqs.RepoRoot;
+            var psi = new ProcessStartInfo(Path.Combine(repo, "scripts", "vm", "run.sh"))
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = repo,
+            };
+            if (Mode == "systemd") { psi.ArgumentList.Add("--systemd"); }
+            foreach (var a in new[] { "-t", ((int)Timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture), "--out", outDir, "--",
+                                      "bash", Path.Combine(repo, "tests", "Shim.VmE2E.Tests", "guest", "checks.sh"), repo })
+            {
+                psi.ArgumentList.Add(a);
+            }
+            foreach (var l in Lines) { psi.ArgumentList.Add(l); }
+            psi.Environment["RCS_VM_PASS"] = "RCS_E2E_RUNTIME RCS_VERSIONS_DIR RCS_VM_CRI";
+            psi.Environment["RCS_VM_CRI"] = CriTool.Binary;
+            psi.Environment["RCS_E2E_RUNTIME"] = VmPrereqs.Runtime;
+
+            var watch = Stopwatch.StartNew();
+            using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start scripts/vm/run.sh");
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            // run.sh enforces the timeout itself (qemu under `timeout`); this is the backstop
+            using var cts = new CancellationTokenSource(Timeout + TimeSpan.FromMinutes(1));
+            try { await p.WaitForExitAsync(cts.Token); }
+            catch (OperationCanceledException) { p.Kill(entireProcessTree: true); await p.WaitForExitAsync(CancellationToken.None); }
+            Seconds = watch.Elapsed.TotalSeconds;
+            _output = (await stdout) + (await stderr);
+            if (p.ExitCode != 0) { _failure = $"scripts/vm/run.sh ({Mode}) exited {p.ExitCode} after {Seconds:F0} s"; }
+            else if (_failure is not null) { _failure = "rcs-cri: " + _failure; }
+
+            var tsv = Path.Combine(outDir, "results.tsv");
+            if (File.Exists(tsv))
+            {
+                foreach (var row in File.ReadLines(tsv))
+                {
+                    var f = row.Split('\t');
+                    if (f.Length >= 4) { _results[(f[0], f[1])] = new CheckResult(f[0], f[1], f[2] == "PASS", f[3]); }
+                }
+            }
+            else
+            {
+                _failure ??= $"the {Mode} guest wrote no results.tsv";
+            }
+            TestContext.Current.SendDiagnosticMessage($"{Mode} guest: {_results.Count} results in {Seconds:F0} s");
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Asserts that check <paramref name="id"/> passed on containerd <paramref name="line"/>.</summary>
+    internal void AssertPassed(string line, string id)
+    {
+        VmPrereqs.RequireOrSkip();
+        if (_results.TryGetValue((line, id), out var r))
+        {
+            Assert.True(r.Passed, $"[{Mode} guest, containerd {line}, {VmPrereqs.Runtime}] {id}: {r.Detail}");
+            return;
+        }
+        var setup = _results.TryGetValue((line, "setup"), out var s) ? $"setup: {s.Detail}" : "no setup result";
+        Assert.Fail($"[{Mode} guest, containerd {line}] check {id} did not run ({_failure ?? "the guest ended normally"}; {setup}); guest output (tail):\n{Tail(_output, 40)}");
+    }
+
+    private static string Tail(string text, int lines)
+    {
+        var all = text.Split('\n');
+        return string.Join('\n', all[Math.Max(0, all.Length - lines)..]);
+    }
+}
+
+/// <summary>The guest with a shell as PID 1 and cgroup2 mounted by hand (cgroupfs driver).</summary>
+public sealed class PlainGuest : GuestRun
+{
+    protected override string Mode => "plain";
+}
+
+/// <summary>The guest with systemd as PID 1 (runc's systemd cgroup driver, over D-Bus).</summary>
+public sealed class SystemdGuest : GuestRun
+{
+    protected override string Mode => "systemd";
+}

@@ -1,0 +1,90 @@
+namespace Shim.VmE2E.Tests;
+
+/// <summary>
+/// The runtime under test with runc's systemd cgroup driver on a guest whose PID 1 is systemd:
+/// `ctr run --runc-systemd-cgroup --cgroup system.slice:rcs:&lt;id&gt;` (2.1's ctr, as 1.6's refuses
+/// the flag for other runtime names), containerd 1.6 and 2.1. One guest boot serves the class.
+/// </summary>
+public sealed class SystemdCgroupTests(SystemdGuest guest) : IClassFixture<SystemdGuest>
+{
+    public static TheoryData<string> Lines => [.. GuestRun.Lines];
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Ctr_run_sees_the_root_of_its_own_cgroup_namespace(string line) => guest.AssertPassed(line, "run");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void The_container_init_is_in_its_transient_scope(string line) => guest.AssertPassed(line, "cgroup.placement");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Systemd_reports_the_scope_active(string line) => guest.AssertPassed(line, "systemd.scope-active");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Systemd_logs_the_oom_kill_in_the_scope(string line) => guest.AssertPassed(line, "oom.systemd-saw-it");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void TaskOOM_comes_before_TaskExit(string line) => guest.AssertPassed(line, "oom.event-before-exit");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void An_oom_killed_init_exits_137(string line) => guest.AssertPassed(line, "oom.exit-status");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Exec_returns_output_and_exit_code(string line) => guest.AssertPassed(line, "exec");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Metrics_report_the_scopes_memory_usage(string line) => guest.AssertPassed(line, "metrics.memory");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Metrics_report_the_scopes_cpu_usage(string line) => guest.AssertPassed(line, "metrics.cpu");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Metrics_report_the_scopes_pids(string line) => guest.AssertPassed(line, "metrics.pids");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Metrics_report_the_scopes_block_io(string line) => guest.AssertPassed(line, "metrics.io");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Pause_freezes_the_scope(string line) => guest.AssertPassed(line, "pause");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Resume_thaws_the_scope(string line) => guest.AssertPassed(line, "resume");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Kill_all_stops_init_and_exec_and_empties_the_scope(string line) => guest.AssertPassed(line, "kill-all");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Delete_removes_the_scope_and_leaves_no_state_or_mount(string line) => guest.AssertPassed(line, "delete.nothing-left");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void The_shim_moves_itself_into_ShimCgroup_from_a_ctr_options_file(string line)
+    {
+        PlainCgroupV2Tests.ShimCgroupIsTestable();
+        guest.AssertPassed(line, "shim-cgroup");
+    }
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_runs_a_pod_through_the_handler(string line) => guest.AssertPassed(line, "cri.pod-up");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_container_is_in_its_scope(string line) => guest.AssertPassed(line, "cri.cgroup.placement");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_container_scope_is_active(string line) => guest.AssertPassed(line, "cri.systemd.scope-active");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_container_stats_report_memory_and_cpu(string line) => guest.AssertPassed(line, "cri.stats");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_update_sets_memory_max_and_cpu_max(string line) => guest.AssertPassed(line, "cri.update");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_container_pauses_and_resumes(string line) => guest.AssertPassed(line, "cri.pause-resume");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_reports_an_oom_killed_container_as_OOMKilled(string line) => guest.AssertPassed(line, "cri.oom");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_handler_ShimCgroup_holds_the_pods_shim(string line) => guest.AssertPassed(line, "cri.shim-cgroup");
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Cri_pod_removal_leaves_no_cgroup_unit_mount_or_shim(string line) => guest.AssertPassed(line, "cri.down.nothing-left");
+}

@@ -127,7 +127,11 @@ public sealed class BootstrapTests : E2ETest
             // a kernel without CONFIG_SCHED_CORE (EINVAL) or without SMT (ENODEV): containerd's shim fails start
             Assert.True(r.ExitCode != 0, $"the kernel has no core scheduling ({problem}) but start succeeded: {r.Describe()}");
             Assert.Contains("enable sched core support", r.Stderr + r.Stdout, StringComparison.Ordinal);
-            Assert.False(File.Exists(Path.Combine(bundle, "address")), "a failed start wrote an address");
+            if (!Prereqs.IsStockRuntime)
+            {
+                // containerd's 1.x shim writes it before it fails; ours leaves nothing behind
+                Assert.False(File.Exists(Path.Combine(bundle, "address")), "a failed start wrote an address");
+            }
             return;
         }
         Assert.True(r.ExitCode == 0, r.Describe());
@@ -176,7 +180,11 @@ public sealed class BootstrapTests : E2ETest
         var info = Containerd.Types.RuntimeInfo.Parser.ParseFrom(r.StdoutBytes);
         Assert.Equal(Runtime, info.Name);
         Assert.Null(info.Features);
-        Assert.Contains(runtime, r.Stderr, StringComparison.Ordinal);
+        if (!Prereqs.IsStockRuntime)
+        {
+            // containerd's shim logs its warning where -info's log goes, not to stderr
+            Assert.Contains(runtime, r.Stderr, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh -- set up, build the shim, run every test project, print one summary line:
 #   N passed, N failed, N skipped
-# Exit status is non-zero when anything failed (the build included) or no test ran at all.
+# Exit status is non-zero when anything failed (the build included), no test ran at all, or
+# (under CI=true or CI=1) any test was skipped.
 # Keeps going when one project fails. TRX files land in TestResults/ (or $RCS_RESULTS_DIR).
 #
 # The end-to-end project (tests/Shim.E2E.Tests) runs once per containerd line: 1.6 (the
@@ -12,7 +13,7 @@
 #
 # Usage: scripts/test.sh [tests/Project ...]        (default: every tests/*/*.csproj)
 # Environment (optional):
-#   CI=true                 end-to-end tests fail instead of skipping when a prerequisite is missing
+#   CI=true (or 1)          tests fail instead of skipping when a prerequisite is missing; any skip fails the run
 #   RCS_E2E_RUNTIME=...     run the end-to-end tests against another runtime (io.containerd.runc.v2)
 #   RCS_CONTAINERD="1.7"    run the end-to-end tests against these lines only (default: all there)
 #   RCS_VERSIONS_DIR=...    where fetch-versions.sh keeps its cache (default /var/cache/runcsharp-versions)
@@ -129,7 +130,11 @@ import sys, xml.etree.ElementTree as ET
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 name = sys.argv[1].rsplit("/", 1)[-1][:-4]
 for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
-    if r.get("outcome") in ("Passed", "NotExecuted"):
+    if r.get("outcome") == "NotExecuted":
+        reason = " ".join(r.findtext(".//t:StdOut", "", ns).split()) or " ".join(r.findtext(".//t:Message", "", ns).split())
+        print(f"test: SKIPPED in {name}: {r.get('testName')}: {reason[:300]}")
+        continue
+    if r.get("outcome") == "Passed":
         continue
     msg = r.findtext(".//t:Message", "", ns).strip().splitlines()
     print(f"test: FAILED in {name}: {r.get('testName')} ({r.get('duration')})")
@@ -137,6 +142,10 @@ for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
         print(f"test:     {line[:300]}")
 PY
 done
+if { [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; } && [ "$skipped" -gt 0 ]; then
+  # green under CI must mean every test ran (the SKIPPED lines above name them)
+  problems+=("$skipped test(s) skipped under CI=${CI}: a CI run must not skip anything")
+fi
 for m in "${problems[@]+"${problems[@]}"}"; do echo "test: PROBLEM: $m" >&2; done
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -gt 0 ] || [ ${#problems[@]} -gt 0 ]; then exit 1; fi

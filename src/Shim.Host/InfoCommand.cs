@@ -10,7 +10,8 @@ namespace Shim.Host;
 
 /// <summary>
 /// `-info` (containerd 2.x): a bare RuntimeInfo protobuf on stdout, with runc's `features` document,
-/// which containerd reads to check for idmapped mounts and to read runtime annotations.
+/// which containerd reads to check for idmapped mounts and to read runtime annotations; without it
+/// when `runc features` fails.
 /// </summary>
 internal static class InfoCommand
 {
@@ -25,14 +26,23 @@ internal static class InfoCommand
         var runtimeOptions = OptionsCodec.Decode(options);
         Reaper.Instance.Start();
         var runc = new RuncClient(new RuncConfig(OptionsCodec.ResolveBinary(runtimeOptions.BinaryName), runtimeOptions.RuncRoot("default"), "/dev/null"), new RuncRunner());
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        byte[] features = await runc.FeaturesAsync(timeout.Token).ConfigureAwait(false);
         var info = new RuntimeInfo
         {
             Name = ShimInfo.RuntimeName,
             Version = new RuntimeVersion { Version = ShimInfo.Version, Revision = ShimInfo.Revision },
-            Features = new Any { TypeUrl = TypeUrls.OciFeatures, Value = ByteString.CopyFrom(features) },
         };
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            byte[] features = await runc.FeaturesAsync(timeout.Token).ConfigureAwait(false);
+            info.Features = new Any { TypeUrl = TypeUrls.OciFeatures, Value = ByteString.CopyFrom(features) };
+        }
+        catch (Exception ex) when (ex is RuncException or OperationCanceledException)
+        {
+            // containerd's shim (manager.Info) only warns when `features` fails (a runtime without it, e.g. youki)
+            // and still answers with what it has: containerd then treats the features as unknown
+            StdStreams.WriteStderr($"{ShimInfo.RuntimeName}: warning: failed to retrieve features from {runc.Config.Binary}: {ex.Message}\n");
+        }
         if (options is not null)
         {
             info.Options = options;

@@ -58,6 +58,8 @@ internal static class ServeCommand
         };
         // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
         var loop = IoLoop.Shared;
+        // a callback that throws is contained by the loop; it must not also go unnoticed
+        loop.CallbackFailed += static ex => ShimLog.Error("io-loop callback failed", ShimLog.Field("error", ex.ToString()));
         using var listener = args.Socket.Length > 0
             ? LoopListener.Bind(loop, ShimAddress.PathOf(args.Socket))
             : new LoopListener(loop, new SafeFileHandle(3, ownsHandle: true));

@@ -41,6 +41,11 @@ internal static class StartCommand
             return 0;
         }
 
+        if (Environment.GetEnvironmentVariable("SCHED_CORE") is { Length: > 0 })
+        {
+            EnableCoreScheduling(listener, path);
+        }
+
         var daemonArgs = new List<string> { Environment.ProcessPath ?? "/proc/self/exe", "-namespace", args.Namespace, "-id", args.Id, "-address", args.Address };
         if (args.Debug || input.Debug)
         {
@@ -70,6 +75,27 @@ internal static class StartCommand
         }
         Answer(bundle, address, answer);
         return 0;
+    }
+
+    /// <summary>
+    /// containerd sets SCHED_CORE for its shims when its sched_core option is on. As containerd's shim
+    /// (manager StartShim), the start process gives its process group a core-scheduling cookie just
+    /// before it starts the daemon, which inherits it, as do runc and the containers after it: one
+    /// pod's processes never share an SMT core with another's. A kernel that cannot fails start, as
+    /// with containerd's shim.
+    /// </summary>
+    private static void EnableCoreScheduling(SafeFileHandle listener, string path)
+    {
+        try
+        {
+            ProcessInfo.CreateCoreSchedulingCookieForProcessGroup();
+        }
+        catch (ErrnoException ex)
+        {
+            listener.Dispose();
+            File.Delete(path);
+            throw new InvalidOperationException($"enable sched core support: {ex.Message}", ex);
+        }
     }
 
     private static string ShimCgroupOf(StartInput input)

@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Shim.Host;
 
 /// <summary>
-/// fd 0 and fd 1 as plain streams for the short-lived actions (`start`, `delete`, `-info`):
+/// fd 0, 1 and 2 as plain streams for the short-lived actions (`start`, `delete`, `-info`):
 /// System.Console would set up terminal and signal handling, a thread, before the first byte.
 /// </summary>
 internal static class StdStreams
@@ -36,5 +36,18 @@ internal static class StdStreams
     {
         using var stdout = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
         stdout.Write(data);
+    }
+
+    /// <summary>Writes <paramref name="text"/> (UTF-8) to stderr, unbuffered; a closed stderr is ignored.</summary>
+    public static void WriteStderr(string text)
+    {
+        try
+        {
+            using var stderr = new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+            stderr.Write(System.Text.Encoding.UTF8.GetBytes(text));
+        }
+        catch (IOException)
+        {
+        }
     }
 }

@@ -66,6 +66,31 @@ public static class ProcessInfo
         }
     }
 
+    /// <summary>
+    /// prctl(PR_SCHED_CORE, PR_SCHED_CORE_CREATE, 0, PIDTYPE_PGID): a new core-scheduling cookie for
+    /// the caller's whole process group; processes forked afterwards inherit it, and only tasks with
+    /// the same cookie share an SMT core (kernel Documentation/admin-guide/hw-vuln/core-scheduling.rst).
+    /// Fails with EINVAL on a kernel built without CONFIG_SCHED_CORE and ENODEV on a machine without SMT.
+    /// </summary>
+    public static void CreateCoreSchedulingCookieForProcessGroup()
+    {
+        if (Libc.prctl(Libc.PR_SCHED_CORE, Libc.PR_SCHED_CORE_CREATE, 0, Libc.PIDTYPE_PGID, 0) < 0)
+        {
+            throw ErrnoException.FromLast("prctl PR_SCHED_CORE_CREATE");
+        }
+    }
+
+    /// <summary>prctl(PR_SCHED_CORE, PR_SCHED_CORE_GET) of <paramref name="pid"/>: its core-scheduling cookie (0: none).</summary>
+    public static unsafe ulong CoreSchedulingCookie(int pid)
+    {
+        ulong cookie = 0;
+        if (Libc.prctl(Libc.PR_SCHED_CORE, Libc.PR_SCHED_CORE_GET, (nuint)pid, Libc.PIDTYPE_PID, (nuint)(&cookie)) < 0)
+        {
+            throw ErrnoException.FromLast($"prctl PR_SCHED_CORE_GET {pid}");
+        }
+        return cookie;
+    }
+
     /// <summary>prctl(PR_GET_CHILD_SUBREAPER).</summary>
     public static unsafe bool IsChildSubreaper()
     {

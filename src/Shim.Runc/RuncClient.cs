@@ -10,14 +10,20 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
 
     /// <summary><c>runc create</c>; the container gets runc's stdio from <paramref name="io"/>.</summary>
     public Task CreateAsync(string id, CreateOptions options, RuncIo io, CancellationToken ct) =>
-        RunAsync("create", RuncArgs.Create(Config, id, options), io, ct);
+        RunAsync("create", RuncArgs.Create(Config, id, options), io, ct, Unbounded);
 
     /// <summary><c>runc start</c>.</summary>
-    public Task StartAsync(string id, CancellationToken ct) => RunAsync("start", RuncArgs.Start(Config, id), RuncIo.Captured, ct);
+    public Task StartAsync(string id, CancellationToken ct) => RunAsync("start", RuncArgs.Start(Config, id), RuncIo.Captured, ct, Unbounded);
 
-    /// <summary><c>runc exec --detach</c>; the process gets runc's stdio from <paramref name="io"/>.</summary>
-    public Task ExecAsync(string id, ExecOptions options, RuncIo io, CancellationToken ct) =>
-        RunAsync("exec", RuncArgs.Exec(Config, id, options), io, ct);
+    /// <summary>
+    /// <c>runc exec --detach</c> of <paramref name="processJson"/> (an OCI process spec, written to a
+    /// 0600 temp file for the call); the process gets runc's stdio from <paramref name="io"/>.
+    /// </summary>
+    public async Task ExecAsync(string id, ReadOnlyMemory<byte> processJson, string pidFile, string? consoleSocket, RuncIo io, CancellationToken ct)
+    {
+        using var spec = ProcessSpecFile.Write(processJson.Span);
+        await RunAsync("exec", RuncArgs.Exec(Config, id, new ExecOptions(spec.Path, pidFile, consoleSocket)), io, ct).ConfigureAwait(false);
+    }
 
     /// <summary><c>runc kill</c>.</summary>
     public Task KillAsync(string id, int signal, bool all, CancellationToken ct) =>
@@ -25,7 +31,7 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
 
     /// <summary><c>runc delete</c>.</summary>
     public Task DeleteAsync(string id, bool force, CancellationToken ct) =>
-        RunAsync("delete", RuncArgs.Delete(Config, id, force), RuncIo.Captured, ct);
+        RunAsync("delete", RuncArgs.Delete(Config, id, force), RuncIo.Captured, ct, Unbounded);
 
     /// <summary><c>runc pause</c>.</summary>
     public Task PauseAsync(string id, CancellationToken ct) => RunAsync("pause", RuncArgs.Pause(Config, id), RuncIo.Captured, ct);
@@ -39,11 +45,11 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
 
     /// <summary><c>runc checkpoint</c>; CRIU's own log lands in the options' work path (dump.log).</summary>
     public Task CheckpointAsync(string id, CheckpointOptions options, CancellationToken ct) =>
-        RunAsync("checkpoint", RuncArgs.Checkpoint(Config, id, options), RuncIo.Captured, ct);
+        RunAsync("checkpoint", RuncArgs.Checkpoint(Config, id, options), RuncIo.Captured, ct, Unbounded);
 
     /// <summary><c>runc restore --detach</c>; the restored process gets runc's stdio from <paramref name="io"/>.</summary>
     public Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct) =>
-        RunAsync("restore", RuncArgs.Restore(Config, id, options), io, ct);
+        RunAsync("restore", RuncArgs.Restore(Config, id, options), io, ct, Unbounded);
 
     /// <summary><c>runc features</c>: the OCI features JSON document.</summary>
     public async Task<byte[]> FeaturesAsync(CancellationToken ct)
@@ -75,17 +81,24 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
         return pids;
     }
 
-    private async Task<RuncResult> RunAsync(string verb, List<string> args, RuncIo io, CancellationToken ct)
+    // Calls that run the container's hooks (create: prestart/createRuntime/createContainer, start:
+    // poststart, delete: poststop) or CRIU (checkpoint, restore of a large container) take as long
+    // as they take: like containerd's shim (go-runc's exec.CommandContext), only the caller's
+    // cancellation ends them. The short calls keep the watchdog, so a wedged runc cannot hold a
+    // kill, ps, pause or exec (and the exit handling waiting on it) for ever.
+    private const bool Unbounded = false;
+
+    private async Task<RuncResult> RunAsync(string verb, List<string> args, RuncIo io, CancellationToken ct, bool watched = true)
     {
         RuncResult result;
-        using (var watchdog = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        using (var watchdog = watched ? CancellationTokenSource.CreateLinkedTokenSource(ct) : null)
         {
-            watchdog.CancelAfter(Config.CallTimeout);
+            watchdog?.CancelAfter(Config.CallTimeout);
             try
             {
-                result = await runner.RunAsync(args, io, watchdog.Token).ConfigureAwait(false);
+                result = await runner.RunAsync(args, io, watchdog?.Token ?? ct).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            catch (OperationCanceledException) when (watched && !ct.IsCancellationRequested)
             {
                 throw new RuncException(verb, -1, $"no answer within {Config.CallTimeout.TotalSeconds:0.#} s; runc was killed");
             }

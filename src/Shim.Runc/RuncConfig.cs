@@ -7,6 +7,10 @@ namespace Shim.Runc;
 /// <param name="SystemdCgroup">Pass --systemd-cgroup.</param>
 public sealed record RuncConfig(string Binary, string Root, string LogPath, bool SystemdCgroup = false)
 {
-    /// <summary>The watchdog: a runc call still running after this is killed and reported (a hung runc must not hang the shim).</summary>
+    /// <summary>
+    /// The watchdog of the short calls (kill, ps, pause, resume, update, exec, features): one still
+    /// running after this is killed and reported. create, start, delete, checkpoint and restore run
+    /// hooks or CRIU and have no watchdog, as in containerd's shim.
+    /// </summary>
     public TimeSpan CallTimeout { get; init; } = TimeSpan.FromMinutes(2);
 }

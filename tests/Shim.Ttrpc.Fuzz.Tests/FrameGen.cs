@@ -52,6 +52,8 @@ internal static class FrameGen
     private static readonly Gen<byte[]> Envelope = Gen.Frequency(
         (14, Gen.Select(Service, Method, TypedPayload, Timeout, Metadata,
             (s, m, p, t, md) => FrameBuilder.Envelope(s, m, p, t, md))),
+        // a Create the live server runs: in its own bundle, without mounts or stdio
+        (1, Gen.Select(Service, Gen.OneOfConst(LiveFuzzService.LiveIds), (s, id) => FrameBuilder.Envelope(s, "Create", LiveFuzzService.LiveCreate(id).ToByteArray()))),
         (4, Gen.Select(Service, Method, TypedPayload, Mutations.Array[1, 4],
             (s, m, p, ms) => Mutation.ApplyAll(FrameBuilder.Envelope(s, m, p), ms))),
         (2, Gen.Byte.Array[0, 64]));

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
 using CsCheck;
@@ -9,12 +10,13 @@ namespace Shim.Ttrpc.Fuzz.Tests;
 
 /// <summary>
 /// Fuzz inputs through a real <see cref="TtrpcServer"/> on a unix socket, serving the real task
-/// service: one connection per input, four at a time. The in-process decoder predicts which error
-/// answers the server owes; the server must send exactly those (plus answers to dispatched calls),
-/// as well-formed frames, then close when the input ends, and keep serving valid calls throughout.
+/// service with a live container "c1" (and whatever fuzzed Creates add; see <see cref="LiveFuzzService"/>):
+/// one connection per input, four at a time. The in-process decoder predicts which error answers
+/// the server owes; the server must send exactly those (plus answers to dispatched calls), as
+/// well-formed frames, then close when the input ends, and keep serving valid calls throughout.
 /// </summary>
 [Collection(FuzzCollection.Name)]
-public sealed class LiveServerFuzzTests : IAsyncDisposable
+public sealed class LiveServerFuzzTests : IAsyncLifetime
 {
     private const int Inputs = 20_000;
     private const int HealthEvery = 1_000;
@@ -26,6 +28,8 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
     private readonly TtrpcServer _server;
     private readonly Task _serving;
     private readonly TtrpcServiceRegistry _predictor = FuzzTaskService.NewRegistry();
+    private readonly LiveFuzzService _live = new();
+    private readonly ConcurrentDictionary<string, long> _okByMethod = new(StringComparer.Ordinal);
 
     public LiveServerFuzzTests()
     {
@@ -33,7 +37,7 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         _listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
         _listener.Listen(64);
-        _server = new TtrpcServer(FuzzTaskService.NewRegistry(), new TtrpcServerOptions
+        _server = new TtrpcServer(_live.Registry, new TtrpcServerOptions
         {
             ErrorMapper = StatusMapping.ToStatus,
             Log = m =>
@@ -51,6 +55,13 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>Container "c1" is created and started before the first input, as containerd would.</summary>
+    public async ValueTask InitializeAsync()
+    {
+        await _live.Service.CreateAsync(LiveFuzzService.LiveCreate("c1"), Ct);
+        await _live.Service.StartAsync(new Containerd.Task.V2.StartRequest { Id = "c1" }, Ct);
+    }
+
     [Fact]
     public async Task Twenty_thousand_inputs_get_exactly_the_predicted_answers_and_valid_calls_keep_working()
     {
@@ -59,9 +70,9 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
         await FrameGen.Input.SampleAsync(async input =>
         {
             var prediction = Predict(input);
-            if (prediction.InvokesCreate)
+            if (prediction.Screened)
             {
-                // never run Create on fuzzed bytes: it would mount and write where the request says
+                // a call that would act outside the fixture or block by design (LiveFuzzService.IsScreened)
                 Interlocked.Increment(ref screened);
                 return;
             }
@@ -86,8 +97,15 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
 
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"fuzz live server: {sent} inputs over {sent} connections in {clock.Elapsed.TotalSeconds:F1} s, " +
-            $"{frames} answer frames checked, {healthChecks + 1} health checks, {screened} inputs screened (would invoke Create)");
+            $"{frames} answer frames checked, {healthChecks + 1} health checks, {screened} inputs screened, {_live.Created} containers created, " +
+            $"OK answers: {string.Join(", ", _okByMethod.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value}"))}");
         Assert.True(sent + screened >= Inputs, $"only {sent + screened} of {Inputs} inputs ran");
+        // the handlers ran against live containers: fuzzed Creates made containers, Execs were stored in them
+        Assert.True(_live.Created > 1, $"no fuzzed Create reached runc create ({_live.Created} containers)");
+        foreach (string method in (string[])["Create", "Exec", "State", "Kill", "Pids", "Start"])
+        {
+            Assert.True(_okByMethod.GetValueOrDefault(method) > 0, $"no fuzzed {method} succeeded on a live container");
+        }
         Assert.InRange(_server.ConnectionCount, 0, 1);
         lock (_log)
         {
@@ -101,6 +119,7 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
         await _server.DisposeAsync();
         await _serving;
         _listener.Dispose();
+        await _live.DisposeAsync();
         Directory.Delete(_directory, recursive: true);
     }
 
@@ -112,7 +131,7 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
             Containerd.Task.V2.ConnectResponse.Parser, TimeSpan.FromSeconds(10), null, Ct);
         Assert.Equal((uint)Environment.ProcessId, connected.ShimPid);
         var state = await Assert.ThrowsAsync<TtrpcException>(() => client.CallAsync(FrameBuilder.Services[1], "State",
-            new Containerd.Task.V2.StateRequest { Id = "c1" }, Containerd.Task.V2.StateResponse.Parser, TimeSpan.FromSeconds(10), null, Ct));
+            new Containerd.Task.V2.StateRequest { Id = "nope" }, Containerd.Task.V2.StateResponse.Parser, TimeSpan.FromSeconds(10), null, Ct));
         Assert.Equal(StatusCode.NotFound, state.Code);
     }
 
@@ -131,16 +150,25 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         deadline.CancelAfter(AnswerDeadline);
 
-        // read while sending: the server may answer before it has read everything
-        var reading = ReadToEndAsync(socket, deadline.Token);
+        // read while sending: the server may answer before it has read everything. The end of the
+        // input is sent only once every call it dispatched has answered (or the server hung up):
+        // the server cancels what is still running when its client leaves, and the handlers, with
+        // their live containers, are what this test is for.
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reading = ReadToEndAsync(socket, prediction.Rejections.Count + prediction.Dispatches.Count, answered, deadline.Token);
         try
         {
             await socket.SendAsync(input, SocketFlags.None, deadline.Token);
+            await Task.WhenAny(answered.Task, reading).WaitAsync(deadline.Token);
             socket.Shutdown(SocketShutdown.Send);
         }
         catch (SocketException)
         {
             // the server may hang up first; what it sent until then is still checked
+        }
+        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+        {
+            // no answer in time: reported below as a hang
         }
 
         byte[] received;
@@ -154,13 +182,20 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
                 $"the server neither answered nor closed within {AnswerDeadline.TotalSeconds} s (hang) on {FrameGen.Hex(input)}");
         }
 
-        return Check(received, prediction, input);
+        return Check(received, prediction, input, _okByMethod);
     }
 
-    private static async Task<byte[]> ReadToEndAsync(Socket socket, CancellationToken ct)
+    /// <summary>Reads until the server closes; completes <paramref name="answered"/> once <paramref name="expected"/> whole frames arrived.</summary>
+    private static async Task<byte[]> ReadToEndAsync(Socket socket, int expected, TaskCompletionSource answered, CancellationToken ct)
     {
         var all = new MemoryStream();
         var buffer = new byte[4096];
+        int frames = 0;
+        long parsed = 0;
+        if (expected == 0)
+        {
+            answered.TrySetResult();
+        }
         while (true)
         {
             int n;
@@ -179,12 +214,27 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
             }
 
             all.Write(buffer, 0, n);
+            var bytes = all.GetBuffer().AsSpan(0, (int)all.Length);
+            while (bytes.Length - parsed >= FrameCodec.HeaderSize)
+            {
+                long end = parsed + FrameCodec.HeaderSize + FrameCodec.Read(bytes[(int)parsed..]).Length;
+                if (end > bytes.Length)
+                {
+                    break;
+                }
+                parsed = end;
+                if (++frames >= expected)
+                {
+                    answered.TrySetResult();
+                }
+            }
         }
 
+        answered.TrySetResult();
         return all.ToArray();
     }
 
-    private static int Check(byte[] received, Prediction prediction, byte[] input)
+    private static int Check(byte[] received, Prediction prediction, byte[] input, ConcurrentDictionary<string, long> okByMethod)
     {
         var owed = new List<(uint StreamId, StatusCode Code)>(prediction.Rejections);
         var dispatched = new List<uint>(prediction.Dispatches);
@@ -211,6 +261,10 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
 
             Assert.True(dispatched.Remove(header.StreamId),
                 $"unexpected answer on stream {header.StreamId} ({code} {response.Status?.Message}) to {FrameGen.Hex(input)}");
+            if (code == StatusCode.OK && prediction.Methods.TryGetValue(header.StreamId, out string? method))
+            {
+                okByMethod.AddOrUpdate(method, 1, static (_, n) => n + 1);
+            }
         }
 
         Assert.True(owed.Count == 0,
@@ -225,14 +279,17 @@ public sealed class LiveServerFuzzTests : IAsyncDisposable
 
         public List<uint> Dispatches { get; } = [];
 
-        public bool InvokesCreate { get; private set; }
+        public Dictionary<uint, string> Methods { get; } = [];
+
+        public bool Screened { get; private set; }
 
         public void Rejected(uint streamId, StatusCode code, string message) => Rejections.Add((streamId, code));
 
         public void Dispatched(uint streamId, Request request, MethodHandler handler, IMessage message)
         {
             Dispatches.Add(streamId);
-            InvokesCreate |= request.Method == FuzzTaskService.NeverInvoked;
+            Methods[streamId] = request.Method;
+            Screened |= LiveFuzzService.IsScreened(request.Method, message);
         }
     }
 }

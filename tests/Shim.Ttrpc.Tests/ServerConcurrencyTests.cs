@@ -229,12 +229,15 @@ public sealed class ServerConcurrencyTests
         await server.Server.ShutdownAsync(Ct);
 
         var (left, right) = await ConnectedPairAsync(server.SocketPath);
-        using (left)
-        {
-            await server.Server.ServeConnectionAsync(right, Ct);
-            await using var client = new TtrpcClient(left);
-            await client.Closed.WaitAsync(Patience, Ct);
-        }
+        await server.Server.ServeConnectionAsync(right, Ct).WaitAsync(Patience, Ct);
+        await using var client = new TtrpcClient(left);
+
+        // a served connection would answer "ping"; this one was closed without reading a request
+        var ex = await Assert.ThrowsAsync<TtrpcException>(() =>
+            client.CallAsync(TestServer.Service, "Echo", new StringValue { Value = "ping" }, StringValue.Parser, ct: Ct).WaitAsync(Patience, Ct));
+        Assert.Equal(StatusCode.Unavailable, ex.Code);
+        await client.Closed.WaitAsync(Patience, Ct);
+        Assert.Equal(0, server.Server.ConnectionCount);
     }
 
     private static async Task<(Socket Client, Socket Server)> ConnectedPairAsync(string existingPath)

@@ -10,8 +10,11 @@ namespace Shim.Core.Events;
 
 /// <summary>
 /// Forwards events over ttrpc to containerd's TTRPC_ADDRESS with one consumer, so order is kept.
-/// A failed Forward is retried (reconnecting, with back-off) until it is delivered or the shim stops:
-/// unlike the Go shim, nothing is dropped after five tries.
+/// A Forward that failed on the way (containerd away or slow) is retried, reconnecting with back-off,
+/// until it is delivered or the shim stops: unlike the Go shim, such an event is not dropped after
+/// five tries. One that containerd answered with a rejection (<see cref="IsRejection"/>) would fail
+/// the same way forever, so it is dropped with an error line and the events behind it go on (the Go
+/// shim drops it too, after its five tries).
 /// </summary>
 public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
 {
@@ -26,6 +29,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     private readonly Task _consumer;
     private long _published;
     private long _delivered;
+    private long _rejected;
     private readonly Func<string, CancellationToken, ValueTask<ITtrpcConnection>> _connect;
     private TtrpcClient? _client;
 
@@ -98,6 +102,22 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>Events containerd rejected (dropped, see <see cref="IsRejection"/>).</summary>
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    /// <summary>
+    /// True for an answer from containerd that a retry cannot change: the request itself is refused
+    /// (containerd's exchange rejects an invalid envelope with InvalidArgument; a Forward larger than the
+    /// message limit is ResourceExhausted). Everything else (UNAVAILABLE, deadlines, a lost connection,
+    /// Unknown/Internal from a daemon shutting down) is worth another try.
+    /// </summary>
+    internal static bool IsRejection(Exception ex) => ex is TtrpcException
+    {
+        Code: StatusCode.InvalidArgument or StatusCode.ResourceExhausted or StatusCode.NotFound or StatusCode.AlreadyExists
+            or StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.OutOfRange or StatusCode.Unimplemented
+            or StatusCode.Unauthenticated,
+    };
+
     private async Task ConsumeAsync()
     {
         var ct = _stop.Token;
@@ -110,6 +130,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
         }
     }
 
+    /// <summary>Returns once <paramref name="request"/> was delivered or rejected.</summary>
     private async Task DeliverAsync(ForwardRequest request, CancellationToken ct)
     {
         var delay = TimeSpan.FromMilliseconds(100);
@@ -136,6 +157,13 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 throw;
+            }
+            catch (Exception ex) when (IsRejection(ex))
+            {
+                Interlocked.Increment(ref _rejected);
+                ShimLog.Error("containerd rejected an event: dropped, the events after it go on",
+                    ShimLog.Field("topic", request.Envelope.Topic) + " " + ShimLog.Field("attempts", attempt) + " " + ShimLog.Field("error", ex.Message));
+                return;
             }
             catch (Exception ex)
             {

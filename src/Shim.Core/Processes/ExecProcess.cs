@@ -33,14 +33,12 @@ public sealed class ExecProcess : ContainerProcess
             AbortStart();
             throw new ShimException(ErrorKind.FailedPrecondition, $"cannot start exec {ExecId} in container {ContainerId}: the init process has exited");
         }
-        string specFile = Path.Combine(Path.GetTempPath(), $"runc-process-{Guid.NewGuid():N}.json");
         router.BeginStart();
         bool tracked = false;
         try
         {
-            await File.WriteAllBytesAsync(specFile, _processJson, ct).ConfigureAwait(false);
             Io = ProcessIo.Open(Stdio, options.IoUid, options.IoGid, ContainerId, _container.Namespace);
-            await _container.Init.Runc.ExecAsync(ContainerId, new ExecOptions(specFile, PidFile, Io.ConsoleSocketPath), Io.RuncSide, ct).ConfigureAwait(false);
+            await _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, Io.ConsoleSocketPath, Io.RuncSide, ct).ConfigureAwait(false);
             Pid = ReadPid(PidFile);
             await Io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
             Io.Start();
@@ -62,10 +60,6 @@ public sealed class ExecProcess : ContainerProcess
                 AbortStart();
             }
             throw;
-        }
-        finally
-        {
-            File.Delete(specFile);
         }
     }
 

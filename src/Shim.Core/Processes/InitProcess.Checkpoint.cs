@@ -100,7 +100,8 @@ public sealed partial class InitProcess
             Io = ProcessIo.Open(Stdio, container.Options.IoUid, container.Options.IoGid, ContainerId, container.Namespace);
             var options = new RestoreOptions(restore.ImagePath, container.Bundle, pidFile)
             {
-                WorkPath = container.Options.CriuWorkPath.Length > 0 ? container.Options.CriuWorkPath : null,
+                // as containerd's shim: the CriuWorkPath option, else the container's work dir (<bundle>/work), where restore.log stays
+                WorkPath = container.Options.CriuWorkPath.Length > 0 ? container.Options.CriuWorkPath : Path.Combine(container.Bundle, "work"),
                 ParentPath = restore.ParentPath.Length > 0 ? restore.ParentPath : null,
                 ConsoleSocket = Io.ConsoleSocketPath,
                 NoPivot = container.Options.NoPivotRoot,

@@ -16,6 +16,7 @@ public sealed partial class TaskService
     /// <summary>Checkpoint: runc checkpoint of init into the request's path; no event (as the Go shim).</summary>
     public async Task<Empty> CheckpointAsync(CheckpointTaskRequest request, CancellationToken ct)
     {
+        Identifiers.Check("checkpoint", request.Id);
         var container = Get(request.Id);
         var options = CheckpointRequestOptions.Decode(request.Options);
         // the Go shim uses the request's path; containerd always fills it

@@ -16,10 +16,7 @@ public sealed partial class TaskService
     public async Task<CreateTaskResponse> CreateAsync(CreateTaskRequest request, CancellationToken ct)
     {
         string id = request.Id;
-        if (string.IsNullOrEmpty(id))
-        {
-            throw new ShimException(ErrorKind.InvalidArgument, "create: container id must not be empty");
-        }
+        Identifiers.Check("create", id);
         if (string.IsNullOrEmpty(request.Bundle) || !Directory.Exists(request.Bundle))
         {
             throw new ShimException(ErrorKind.InvalidArgument, $"create {id}: bundle \"{request.Bundle}\" does not exist");

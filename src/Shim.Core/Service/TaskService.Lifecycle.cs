@@ -14,6 +14,7 @@ public sealed partial class TaskService
     /// <summary>Start: runc start of init, or runc exec of a stored exec.</summary>
     public async Task<StartResponse> StartAsync(StartRequest request, CancellationToken ct)
     {
+        Identifiers.Check("start", request.Id, request.ExecId);
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
         {
@@ -28,6 +29,7 @@ public sealed partial class TaskService
     /// <summary>Kill: runc kill [--all] for init, kill(2) for an exec.</summary>
     public async Task<Empty> KillAsync(KillRequest request, CancellationToken ct)
     {
+        Identifiers.Check("kill", request.Id, request.ExecId);
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
         {
@@ -43,6 +45,7 @@ public sealed partial class TaskService
     /// <summary>Delete: for init runc delete, unmount, TaskDelete and the container is forgotten; for an exec its record goes.</summary>
     public async Task<DeleteResponse> DeleteAsync(DeleteRequest request, CancellationToken ct)
     {
+        Identifiers.Check("delete", request.Id, request.ExecId);
         var container = Get(request.Id);
         if (request.ExecId.Length > 0)
         {
@@ -83,6 +86,7 @@ public sealed partial class TaskService
     /// <summary>Wait: blocks until the process exits.</summary>
     public async Task<WaitResponse> WaitAsync(WaitRequest request, CancellationToken ct)
     {
+        Identifiers.Check("wait", request.Id, request.ExecId);
         var process = Find(request.Id, request.ExecId);
         await process.WaitAsync(ct).ConfigureAwait(false);
         return new WaitResponse { ExitStatus = (uint)process.ExitStatus, ExitedAt = ExitTime(process) };
@@ -91,6 +95,7 @@ public sealed partial class TaskService
     /// <summary>State: answered from memory, never from runc.</summary>
     public Task<StateResponse> StateAsync(StateRequest request, CancellationToken ct)
     {
+        Identifiers.Check("state", request.Id, request.ExecId);
         _ = ct;
         var container = Get(request.Id);
         ContainerProcess process = request.ExecId.Length == 0 ? container.Init : container.GetExec(request.ExecId);
@@ -117,6 +122,7 @@ public sealed partial class TaskService
     /// <summary>Pids: runc ps, with the exec id attached to exec processes.</summary>
     public async Task<PidsResponse> PidsAsync(PidsRequest request, CancellationToken ct)
     {
+        Identifiers.Check("pids", request.Id);
         var container = Get(request.Id);
         var pids = await container.Init.Runc.PsAsync(container.Id, ct).ConfigureAwait(false);
         var execs = container.Execs.Where(e => e.Pid > 0).ToDictionary(e => e.Pid, e => e.ExecId);
@@ -136,6 +142,7 @@ public sealed partial class TaskService
     /// <summary>CloseIO: drops the shim's stdin writer of init or an exec.</summary>
     public Task<Empty> CloseIOAsync(CloseIORequest request, CancellationToken ct)
     {
+        Identifiers.Check("close-io", request.Id, request.ExecId);
         _ = ct;
         Find(request.Id, request.ExecId).CloseStdin();
         return Task.FromResult(new Empty());
@@ -144,6 +151,7 @@ public sealed partial class TaskService
     /// <summary>ResizePty: sets the window size of init's or an exec's terminal.</summary>
     public Task<Empty> ResizePtyAsync(ResizePtyRequest request, CancellationToken ct)
     {
+        Identifiers.Check("resize-pty", request.Id, request.ExecId);
         _ = ct;
         Find(request.Id, request.ExecId).Io?.Resize(request.Width, request.Height);
         return Task.FromResult(new Empty());
@@ -152,6 +160,7 @@ public sealed partial class TaskService
     /// <summary>Pause: runc pause, PAUSING while it runs, then TaskPaused.</summary>
     public async Task<Empty> PauseAsync(PauseRequest request, CancellationToken ct)
     {
+        Identifiers.Check("pause", request.Id);
         await Get(request.Id).Init.PauseAsync(ct).ConfigureAwait(false);
         return new Empty();
     }
@@ -159,6 +168,7 @@ public sealed partial class TaskService
     /// <summary>Resume: runc resume, then TaskResumed.</summary>
     public async Task<Empty> ResumeAsync(ResumeRequest request, CancellationToken ct)
     {
+        Identifiers.Check("resume", request.Id);
         await Get(request.Id).Init.ResumeAsync(ct).ConfigureAwait(false);
         return new Empty();
     }
@@ -166,6 +176,7 @@ public sealed partial class TaskService
     /// <summary>Update: the resources Any carries OCI LinuxResources JSON for runc update.</summary>
     public async Task<Empty> UpdateAsync(UpdateTaskRequest request, CancellationToken ct)
     {
+        Identifiers.Check("update", request.Id);
         var container = Get(request.Id);
         if (request.Resources is null || request.Resources.Value.IsEmpty)
         {
@@ -178,6 +189,7 @@ public sealed partial class TaskService
     /// <summary>Stats: the container's cgroup metrics (v1 or v2 message, as the host mounts them).</summary>
     public Task<StatsResponse> StatsAsync(StatsRequest request, CancellationToken ct)
     {
+        Identifiers.Check("stats", request.Id);
         _ = ct;
         var container = Get(request.Id);
         var cgroup = container.Cgroup ?? throw new ShimException(ErrorKind.NotFound, $"stats {request.Id}: cgroup does not exist");

@@ -144,12 +144,21 @@ public sealed class ProcessIo : IDisposable
 
     private void OpenTerminal(StdioPaths paths, string scheme, string stdoutPath)
     {
-        if (scheme is not ("" or "fifo" or "file"))
+        if (scheme is not ("" or "fifo" or "file" or "binary" or "binary-v2"))
         {
-            throw new ShimException(ErrorKind.NotImplemented, $"stdio scheme {scheme}:// is not supported with a terminal yet");
+            throw new ShimException(ErrorKind.InvalidArgument, $"stdio scheme {scheme}:// is not supported");
         }
         _console = ConsoleSocket.Create();
-        if (stdoutPath.Length > 0)
+        if (scheme is "binary" or "binary-v2")
+        {
+            // as containerd's shim (CopyConsole): the console is copied to the logger's stdout pipe;
+            // a terminal has no separate stderr, so the logger's fd 4 sees EOF at once
+            _logger = BinaryLogger.Start(new Uri(paths.Stdout), _containerId, _namespace);
+            _logger.Stderr.Dispose();
+            _terminalOutput = _logger.Stdout;
+            _owned.Add(_terminalOutput);
+        }
+        else if (stdoutPath.Length > 0)
         {
             _terminalOutput = scheme == "file" || !Fds.IsFifo(stdoutPath) ? OpenLogFile(stdoutPath) : Fifos.OpenOutput(stdoutPath);
             _owned.Add(_terminalOutput);

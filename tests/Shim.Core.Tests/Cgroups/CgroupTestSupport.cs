@@ -144,7 +144,7 @@ internal sealed class LiveCgroupV1 : IDisposable
     }
 }
 
-/// <summary>Live cgroup tests need root and a cgroup v1 memory hierarchy; they skip without, and fail under CI=true.</summary>
+/// <summary>Live cgroup tests need root and a cgroup v1 memory hierarchy; they skip without, and fail under CI (true or 1, as scripts/test.sh reads it).</summary>
 internal static class CgroupPrereqs
 {
     public const string Root = "/sys/fs/cgroup";
@@ -165,9 +165,10 @@ internal static class CgroupPrereqs
             return;
         }
         string text = "cgroup v1 prerequisites missing: " + string.Join("; ", missing);
-        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        string? ci = Environment.GetEnvironmentVariable("CI");
+        if (string.Equals(ci, "true", StringComparison.OrdinalIgnoreCase) || ci == "1")
         {
-            throw new InvalidOperationException(text + " (CI=true: a missing prerequisite fails the run)");
+            throw new InvalidOperationException(text + $" (CI={ci}: a missing prerequisite fails the run)");
         }
         Assert.Skip(text);
     }

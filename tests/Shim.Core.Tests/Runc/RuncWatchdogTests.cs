@@ -25,12 +25,51 @@ public sealed class RuncWatchdogTests : IDisposable
         string pidFile = Path.Combine(_dir, "hung.pid");
         var runc = new RuncClient(new RuncConfig(Script("runc", $"echo $$ > {pidFile}; exec sleep 1000"), _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromSeconds(1) }, new RuncRunner());
         var clock = Stopwatch.StartNew();
-        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.StartAsync("c1", TestContext.Current.CancellationToken));
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.KillAsync("c1", 15, all: false, TestContext.Current.CancellationToken));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
-        Assert.Contains("runc start", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("runc kill", ex.Message, StringComparison.Ordinal);
         Assert.Contains("killed", ex.Message, StringComparison.Ordinal);
         int pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.False(Directory.Exists($"/proc/{pid}"), "the hung runc is still alive");
+    }
+
+    /// <summary>Hands every call the token it got, so a test sees whether anything but the caller can cancel runc.</summary>
+    private sealed class TokenRecorder : IRuncRunner
+    {
+        public readonly Dictionary<string, CancellationToken> Seen = [];
+
+        public Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
+        {
+            Seen[args[7]] = ct; // argv: runc --root r --log l --log-format json <verb> ...
+            return Task.FromResult(new RuncResult(0, "[]"u8.ToArray(), ""));
+        }
+    }
+
+    [Fact]
+    public async Task Calls_that_run_hooks_or_criu_are_cancelled_only_by_their_caller_and_the_short_ones_have_the_watchdog()
+    {
+        var recorder = new TokenRecorder();
+        var runc = new RuncClient(new RuncConfig("/bin/runc", _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromMinutes(2) }, recorder);
+        using var caller = new CancellationTokenSource();
+        var ct = caller.Token;
+
+        await runc.CreateAsync("c1", new CreateOptions(_dir, "p"), RuncIo.Captured, ct);
+        await runc.StartAsync("c1", ct);
+        await runc.DeleteAsync("c1", force: false, ct);
+        await runc.CheckpointAsync("c1", new CheckpointOptions("/img", "/work"), ct);
+        await runc.RestoreAsync("c1", new RestoreOptions("/img", _dir, "p"), RuncIo.Captured, ct);
+        await runc.KillAsync("c1", 9, all: false, ct);
+        await runc.PsAsync("c1", ct);
+        await runc.PauseAsync("c1", ct);
+
+        foreach (string verb in (string[])["create", "start", "delete", "checkpoint", "restore"])
+        {
+            Assert.True(recorder.Seen[verb] == ct, $"runc {verb} got a token the caller does not own (a watchdog)");
+        }
+        foreach (string verb in (string[])["kill", "ps", "pause"])
+        {
+            Assert.True(recorder.Seen[verb] != ct && recorder.Seen[verb].CanBeCanceled, $"runc {verb} has no watchdog");
+        }
     }
 
     [Fact]

@@ -157,7 +157,7 @@ public sealed class CheckpointServiceTests : TaskServiceTestBase
         var started = await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
 
         Assert.Equal(
-            ["restore", "--image-path", "/ckpt", "--detach", "--pid-file", Path.Combine(Bundle, "init.pid"), "--no-subreaper", "--bundle", Bundle, "c1"],
+            ["restore", "--image-path", "/ckpt", "--work-path", Path.Combine(Bundle, "work"), "--detach", "--pid-file", Path.Combine(Bundle, "init.pid"), "--no-subreaper", "--bundle", Bundle, "c1"],
             RuncArgs("restore"));
         Assert.Equal((uint)Runc.Pids["c1"], started.Pid);
         var state = await Service.StateAsync(new StateRequest { Id = "c1" }, Ct);

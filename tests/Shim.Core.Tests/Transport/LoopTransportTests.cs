@@ -111,15 +111,18 @@ public sealed class LoopTransportTests : IAsyncDisposable
     [Fact]
     public async Task A_client_that_goes_away_is_dropped_by_the_server()
     {
-        var client = await ConnectAsync();
+        // served by hand, so the test can wait for the server to finish with exactly this connection
+        using var listener = LoopListener.Bind(IoLoop.Shared, Path.Combine(_directory, "by-hand.sock"));
+        var accepting = new LoopTtrpcListener(listener).AcceptAsync(Ct);
+        var client = new TtrpcClient(await LoopTtrpcConnection.ConnectAsync(IoLoop.Shared, Path.Combine(_directory, "by-hand.sock"), Ct));
+        var served = _server.ServeConnectionAsync(await accepting, Ct);
         await client.CallAsync(Service, "Echo", new StringValue(), StringValue.Parser, ct: Ct);
         Assert.Equal(1, _server.ConnectionCount);
 
         await client.DisposeAsync();
-        while (_server.ConnectionCount != 0)
-        {
-            await Task.Delay(10, Ct);
-        }
+
+        await served.WaitAsync(Patience, Ct);
+        Assert.Equal(0, _server.ConnectionCount);
     }
 
     [Fact]

@@ -23,7 +23,19 @@ internal sealed class ShimClient : IAsyncDisposable
 
     public static async Task<ShimClient> ConnectAsync(PrivateContainerd ctrd, string ns, string id, CancellationToken ct)
     {
-        string address = (await File.ReadAllTextAsync(Path.Combine(ctrd.BundleDir(ns, id), "address"), ct)).Trim();
+        // the `address` file the shim writes, or (containerd 2.x with its own shim) the bootstrap.json containerd writes
+        string bundle = ctrd.BundleDir(ns, id);
+        string addressFile = Path.Combine(bundle, "address");
+        string address;
+        if (File.Exists(addressFile))
+        {
+            address = (await File.ReadAllTextAsync(addressFile, ct)).Trim();
+        }
+        else
+        {
+            using var bootstrap = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(bundle, "bootstrap.json"), ct));
+            address = bootstrap.RootElement.GetProperty("address").GetString() ?? "";
+        }
         string path = address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
         return new ShimClient(await TtrpcClient.ConnectAsync(path, ct), path);
     }

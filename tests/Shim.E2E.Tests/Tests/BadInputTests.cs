@@ -57,6 +57,33 @@ public sealed class BadInputTests : E2ETest
     }
 
     [Fact]
+    public async Task Ids_that_would_reach_runc_as_flags_or_leave_the_bundle_are_invalid_arguments()
+    {
+        OursOnly("the Go shim trusts containerd to have checked the ids");
+        (await CtrAsync(RunArgs("ids1", detach: true, "sleep", "300"))).EnsureSuccess();
+        await using var shim = await ShimClient.ConnectAsync(Ctrd, Ns, "ids1", Ct);
+        const string v2 = ShimClient.TaskV2;
+        string bundle = Ctrd.BundleDir(Ns, "ids1");
+
+        var flag = await shim.StatusOfAsync(v2, "Create", new CreateTaskRequest { Id = "-h", Bundle = bundle }, CreateTaskResponse.Parser, Ct);
+        Assert.Equal(StatusCode.InvalidArgument, flag.Code);
+        Assert.Contains("\"-h\"", flag.Message, StringComparison.Ordinal);
+
+        var spec = new Any { TypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Process", Value = ByteString.CopyFromUtf8("""{"args":["true"],"cwd":"/","user":{"uid":0,"gid":0}}""") };
+        var escape = await shim.StatusOfAsync(v2, "Exec", new ExecProcessRequest { Id = "ids1", ExecId = "../x", Spec = spec }, Empty.Parser, Ct);
+        Assert.Equal(StatusCode.InvalidArgument, escape.Code);
+        Assert.Contains("../x", escape.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(bundle)!, "x.pid")));
+
+        var killFlag = await shim.StatusOfAsync(v2, "Kill", new KillRequest { Id = "--all", Signal = 9 }, Empty.Parser, Ct);
+        Assert.Equal(StatusCode.InvalidArgument, killFlag.Code);
+
+        // the container is untouched and the shim still serves
+        var state = await shim.CallAsync("State", new StateRequest { Id = "ids1" }, StateResponse.Parser, Ct);
+        Assert.Equal(Containerd.Types.Task.Status.Running, state.Status);
+    }
+
+    [Fact]
     public async Task Task_api_v3_answers_on_the_same_socket()
     {
         OursOnly("the 1.6 Go shim serves task v2 only");

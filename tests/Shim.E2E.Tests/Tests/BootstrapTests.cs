@@ -100,6 +100,52 @@ public sealed class BootstrapTests : E2ETest
         await ShutDownAsync(first.Stdout);
     }
 
+    /// <summary>The kernel's answer to PR_SCHED_CORE_GET for <paramref name="pid"/> (0: the asking process): a cookie, or an errno text.</summary>
+    private static async Task<(ulong? Cookie, string Problem)> CoreSchedulingCookieAsync(int pid)
+    {
+        const string Script = "import ctypes,os,sys\nc=ctypes.c_ulong(0)\nr=ctypes.CDLL(None,use_errno=True).prctl(62,0,int(sys.argv[1]),0,ctypes.byref(c))\nprint(c.value if r==0 else 'errno: '+os.strerror(ctypes.get_errno()))";
+        var r = (await Command.RunAsync("python3", ["-c", Script, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], [], TimeSpan.FromSeconds(20), null, Ct)).EnsureSuccess();
+        string text = r.Stdout.Trim();
+        return ulong.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out ulong cookie) ? (cookie, "") : (null, text);
+    }
+
+    [Fact]
+    public async Task Sched_core_gives_the_shim_a_core_scheduling_cookie_and_start_fails_where_the_kernel_cannot()
+    {
+        string shim = Prereqs.IsStockRuntime ? ContainerdLines.Current.StockShim : ShimPath;
+        string bundle = Path.Combine(Ctrd.Dir, "byhand", "sched1");
+        Directory.CreateDirectory(bundle);
+        await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), """{"ociVersion":"1.0.2","annotations":{}}""", Ct);
+        var env = new Dictionary<string, string> { ["TTRPC_ADDRESS"] = Ctrd.Socket + ".ttrpc", ["SCHED_CORE"] = "1" };
+
+        var r = await Command.RunAsync("/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", bundle, shim, "-namespace", Ns, "-address", Ctrd.Socket, "-publish-binary", "/usr/bin/containerd", "-id", "sched1", "start"],
+            [], TimeSpan.FromSeconds(20), env, Ct);
+
+        var (own, problem) = await CoreSchedulingCookieAsync(0);
+        if (own is null)
+        {
+            // a kernel without CONFIG_SCHED_CORE (EINVAL) or without SMT (ENODEV): containerd's shim fails start
+            Assert.True(r.ExitCode != 0, $"the kernel has no core scheduling ({problem}) but start succeeded: {r.Describe()}");
+            Assert.Contains("enable sched core support", r.Stderr + r.Stdout, StringComparison.Ordinal);
+            if (!Prereqs.IsStockRuntime)
+            {
+                // containerd's 1.x shim writes it before it fails; ours leaves nothing behind
+                Assert.False(File.Exists(Path.Combine(bundle, "address")), "a failed start wrote an address");
+            }
+            return;
+        }
+        Assert.True(r.ExitCode == 0, r.Describe());
+        string address = r.Stdout.Trim();
+        await using (var client = await TtrpcClient.ConnectAsync(address["unix://".Length..], Ct))
+        {
+            var connect = await client.CallAsync("containerd.task.v2.Task", "Connect", new ConnectRequest { Id = "sched1" }, ConnectResponse.Parser, TimeSpan.FromSeconds(10), null, Ct);
+            var (cookie, why) = await CoreSchedulingCookieAsync((int)connect.ShimPid);
+            Assert.True(cookie is > 0, $"the shim daemon has no core-scheduling cookie ({why})");
+            Assert.NotEqual(own, cookie);
+        }
+        await ShutDownAsync(address);
+    }
+
     [Fact]
     public async Task Info_prints_a_runtime_info_with_runcs_features()
     {
@@ -111,6 +157,34 @@ public sealed class BootstrapTests : E2ETest
         Assert.Equal("types.containerd.io/opencontainers/runtime-spec/1/features/Features", info.Features.TypeUrl);
         using var features = JsonDocument.Parse(info.Features.Value.Memory);
         Assert.True(features.RootElement.TryGetProperty("ociVersionMax", out _), Encoding.UTF8.GetString(info.Features.Value.Span));
+    }
+
+    [Fact]
+    public async Task Info_answers_without_features_when_runc_features_fails()
+    {
+        if (Prereqs.IsStockRuntime && ContainerdLines.Current.Major < 2)
+        {
+            OursOnly("containerd's own shim has -info from 2.0 on");
+        }
+        string shim = Prereqs.IsStockRuntime ? ContainerdLines.Current.StockShim : ShimPath;
+        string dir = Path.Combine(Ctrd.Dir, "nofeatures");
+        Directory.CreateDirectory(dir);
+        string runtime = Path.Combine(dir, "runc");
+        await File.WriteAllTextAsync(runtime, "#!/bin/sh\necho \"unknown command $1\" >&2\nexit 1\n", Ct);
+        File.SetUnixFileMode(runtime, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var options = Shim.Protos.TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = runtime });
+
+        var r = await Command.RunAsync(shim, ["-info"], options.ToByteArray(), TimeSpan.FromSeconds(20), null, Ct);
+
+        Assert.True(r.ExitCode == 0, r.Describe());
+        var info = Containerd.Types.RuntimeInfo.Parser.ParseFrom(r.StdoutBytes);
+        Assert.Equal(Runtime, info.Name);
+        Assert.Null(info.Features);
+        if (!Prereqs.IsStockRuntime)
+        {
+            // containerd's shim logs its warning where -info's log goes, not to stderr
+            Assert.Contains(runtime, r.Stderr, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -1,0 +1,62 @@
+using System.Text;
+using Shim.Runc;
+
+namespace Shim.Core.Tests.Runc;
+
+public sealed class ExecSpecFileTests
+{
+    /// <summary>Looks at the --process file while "runc exec" runs, as another user on the host could.</summary>
+    private sealed class SpecInspector : IRuncRunner
+    {
+        public string? Path;
+        public UnixFileMode Mode;
+        public string? Content;
+
+        public Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
+        {
+            int i = args.ToList().IndexOf("--process");
+            Path = args[i + 1];
+            Mode = File.GetUnixFileMode(Path);
+            Content = File.ReadAllText(Path);
+            return Task.FromResult(new RuncResult(0, [], ""));
+        }
+    }
+
+    [Fact]
+    public async Task The_exec_process_spec_is_readable_by_its_owner_only_while_runc_runs_and_removed_afterwards()
+    {
+        var inspector = new SpecInspector();
+        var runc = new RuncClient(new RuncConfig("/bin/runc", "/run/runc", "/dev/null"), inspector);
+        const string Spec = """{"args":["sh"],"env":["PASSWORD=hunter2"]}""";
+
+        await runc.ExecAsync("c1", Encoding.UTF8.GetBytes(Spec), "/b/e1.pid", null, RuncIo.Captured, TestContext.Current.CancellationToken);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, inspector.Mode);
+        Assert.Equal(Spec, inspector.Content);
+        Assert.StartsWith("runc-process", System.IO.Path.GetFileName(inspector.Path), StringComparison.Ordinal);
+        Assert.False(File.Exists(inspector.Path), "the spec file outlived the runc call");
+    }
+
+    [Fact]
+    public async Task The_exec_process_spec_is_removed_when_runc_exec_fails()
+    {
+        string? seen = null;
+        var runc = new RuncClient(new RuncConfig("/bin/runc", "/run/runc", "/dev/null"), new FailingRunner(path => seen = path));
+
+        await Assert.ThrowsAsync<RuncException>(() => runc.ExecAsync("c1", "{}"u8.ToArray(), "/b/e1.pid", null, RuncIo.Captured, TestContext.Current.CancellationToken));
+
+        Assert.NotNull(seen);
+        Assert.False(File.Exists(seen));
+    }
+
+    private sealed class FailingRunner(Action<string> saw) : IRuncRunner
+    {
+        public Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
+        {
+            string path = args[args.ToList().IndexOf("--process") + 1];
+            Assert.True(File.Exists(path));
+            saw(path);
+            return Task.FromResult(new RuncResult(1, [], "exec failed: no such file"));
+        }
+    }
+}

@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Containerd.Task.V2;
+using Google.Protobuf;
+using Shim.Core.Events;
+using Shim.Core.Processes;
+using Shim.Core.Service;
+using Shim.Os;
+using Shim.Runc;
+
+namespace Shim.Ttrpc.Fuzz.Tests;
+
+/// <summary>
+/// The real task service with live containers for the live-server fuzzer: "runc" creates a real
+/// `sleep` child per container (reaped by the one reaper and routed by a real exit loop), kills it
+/// on runc kill and delete, and refuses exec. Requests that would act outside this fixture are
+/// screened by <see cref="IsScreened"/> and never sent.
+/// </summary>
+internal sealed class LiveFuzzService : IAsyncDisposable
+{
+    /// <summary>The ids a fuzzed Create may use, each with its own bundle (runc create's pid file lives there).</summary>
+    public static readonly string[] LiveIds = ["c1", "c2", "c3"];
+
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), $"rcs-fuzz-live-{Environment.ProcessId}");
+
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ExitSubscription _exits;
+    private readonly Task _exitLoop;
+    private readonly LiveRunner _runner = new();
+
+    public LiveFuzzService()
+    {
+        foreach (string id in LiveIds)
+        {
+            Directory.CreateDirectory(BundleOf(id));
+            File.WriteAllText(Path.Combine(BundleOf(id), "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""");
+        }
+        Reaper.Instance.Start();
+        _exits = Reaper.Instance.Subscribe();
+        var router = new ExitRouter();
+        _exitLoop = router.RunAsync(_exits, _stop.Token);
+        Service = new TaskService(new ShimSettings { Namespace = "fuzz", Id = "fuzz" }, new DiscardPublisher(), _runner, router);
+        Registry = new TtrpcServiceRegistry();
+        Service.Register(Registry);
+    }
+
+    public TaskService Service { get; }
+
+    public TtrpcServiceRegistry Registry { get; }
+
+    /// <summary>Containers "runc" created so far.</summary>
+    public int Created => _runner.Created;
+
+    /// <summary>The bundle of live container <paramref name="id"/>.</summary>
+    public static string BundleOf(string id) => Path.Combine(Root, id);
+
+    /// <summary>A Create the generator builds for one of <see cref="LiveIds"/>: its bundle, no mounts, no stdio, no terminal.</summary>
+    public static CreateTaskRequest LiveCreate(string id) => new() { Id = id, Bundle = BundleOf(id) };
+
+    /// <summary>
+    /// True for a decoded call that must not run here: a Create other than a plain one of a
+    /// <see cref="LiveIds"/> container in its bundle (it would mount and write where the request says; a terminal would wait
+    /// 30 s for a console no fake runc sends), an Exec with stdio paths (Start would open or create
+    /// them, or run a binary:// logger), a Checkpoint with options (a work path anywhere), and Wait
+    /// (it blocks while the live container runs, by design).
+    /// </summary>
+    public static bool IsScreened(string method, IMessage message) => method switch
+    {
+        "Create" => message is not CreateTaskRequest c || !LiveIds.Contains(c.Id) || c.Bundle != BundleOf(c.Id) || c.Rootfs.Count > 0 || c.Terminal
+            || c.Stdin.Length > 0 || c.Stdout.Length > 0 || c.Stderr.Length > 0 || c.Checkpoint.Length > 0 || c.ParentCheckpoint.Length > 0,
+        "Exec" => message is not ExecProcessRequest e || e.Stdin.Length > 0 || e.Stdout.Length > 0 || e.Stderr.Length > 0,
+        "Checkpoint" => message is not CheckpointTaskRequest k || k.Options is not null,
+        "Wait" => true,
+        _ => false,
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        _runner.KillAll();
+        await _stop.CancelAsync();
+        await _exitLoop;
+        _exits.Dispose();
+        _stop.Dispose();
+        Directory.Delete(Root, recursive: true);
+    }
+
+    private sealed class DiscardPublisher : IEventPublisher
+    {
+        public void Publish(IMessage evt)
+        {
+        }
+
+        public Task FlushAsync(TimeSpan timeout) => Task.CompletedTask;
+    }
+
+    private sealed class LiveRunner : IRuncRunner
+    {
+        private readonly ConcurrentDictionary<string, int> _pids = new(StringComparer.Ordinal);
+        private int _created;
+
+        public int Created => Volatile.Read(ref _created);
+
+        public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
+        {
+            // argv: runc --root r --log l --log-format json [--systemd-cgroup] <verb> ...
+            int at = args[7] == "--systemd-cgroup" ? 8 : 7;
+            string verb = args[at];
+            switch (verb)
+            {
+                case "create":
+                {
+                    var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
+                    string pidFile = args[args.ToList().IndexOf("--pid-file") + 1];
+                    await File.WriteAllTextAsync(pidFile, child.Pid.ToString(CultureInfo.InvariantCulture), ct);
+                    if (_pids.TryRemove(args[^1], out int stale))
+                    {
+                        Signals.Kill(stale, Signals.SIGKILL);
+                    }
+                    _pids[args[^1]] = child.Pid;
+                    Interlocked.Increment(ref _created);
+                    return Ok();
+                }
+                case "kill":
+                    return _pids.TryGetValue(args[^2], out int pid) && Signals.Kill(pid, Signals.SIGKILL) ? Ok() : Fail("container not running");
+                case "delete":
+                    if (_pids.TryRemove(args[^1], out int gone))
+                    {
+                        Signals.Kill(gone, Signals.SIGKILL);
+                    }
+                    return Ok();
+                case "ps":
+                    return _pids.TryGetValue(args[^1], out int running) ? new RuncResult(0, Encoding.ASCII.GetBytes($"[{running}]"), "") : Ok("null");
+                case "exec" or "restore":
+                    return Fail($"fuzz: runc {verb} is not available");
+                default:
+                    return Ok();
+            }
+        }
+
+        public void KillAll()
+        {
+            foreach (int pid in _pids.Values)
+            {
+                Signals.Kill(pid, Signals.SIGKILL);
+            }
+            _pids.Clear();
+        }
+
+        private static RuncResult Ok(string stdout = "") => new(0, Encoding.ASCII.GetBytes(stdout), "");
+
+        private static RuncResult Fail(string message) => new(1, [], message);
+    }
+}

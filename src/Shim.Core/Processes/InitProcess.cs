@@ -1,45 +1,45 @@
 using Containerd.Events;
 using Shim.Core.Errors;
 using Shim.Core.Events;
+using Shim.Core.Logging;
 using Shim.Core.Stdio;
 using Shim.Os;
 using Shim.Runc;
 
 namespace Shim.Core.Processes;
 
-/// <summary>A container's init process: started by runc start, signalled through runc kill.</summary>
+/// <summary>A container's init process: created by runc create (or restore), started by runc start, signalled through runc kill.</summary>
 public sealed partial class InitProcess : ContainerProcess
 {
-
-    /// <summary>Creates the record of an init process runc has just created.</summary>
-    public InitProcess(string containerId, int pid, StdioPaths stdio, ProcessIo io, RuncClient runc, IEventPublisher events)
-        : base(containerId, "", stdio, events)
+    /// <summary>Records an init process; <see cref="ProcessStarter"/> runs runc create for it.</summary>
+    internal InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer)
+        : base(containerId, "", stdio, events, sequencer)
     {
-        Pid = pid;
-        Io = io;
         Runc = runc;
     }
 
     /// <summary>runc for this container.</summary>
     public RuncClient Runc { get; }
 
-    /// <summary>The container, set right after it is built (before exits are routed here).</summary>
+    /// <summary>The container, set right after it is built (before any exit is routed here).</summary>
     public Container? Container { get; set; }
 
     /// <summary>runc start; TaskStart goes out before any TaskExit of this process.</summary>
     public async Task StartAsync(CancellationToken ct)
     {
-        BeginStart();
+        Check(s => s.CheckStart());
+        Sequencer.BeginStart(this);
         try
         {
             await Runc.StartAsync(ContainerId, ct).ConfigureAwait(false);
         }
         catch
         {
-            AbortStart();
+            Sequencer.StartFailed(this);
             throw;
         }
-        EndStart(new TaskStart { ContainerId = ContainerId, Pid = (uint)Pid });
+        MarkStarted();
+        Sequencer.Started(this, new TaskStart { ContainerId = ContainerId, Pid = (uint)Pid });
     }
 
     /// <summary>Sends a signal through runc kill.</summary>
@@ -114,33 +114,41 @@ public sealed partial class InitProcess : ContainerProcess
             // runc says "does not exist" for a container already gone; delete stays idempotent
         }
         Io?.Dispose();
+        DropPidFd();
         Become(DeletedState.Instance);
     }
 
-    /// <summary>Applies an exit that waited for the container's execs.</summary>
-    public void ApplyDeferredExit(ChildExit exit)
+    /// <summary>
+    /// Before init's exit is reported, as containerd's shim does (handleInitExit, then the paused
+    /// state's SetExited): without a pid namespace of its own the container's other processes
+    /// outlive init, so they are killed (runc kill --all); a paused container is resumed so what is
+    /// left can die.
+    /// </summary>
+    internal override async Task PrepareExitAsync()
     {
-        Container?.BeforeInitExitEvent?.Invoke(Container);
-        lock (Gate)
+        var state = State;
+        if (Container is { SharesPidNamespace: true })
         {
-            ApplyExit(exit);
+            await RuncQuietlyAsync("kill --all", ct => Runc.KillAsync(ContainerId, Signals.SIGKILL, all: true, ct)).ConfigureAwait(false);
         }
-        Container?.OnInitExited(this);
+        if (state == PausedState.Instance || state == PausingState.Instance)
+        {
+            await RuncQuietlyAsync("resume", ct => Runc.ResumeAsync(ContainerId, ct)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RuncQuietlyAsync(string what, Func<CancellationToken, Task> call)
+    {
+        try
+        {
+            await call(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (RuncException ex)
+        {
+            ShimLog.Warn("runc " + what + " after init exit failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+        }
     }
 
     /// <inheritdoc />
-    protected override bool DeliverExit(ChildExit exit)
-    {
-        // the init exit is published after every running exec's exit (containerd relies on it)
-        if (Container is { } container && container.DeferInitExit(exit))
-        {
-            return false;
-        }
-        Container?.BeforeInitExitEvent?.Invoke(Container);
-        ApplyExit(exit);
-        return true;
-    }
-
-    /// <inheritdoc />
-    protected override void AfterExit() => Container?.OnInitExited(this);
+    protected override void AfterReport() => Container?.OnInitExited(this);
 }

@@ -39,6 +39,9 @@ public abstract class ProcessState
     /// <summary>The state after the process exits.</summary>
     public virtual ProcessState OnExit() => this;
 
+    /// <summary>The state after a successful start.</summary>
+    public virtual ProcessState OnStart() => this;
+
     /// <summary>A FailedPrecondition naming the operation and the state.</summary>
     protected ShimException Illegal(string op) => new(ErrorKind.FailedPrecondition, $"cannot {op} a process that is {Name}");
 }
@@ -68,6 +71,8 @@ public sealed class CreatedState : ProcessState
     public override void CheckUpdate(string op) { }
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
+    /// <inheritdoc />
+    public override ProcessState OnStart() => RunningState.Instance;
 }
 
 /// <summary>Started and not yet exited.</summary>

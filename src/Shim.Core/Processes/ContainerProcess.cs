@@ -196,17 +196,14 @@ public abstract class ContainerProcess : IExitTarget
     {
     }
 
-    /// <summary>Moves to <paramref name="next"/> if the current state is <paramref name="expected"/>.</summary>
-    protected bool Transition(ProcessState expected, ProcessState next)
+    /// <summary>Moves to the state the current one names through <paramref name="step"/>, under the lock; returns both.</summary>
+    protected (ProcessState Before, ProcessState After) Step(Func<ProcessState, ProcessState> step)
     {
         lock (Gate)
         {
-            if (_state != expected)
-            {
-                return false;
-            }
-            _state = next;
-            return true;
+            var before = _state;
+            _state = step(before);
+            return (before, _state);
         }
     }
 

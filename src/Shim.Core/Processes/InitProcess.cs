@@ -59,21 +59,17 @@ public sealed partial class InitProcess : ContainerProcess
     /// <summary>runc pause, with PAUSING visible while it runs.</summary>
     public async Task PauseAsync(CancellationToken ct)
     {
-        lock (Gate)
-        {
-            State.CheckPause();
-            Become(PausingState.Instance);
-        }
+        Step(static s => s.BeginPause());
         try
         {
             await Runc.PauseAsync(ContainerId, ct).ConfigureAwait(false);
         }
         catch
         {
-            Transition(PausingState.Instance, RunningState.Instance);
+            Step(static s => s.OnPauseEnded(paused: false));
             throw;
         }
-        if (Transition(PausingState.Instance, PausedState.Instance))
+        if (Step(static s => s.OnPauseEnded(paused: true)).After == PausedState.Instance)
         {
             Events.Publish(new TaskPaused { ContainerId = ContainerId });
         }
@@ -84,7 +80,7 @@ public sealed partial class InitProcess : ContainerProcess
     {
         Check(s => s.CheckResume());
         await Runc.ResumeAsync(ContainerId, ct).ConfigureAwait(false);
-        if (Transition(PausedState.Instance, RunningState.Instance))
+        if (Step(static s => s.OnResumed()) is { Before: PausedState, After: RunningState })
         {
             Events.Publish(new TaskResumed { ContainerId = ContainerId });
         }
@@ -93,7 +89,7 @@ public sealed partial class InitProcess : ContainerProcess
     /// <summary>runc update with a LinuxResources JSON.</summary>
     public async Task UpdateAsync(ReadOnlyMemory<byte> resourcesJson, CancellationToken ct)
     {
-        Check(s => s.CheckUpdate("update"));
+        Check(static s => s.CheckUpdate());
         await Runc.UpdateAsync(ContainerId, resourcesJson, ct).ConfigureAwait(false);
     }
 
@@ -127,25 +123,35 @@ public sealed partial class InitProcess : ContainerProcess
     internal override async Task PrepareExitAsync()
     {
         var state = State;
-        if (Container is { SharesPidNamespace: true })
+        bool killAll = Container is { SharesPidNamespace: true };
+        bool paused = state == PausedState.Instance || state == PausingState.Instance;
+        if (!killAll && !paused)
         {
-            await RuncQuietlyAsync("kill --all", ct => Runc.KillAsync(ContainerId, Signals.SIGKILL, all: true, ct)).ConfigureAwait(false);
+            return;
         }
-        if (state == PausedState.Instance || state == PausingState.Instance)
+        await Task.Yield(); // runc is spawned off the exit loop
+        if (killAll)
         {
-            await RuncQuietlyAsync("resume", ct => Runc.ResumeAsync(ContainerId, ct)).ConfigureAwait(false);
+            try
+            {
+                await Runc.KillAsync(ContainerId, Signals.SIGKILL, all: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RuncException ex)
+            {
+                ShimLog.Warn("runc kill --all after init exit failed: the container's other processes may live on", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+            }
         }
-    }
-
-    private async Task RuncQuietlyAsync(string what, Func<CancellationToken, Task> call)
-    {
-        try
+        if (paused)
         {
-            await call(CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (RuncException ex)
-        {
-            ShimLog.Warn("runc " + what + " after init exit failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+            try
+            {
+                await Runc.ResumeAsync(ContainerId, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RuncException ex)
+            {
+                // runc kill SIGKILL thaws a paused container itself; then there is nothing to resume
+                ShimLog.Debug("runc resume after init exit", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+            }
         }
     }
 

@@ -38,11 +38,15 @@ internal sealed class ExitSequencer
     }
 
     /// <summary>A start of <paramref name="process"/> begins: its exits are held until <see cref="Started"/> or <see cref="StartFailed"/>.</summary>
-    /// <exception cref="ShimException">FailedPrecondition for an exec once init has exited (the exec is then failed too).</exception>
+    /// <exception cref="ShimException">FailedPrecondition while a start of the same process is in flight, and for an exec once init has exited (the exec is then failed too).</exception>
     public void BeginStart(ContainerProcess process)
     {
         lock (_gate)
         {
+            if (_starting.Contains(process))
+            {
+                throw new ShimException(ErrorKind.FailedPrecondition, $"cannot start {Describe(process)}: a start is already in progress");
+            }
             if (!process.IsInit)
             {
                 if (!_initReaped)
@@ -200,6 +204,9 @@ internal sealed class ExitSequencer
             Report(r.Init, r.Exit);
         }
     }
+
+    private static string Describe(ContainerProcess process) =>
+        process.IsInit ? $"container {process.ContainerId}" : $"exec {process.ExecId} in container {process.ContainerId}";
 
     private static string Fields(ContainerProcess process) =>
         ShimLog.Field("id", process.ContainerId) + " " + ShimLog.Field("exec", process.ExecId);

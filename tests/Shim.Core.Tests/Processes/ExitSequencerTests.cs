@@ -57,6 +57,7 @@ public class ExitSequencerTests
         { "slow begin:c started:c begin:e1 started:e1 reap:c reap:e1 | killed", "start:c start:e1 exit:e1 | exit:c" },
         { "slow begin:c started:c reap:c begin:e1!", "start:c" },
         { "slow begin:c reap:c started:c | killed", "start:c | exit:c" },
+        { "begin:c started:c begin:e1 begin:e1! started:e1 reap:c reap:e1", "start:c start:e1 exit:e1 exit:c" },
     };
 
     [Theory]

@@ -23,7 +23,12 @@ internal sealed class ShimClient : IAsyncDisposable
 
     public static async Task<ShimClient> ConnectAsync(PrivateContainerd ctrd, string ns, string id, CancellationToken ct)
     {
-        string address = (await File.ReadAllTextAsync(Path.Combine(ctrd.BundleDir(ns, id), "address"), ct)).Trim();
+        string bundle = ctrd.BundleDir(ns, id);
+        string addressFile = Path.Combine(bundle, "address");
+        // containerd 2.x keeps the address in bootstrap.json; containerd's own shim then writes no address file
+        string address = File.Exists(addressFile)
+            ? (await File.ReadAllTextAsync(addressFile, ct)).Trim()
+            : System.Text.Json.JsonDocument.Parse(await File.ReadAllBytesAsync(Path.Combine(bundle, "bootstrap.json"), ct)).RootElement.GetProperty("address").GetString() ?? "";
         string path = address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
         return new ShimClient(await TtrpcClient.ConnectAsync(path, ct), path);
     }

@@ -38,26 +38,32 @@ public sealed class ExitPathTests : E2ETest
     {
         (await CtrAsync(RunArgs("xf", detach: true, "sleep", "300"))).EnsureSuccess();
         await using var shim = await ShimClient.ConnectAsync(Ctrd, Ns, "xf", Ct);
+        // containerd 2.x's own shim serves the task API as v3 only (ours serves v2 and v3 on one socket)
+        string service = Ctrd.Line.Major >= 2 ? "containerd.task.v3.Task" : ShimClient.TaskV2;
+        Task<T> Call<TRequest, T>(string method, TRequest request, MessageParser<T> parser)
+            where TRequest : IMessage<TRequest>
+            where T : IMessage<T> =>
+            shim.Client.CallAsync(service, method, request, parser, TimeSpan.FromSeconds(30), null, Ct);
         const string spec = """{"args":["/no/such/binary"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}""";
-        await shim.CallAsync("Exec", new ExecProcessRequest
+        await Call("Exec", new ExecProcessRequest
         {
             Id = "xf",
             ExecId = "nobin",
             Spec = new Any { TypeUrl = "types.containerd.io/opencontainers/runtime-spec/1/Process", Value = ByteString.CopyFrom(Encoding.UTF8.GetBytes(spec)) },
-        }, Empty.Parser, Ct);
+        }, Empty.Parser);
 
-        var (code, message) = await shim.StatusOfAsync(ShimClient.TaskV2, "Start", new StartRequest { Id = "xf", ExecId = "nobin" }, StartResponse.Parser, Ct);
+        var (code, message) = await shim.StatusOfAsync(service, "Start", new StartRequest { Id = "xf", ExecId = "nobin" }, StartResponse.Parser, Ct);
         Assert.True(code != StatusCode.OK, "starting /no/such/binary must fail");
         Assert.Contains("no/such/binary", message, StringComparison.Ordinal);
 
         // the call would otherwise hang until the ttrpc timeout (30 s) or for ever
-        var wait = await shim.CallAsync("Wait", new WaitRequest { Id = "xf", ExecId = "nobin" }, WaitResponse.Parser, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var wait = await Call("Wait", new WaitRequest { Id = "xf", ExecId = "nobin" }, WaitResponse.Parser).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Log($"Wait on the failed exec: exit status {wait.ExitStatus}");
         if (!Prereqs.IsStockRuntime)
         {
             Assert.Equal(255u, wait.ExitStatus); // containerd's shim answers 0, as if it had succeeded
         }
-        await shim.CallAsync("Delete", new DeleteRequest { Id = "xf", ExecId = "nobin" }, DeleteResponse.Parser, Ct);
+        await Call("Delete", new DeleteRequest { Id = "xf", ExecId = "nobin" }, DeleteResponse.Parser);
         var echo = await CtrAsync("task", "exec", "--fifo-dir", Ctrd.FifoDir, "--exec-id", "after", "xf", "echo", "still-running");
         Assert.Equal("still-running\n", echo.EnsureSuccess().Stdout);
     }

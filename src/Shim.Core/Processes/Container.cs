@@ -25,9 +25,6 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
     /// <summary>The container's cgroup, found from init's /proc entry after create; null if unknown.</summary>
     public Cgroups.ICgroup? Cgroup { get; set; }
 
-    /// <summary>Runs right before init's TaskExit is queued: OOM events are drained here so they come first.</summary>
-    public Action<Container>? BeforeInitExitEvent { get; set; }
-
     /// <summary>The containerd namespace (given to logging binaries).</summary>
     public string Namespace { get; init; } = "";
 
@@ -36,12 +33,6 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, ExecProcess?> _execs = new(StringComparer.Ordinal); // guarded by _gate; null = reserved
-    private int _runningExecs;        // guarded by _gate
-    private bool _initExited;         // guarded by _gate
-    private Shim.Os.ChildExit? _heldInitExit; // guarded by _gate
-
-    /// <summary>Runs as soon as init's exit is reaped, even if its event waits for execs (kill-all is scheduled here).</summary>
-    public Action<Container>? InitExiting { get; set; }
 
     /// <summary>Reserves an exec id; AlreadyExists if taken.</summary>
     public void ReserveExec(string execId)
@@ -105,55 +96,7 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
         }
     }
 
-    /// <summary>Counts a starting exec; false once init has exited (no exec may start then).</summary>
-    public bool TryBeginExec()
-    {
-        lock (_gate)
-        {
-            if (_initExited)
-            {
-                return false;
-            }
-            _runningExecs++;
-            return true;
-        }
-    }
-
-    /// <summary>An exec exited or failed to start; the last one releases a held init exit.</summary>
-    public void EndExec()
-    {
-        Shim.Os.ChildExit? release = null;
-        lock (_gate)
-        {
-            if (--_runningExecs == 0 && _heldInitExit is { } held)
-            {
-                _heldInitExit = null;
-                release = held;
-            }
-        }
-        if (release is { } exit)
-        {
-            Init.ApplyDeferredExit(exit);
-        }
-    }
-
-    /// <summary>Init exited: true when execs still run and the exit must wait for them.</summary>
-    public bool DeferInitExit(Shim.Os.ChildExit exit)
-    {
-        InitExiting?.Invoke(this);
-        lock (_gate)
-        {
-            _initExited = true;
-            if (_runningExecs > 0)
-            {
-                _heldInitExit = exit;
-                return true;
-            }
-            return false;
-        }
-    }
-
-    /// <summary>Called once init's exit was applied.</summary>
+    /// <summary>Called once init's exit was reported: keeps it in the bundle for the delete action.</summary>
     public void OnInitExited(InitProcess init)
     {
         try

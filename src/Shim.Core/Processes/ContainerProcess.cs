@@ -8,30 +8,36 @@ using Shim.Protos;
 namespace Shim.Core.Processes;
 
 /// <summary>
-/// What init and exec processes share: state, exit record and the start protocol that keeps every
-/// TaskExit behind its start event. The process owns the lock; the state decides.
+/// What init and exec processes share: state, stdio, pidfd and exit record. The process owns the
+/// lock; the state decides; when an exit is reported is its container's <see cref="ExitSequencer"/>'s call.
 /// </summary>
 public abstract class ContainerProcess : IExitTarget
 {
+    /// <summary>Exit status of an exec whose start failed (it never ran; runc exec exits 255 on failure too).</summary>
+    internal const int FailedStartStatus = 255;
+
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ProcessState _state = CreatedState.Instance; // guarded by Gate
-    private bool _starting;                              // guarded by Gate: exits wait until the start event is out
-    private ChildExit? _stashedExit;                     // guarded by Gate
+    private PidFd? _pidfd;                               // guarded by Gate
 
     /// <summary>Creates the record of a process of container <paramref name="containerId"/>.</summary>
-    protected ContainerProcess(string containerId, string execId, StdioPaths stdio, IEventPublisher events)
+    private protected ContainerProcess(string containerId, string execId, StdioPaths stdio, IEventPublisher events, ExitSequencer sequencer)
     {
         ContainerId = containerId;
         ExecId = execId;
         Stdio = stdio;
         Events = events;
+        Sequencer = sequencer;
     }
 
-    /// <summary>Guards the state, the start protocol and the exit record.</summary>
+    /// <summary>Guards the state and the pidfd.</summary>
     protected Lock Gate { get; } = new();
 
     /// <summary>Where events go.</summary>
     protected IEventPublisher Events { get; }
+
+    /// <summary>Orders this process's exit among its container's events.</summary>
+    internal ExitSequencer Sequencer { get; }
 
     /// <summary>The container id.</summary>
     public string ContainerId { get; }
@@ -39,17 +45,20 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>The exec id; empty for init.</summary>
     public string ExecId { get; }
 
+    /// <summary>True for the container's init process.</summary>
+    internal bool IsInit => ExecId.Length == 0;
+
     /// <summary>The process id containerd uses: the exec id, or the container id for init.</summary>
     public string Id => ExecId.Length > 0 ? ExecId : ContainerId;
 
-    /// <summary>Host pid; 0 before an exec is started.</summary>
-    public int Pid { get; protected set; }
+    /// <summary>Host pid; 0 before the process was started.</summary>
+    public int Pid { get; private set; }
 
     /// <summary>Stdio as requested.</summary>
     public StdioPaths Stdio { get; }
 
     /// <summary>The shim side of the stdio once opened.</summary>
-    public ProcessIo? Io { get; protected set; }
+    public ProcessIo? Io { get; private set; }
 
     /// <summary>Exit code (or 128+signal) once stopped.</summary>
     public int ExitStatus { get; private set; }
@@ -57,7 +66,7 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>When the exit was reaped; default while running.</summary>
     public DateTimeOffset ExitedAt { get; private set; }
 
-    /// <summary>Completes when the process has exited.</summary>
+    /// <summary>Completes when the process has exited (or its start failed for good).</summary>
     public Task Exited => _exited.Task;
 
     /// <summary>The current state.</summary>
@@ -81,117 +90,120 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Delete waits for the output copies as long as they move; this long without a byte moving, nobody reads them.</summary>
     protected static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long an exit waits, with nothing moving, for its output to be read.</summary>
-    internal static TimeSpan OutputReadIdleLimit { get; set; } = TimeSpan.FromSeconds(1);
-
     /// <inheritdoc />
-    /// <remarks>
-    /// An exit is reported once the client has read the output the process left behind (or
-    /// nothing moved for <see cref="OutputReadIdleLimit"/>): ctr closes its FIFOs as soon as
-    /// it sees the exit and would lose the rest. The Go shim reports at once and loses it.
-    /// </remarks>
-    public void OnExit(ChildExit exit)
-    {
-        if (Io is { } io && io.HoldsUnreadOutput())
-        {
-            _ = ExitWhenOutputReadAsync(io, exit);
-            return;
-        }
-        ExitNow(exit);
-    }
+    void IExitTarget.OnExit(ChildExit exit) => Sequencer.Reaped(this, exit);
 
-    private async Task ExitWhenOutputReadAsync(ProcessIo io, ChildExit exit)
+    /// <summary>The process is running: its pid, stdio and pidfd (null when it could not be opened or the process already exited).</summary>
+    internal void Attach(int pid, ProcessIo? io, PidFd? pidfd)
     {
-        try
-        {
-            await io.WaitOutputReadAsync(OutputReadIdleLimit).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            ShimLog.Warn("waiting for output to be read failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.Message));
-        }
-        try
-        {
-            ExitNow(exit);
-        }
-        catch (Exception ex)
-        {
-            ShimLog.Error("delivering an exit failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("error", ex.ToString()));
-        }
-    }
-
-    private void ExitNow(ChildExit exit)
-    {
-        bool applied;
+        Pid = pid;
+        Io = io;
         lock (Gate)
         {
-            if (_starting)
+            _pidfd = pidfd;
+        }
+    }
+
+    /// <summary>Closes the pidfd: the process was reaped before it was opened, or it is deleted.</summary>
+    internal void DropPidFd()
+    {
+        PidFd? pidfd;
+        lock (Gate)
+        {
+            pidfd = _pidfd;
+            _pidfd = null;
+        }
+        pidfd?.Dispose();
+    }
+
+    /// <summary>Sends a signal through the pidfd: false when the process has exited (its pid may belong to another by now).</summary>
+    protected bool SignalProcess(int signal)
+    {
+        PidFd? pidfd;
+        lock (Gate)
+        {
+            pidfd = _pidfd;
+        }
+        try
+        {
+            return pidfd is not null && pidfd.Signal(signal);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // deleted meanwhile
+        }
+    }
+
+    /// <summary>Moves to the state the current one has after a successful start.</summary>
+    internal void MarkStarted()
+    {
+        lock (Gate)
+        {
+            _state = _state.OnStart();
+        }
+    }
+
+    /// <summary>Runs after the process was reaped and before its exit is reported (init: kill the rest, resume).</summary>
+    internal virtual Task PrepareExitAsync() => Task.CompletedTask;
+
+    /// <summary>Records the exit, publishes TaskExit and wakes waiters; the sequencer calls it in order, outside any lock.</summary>
+    internal void Report(ChildExit exit)
+    {
+        lock (Gate)
+        {
+            if (_state == DeletedState.Instance)
             {
-                _stashedExit = exit;
+                return; // runc delete of a created container killed it; nobody waits for that exit
+            }
+            _state = _state.OnExit();
+            ExitStatus = exit.Status;
+            ExitedAt = exit.ExitedAt;
+        }
+        if (ShimLog.DebugEnabled)
+        {
+            ShimLog.Debug("process exited", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("status", exit.Status));
+        }
+        Events.Publish(new TaskExit
+        {
+            ContainerId = ContainerId,
+            Id = Id,
+            Pid = (uint)Pid,
+            ExitStatus = (uint)exit.Status,
+            ExitedAt = Timestamps.From(exit.ExitedAt),
+        });
+        AfterReport();
+        _exited.TrySetResult();
+    }
+
+    /// <summary>An exec that will never run (its start failed): stopped with <see cref="FailedStartStatus"/>, no TaskExit, Wait answers.</summary>
+    internal void FailStart()
+    {
+        lock (Gate)
+        {
+            if (_state != CreatedState.Instance)
+            {
                 return;
             }
-            applied = DeliverExit(exit);
+            _state = StoppedState.Instance;
+            ExitStatus = FailedStartStatus;
+            ExitedAt = DateTimeOffset.UtcNow;
         }
-        if (applied)
-        {
-            AfterExit();
-        }
+        _exited.TrySetResult();
     }
 
-    /// <summary>Checks the state allows Start and holds back exits until <see cref="EndStart"/>.</summary>
-    protected void BeginStart()
+    /// <summary>Runs after the TaskExit was published, before waiters wake (init records its exit in the bundle).</summary>
+    protected virtual void AfterReport()
+    {
+    }
+
+    /// <summary>Moves to the state the current one names through <paramref name="step"/>, under the lock; returns both.</summary>
+    protected (ProcessState Before, ProcessState After) Step(Func<ProcessState, ProcessState> step)
     {
         lock (Gate)
         {
-            _state.CheckStart();
-            _starting = true;
-        }
-    }
-
-    /// <summary>Marks the process running, publishes its start event, then delivers an exit that came meanwhile.</summary>
-    protected void EndStart(Google.Protobuf.IMessage startEvent)
-    {
-        bool applied = false;
-        lock (Gate)
-        {
-            if (_state == CreatedState.Instance)
-            {
-                _state = RunningState.Instance;
-            }
-            Events.Publish(startEvent);
-            applied = ReleaseStart();
-        }
-        if (applied)
-        {
-            AfterExit();
-        }
-    }
-
-    /// <summary>Ends a failed start; an exit that came meanwhile is delivered.</summary>
-    protected void AbortStart()
-    {
-        bool applied;
-        lock (Gate)
-        {
-            applied = ReleaseStart();
-        }
-        if (applied)
-        {
-            AfterExit();
-        }
-    }
-
-    /// <summary>Moves to <paramref name="next"/> if the current state is <paramref name="expected"/>.</summary>
-    protected bool Transition(ProcessState expected, ProcessState next)
-    {
-        lock (Gate)
-        {
-            if (_state != expected)
-            {
-                return false;
-            }
-            _state = next;
-            return true;
+            var before = _state;
+            _state = step(before);
+            return (before, _state);
         }
     }
 
@@ -212,53 +224,5 @@ public abstract class ContainerProcess : IExitTarget
         {
             _state = next;
         }
-    }
-
-    /// <summary>Called under the lock with a reaped exit; returns true if it was applied now (init may defer).</summary>
-    protected virtual bool DeliverExit(ChildExit exit)
-    {
-        ApplyExit(exit);
-        return true;
-    }
-
-    /// <summary>Called outside the lock after an exit was applied.</summary>
-    protected virtual void AfterExit()
-    {
-    }
-
-    /// <summary>Records the exit, publishes TaskExit and wakes waiters; call under the lock.</summary>
-    protected void ApplyExit(ChildExit exit)
-    {
-        if (_state == DeletedState.Instance)
-        {
-            return; // runc delete of a created container killed it; nobody waits for that exit
-        }
-        _state = _state.OnExit();
-        ExitStatus = exit.Status;
-        ExitedAt = exit.ExitedAt;
-        if (ShimLog.DebugEnabled)
-        {
-            ShimLog.Debug("process exited", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("status", exit.Status));
-        }
-        Events.Publish(new TaskExit
-        {
-            ContainerId = ContainerId,
-            Id = Id,
-            Pid = (uint)Pid,
-            ExitStatus = (uint)exit.Status,
-            ExitedAt = Timestamps.From(exit.ExitedAt),
-        });
-        _exited.TrySetResult();
-    }
-
-    private bool ReleaseStart()
-    {
-        _starting = false;
-        if (_stashedExit is { } exit)
-        {
-            _stashedExit = null;
-            return DeliverExit(exit);
-        }
-        return false;
     }
 }

@@ -1,9 +1,7 @@
 using Containerd.Events;
 using Shim.Core.Errors;
-using Shim.Core.Events;
 using Shim.Core.Options;
 using Shim.Core.Stdio;
-using Shim.Os;
 using Shim.Runc;
 
 namespace Shim.Core.Processes;
@@ -15,8 +13,8 @@ public sealed class ExecProcess : ContainerProcess
     private readonly Container _container;
 
     /// <summary>Stores an exec; nothing runs until <see cref="StartAsync"/>.</summary>
-    public ExecProcess(Container container, string execId, StdioPaths stdio, byte[] processJson, IEventPublisher events)
-        : base(container.Id, execId, stdio, events)
+    public ExecProcess(Container container, string execId, StdioPaths stdio, byte[] processJson, Events.IEventPublisher events)
+        : base(container.Id, execId, stdio, events, container.Init.Sequencer)
     {
         _container = container;
         _processJson = processJson;
@@ -24,50 +22,24 @@ public sealed class ExecProcess : ContainerProcess
 
     private string PidFile => Path.Combine(_container.Bundle, ExecId + ".pid");
 
-    /// <summary>runc exec --detach; TaskExecStarted goes out before any TaskExit of this exec.</summary>
+    /// <summary>
+    /// runc exec --detach; TaskExecStarted goes out before any TaskExit of this exec. A failed start
+    /// is final: the exec is stopped and Wait answers (containerd's shim closes its wait channel too).
+    /// </summary>
     public async Task StartAsync(ExitRouter router, RuntimeOptions options, CancellationToken ct)
     {
-        BeginStart();
-        if (!_container.TryBeginExec())
-        {
-            AbortStart();
-            throw new ShimException(ErrorKind.FailedPrecondition, $"cannot start exec {ExecId} in container {ContainerId}: the init process has exited");
-        }
-        router.BeginStart();
-        bool tracked = false;
-        try
-        {
-            Io = ProcessIo.Open(Stdio, options.IoUid, options.IoGid, ContainerId, _container.Namespace);
-            await _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, Io.ConsoleSocketPath, Io.RuncSide, ct).ConfigureAwait(false);
-            Pid = ReadPid(PidFile);
-            await Io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
-            Io.Start();
-            var early = router.Track(Pid, this);
-            tracked = true;
-            EndStart(new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)Pid });
-            if (early is { } exit)
-            {
-                OnExit(exit);
-            }
-        }
-        catch
-        {
-            if (!tracked)
-            {
-                router.EndStart();
-                Io?.Dispose();
-                _container.EndExec();
-                AbortStart();
-            }
-            throw;
-        }
+        Check(s => s.CheckStart());
+        var plan = new StartPlan(router, PidFile, options.IoUid, options.IoGid, _container.Namespace,
+            (io, token) => _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, io.ConsoleSocketPath, io.RuncSide, token),
+            pid => new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)pid });
+        await ProcessStarter.StartAsync(this, plan, ct).ConfigureAwait(false);
     }
 
-    /// <summary>kill(2) on the exec's pid; runc is not involved.</summary>
+    /// <summary>Signals the exec through its pidfd (runc is not involved), so a pid reused since its exit is never hit.</summary>
     public void Kill(uint signal)
     {
         Check(s => s.CheckKill(isExec: true));
-        if (!Signals.Kill(Pid, (int)signal))
+        if (!SignalProcess((int)signal))
         {
             throw new ShimException(ErrorKind.NotFound, $"kill exec {ExecId} of {ContainerId}: process already finished");
         }
@@ -82,20 +54,8 @@ public sealed class ExecProcess : ContainerProcess
             await Io.WaitOutputAsync(OutputDrainTimeout).ConfigureAwait(false);
         }
         Io?.Dispose();
+        DropPidFd();
         File.Delete(PidFile);
         Become(DeletedState.Instance);
-    }
-
-    /// <inheritdoc />
-    protected override void AfterExit() => _container.EndExec();
-
-    private static int ReadPid(string path)
-    {
-        string text = File.ReadAllText(path).Trim();
-        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || pid <= 0)
-        {
-            throw new ShimException(ErrorKind.Internal, $"runc wrote an invalid pid \"{text}\" to {path}");
-        }
-        return pid;
     }
 }

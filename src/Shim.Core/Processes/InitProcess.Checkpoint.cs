@@ -14,17 +14,16 @@ public sealed partial class InitProcess
     public RestoreSource? Restore { get; private set; }
 
     /// <summary>Records an init created from a checkpoint: no runc call, pid 0, until <see cref="RestoreAsync"/>.</summary>
-    private InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, RestoreSource restore)
-        : base(containerId, "", stdio, events)
+    private InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer, RestoreSource restore)
+        : this(containerId, stdio, runc, events, sequencer)
     {
-        Runc = runc;
         Restore = restore;
         Become(RestorePendingState.Instance);
     }
 
     /// <summary>An init process that Start will restore from <paramref name="restore"/>'s image.</summary>
-    public static InitProcess ForRestore(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, RestoreSource restore) =>
-        new(containerId, stdio, runc, events, restore);
+    internal static InitProcess ForRestore(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer, RestoreSource restore) =>
+        new(containerId, stdio, runc, events, sequencer, restore);
 
     /// <summary>
     /// runc checkpoint of a running or paused container. The CRIU work dir is the request's, else the
@@ -83,68 +82,32 @@ public sealed partial class InitProcess
 
     /// <summary>
     /// Start of an init created from a checkpoint: <c>runc restore --detach</c> with the process's
-    /// stdio, then the pid from init.pid is tracked (exits held back since before runc ran, as for
-    /// runc exec) and TaskStart goes out before any TaskExit. <paramref name="beforeStartEvent"/>
-    /// runs with the pid before the start event (cgroup and OOM registration).
+    /// stdio through the one start protocol (<see cref="ProcessStarter"/>); TaskStart goes out before
+    /// any TaskExit. <paramref name="beforeStartEvent"/> runs with the pid before the start event
+    /// (cgroup and OOM registration). A failed restore stays pending: Start may be retried, Delete works.
     /// </summary>
-    public async Task RestoreAsync(ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct)
+    internal async Task RestoreAsync(ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct)
     {
         var restore = Restore ?? throw new ShimException(ErrorKind.FailedPrecondition, $"start {ContainerId}: not created from a checkpoint");
         var container = Container ?? throw new ShimException(ErrorKind.Internal, $"restore {ContainerId}: container not set up");
-        BeginStart();
+        Check(s => s.CheckStart());
         string pidFile = Path.Combine(container.Bundle, "init.pid");
-        router.BeginStart();
-        bool tracked = false;
-        try
-        {
-            Io = ProcessIo.Open(Stdio, container.Options.IoUid, container.Options.IoGid, ContainerId, container.Namespace);
-            var options = new RestoreOptions(restore.ImagePath, container.Bundle, pidFile)
+        var plan = new StartPlan(router, pidFile, container.Options.IoUid, container.Options.IoGid, container.Namespace,
+            (io, token) => Runc.RestoreAsync(ContainerId, new RestoreOptions(restore.ImagePath, container.Bundle, pidFile)
             {
                 // as containerd's shim: the CriuWorkPath option, else the container's work dir (<bundle>/work), where restore.log stays
                 WorkPath = container.Options.CriuWorkPath.Length > 0 ? container.Options.CriuWorkPath : Path.Combine(container.Bundle, "work"),
                 ParentPath = restore.ParentPath.Length > 0 ? restore.ParentPath : null,
-                ConsoleSocket = Io.ConsoleSocketPath,
+                ConsoleSocket = io.ConsoleSocketPath,
                 NoPivot = container.Options.NoPivotRoot,
-            };
-            await Runc.RestoreAsync(ContainerId, options, Io.RuncSide, ct).ConfigureAwait(false);
-            Pid = ReadRestoredPid(pidFile);
-            await Io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
-            Io.Start();
-            beforeStartEvent?.Invoke(Pid);
-            var early = router.Track(Pid, this);
-            tracked = true;
-            Restore = null;
-            // EndStart moves created → running; the pending state steps through created first
-            Transition(RestorePendingState.Instance, CreatedState.Instance);
-            EndStart(new TaskStart { ContainerId = ContainerId, Pid = (uint)Pid });
-            ShimLog.Info("container restored", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("image", restore.ImagePath));
-            if (early is { } exit)
-            {
-                OnExit(exit);
-            }
-        }
-        catch
+            }, io.RuncSide, token),
+            pid => new TaskStart { ContainerId = ContainerId, Pid = (uint)pid })
         {
-            if (!tracked)
-            {
-                router.EndStart();
-                Io?.Dispose();
-                Io = null;
-                Pid = 0;
-                AbortStart(); // still pending: Start may be retried, Delete works
-            }
-            throw;
-        }
-    }
-
-    private static int ReadRestoredPid(string path)
-    {
-        string text = File.ReadAllText(path).Trim();
-        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || pid <= 0)
-        {
-            throw new ShimException(ErrorKind.Internal, $"runc wrote an invalid pid \"{text}\" to {path}");
-        }
-        return pid;
+            BeforeStartEvent = beforeStartEvent,
+        };
+        await ProcessStarter.StartAsync(this, plan, ct).ConfigureAwait(false);
+        Restore = null;
+        ShimLog.Info("container restored", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("image", restore.ImagePath));
     }
 
     private static void TryDeleteDirectory(string dir)

@@ -1,45 +1,45 @@
 using Containerd.Events;
 using Shim.Core.Errors;
 using Shim.Core.Events;
+using Shim.Core.Logging;
 using Shim.Core.Stdio;
 using Shim.Os;
 using Shim.Runc;
 
 namespace Shim.Core.Processes;
 
-/// <summary>A container's init process: started by runc start, signalled through runc kill.</summary>
+/// <summary>A container's init process: created by runc create (or restore), started by runc start, signalled through runc kill.</summary>
 public sealed partial class InitProcess : ContainerProcess
 {
-
-    /// <summary>Creates the record of an init process runc has just created.</summary>
-    public InitProcess(string containerId, int pid, StdioPaths stdio, ProcessIo io, RuncClient runc, IEventPublisher events)
-        : base(containerId, "", stdio, events)
+    /// <summary>Records an init process; <see cref="ProcessStarter"/> runs runc create for it.</summary>
+    internal InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer)
+        : base(containerId, "", stdio, events, sequencer)
     {
-        Pid = pid;
-        Io = io;
         Runc = runc;
     }
 
     /// <summary>runc for this container.</summary>
     public RuncClient Runc { get; }
 
-    /// <summary>The container, set right after it is built (before exits are routed here).</summary>
+    /// <summary>The container, set right after it is built (before any exit is routed here).</summary>
     public Container? Container { get; set; }
 
     /// <summary>runc start; TaskStart goes out before any TaskExit of this process.</summary>
     public async Task StartAsync(CancellationToken ct)
     {
-        BeginStart();
+        Check(s => s.CheckStart());
+        Sequencer.BeginStart(this);
         try
         {
             await Runc.StartAsync(ContainerId, ct).ConfigureAwait(false);
         }
         catch
         {
-            AbortStart();
+            Sequencer.StartFailed(this);
             throw;
         }
-        EndStart(new TaskStart { ContainerId = ContainerId, Pid = (uint)Pid });
+        MarkStarted();
+        Sequencer.Started(this, new TaskStart { ContainerId = ContainerId, Pid = (uint)Pid });
     }
 
     /// <summary>Sends a signal through runc kill.</summary>
@@ -59,21 +59,17 @@ public sealed partial class InitProcess : ContainerProcess
     /// <summary>runc pause, with PAUSING visible while it runs.</summary>
     public async Task PauseAsync(CancellationToken ct)
     {
-        lock (Gate)
-        {
-            State.CheckPause();
-            Become(PausingState.Instance);
-        }
+        Step(static s => s.BeginPause());
         try
         {
             await Runc.PauseAsync(ContainerId, ct).ConfigureAwait(false);
         }
         catch
         {
-            Transition(PausingState.Instance, RunningState.Instance);
+            Step(static s => s.OnPauseEnded(paused: false));
             throw;
         }
-        if (Transition(PausingState.Instance, PausedState.Instance))
+        if (Step(static s => s.OnPauseEnded(paused: true)).After == PausedState.Instance)
         {
             Events.Publish(new TaskPaused { ContainerId = ContainerId });
         }
@@ -84,7 +80,7 @@ public sealed partial class InitProcess : ContainerProcess
     {
         Check(s => s.CheckResume());
         await Runc.ResumeAsync(ContainerId, ct).ConfigureAwait(false);
-        if (Transition(PausedState.Instance, RunningState.Instance))
+        if (Step(static s => s.OnResumed()) is { Before: PausedState, After: RunningState })
         {
             Events.Publish(new TaskResumed { ContainerId = ContainerId });
         }
@@ -93,7 +89,7 @@ public sealed partial class InitProcess : ContainerProcess
     /// <summary>runc update with a LinuxResources JSON.</summary>
     public async Task UpdateAsync(ReadOnlyMemory<byte> resourcesJson, CancellationToken ct)
     {
-        Check(s => s.CheckUpdate("update"));
+        Check(static s => s.CheckUpdate());
         await Runc.UpdateAsync(ContainerId, resourcesJson, ct).ConfigureAwait(false);
     }
 
@@ -114,33 +110,51 @@ public sealed partial class InitProcess : ContainerProcess
             // runc says "does not exist" for a container already gone; delete stays idempotent
         }
         Io?.Dispose();
+        DropPidFd();
         Become(DeletedState.Instance);
     }
 
-    /// <summary>Applies an exit that waited for the container's execs.</summary>
-    public void ApplyDeferredExit(ChildExit exit)
+    /// <summary>
+    /// Before init's exit is reported, as containerd's shim does (handleInitExit, then the paused
+    /// state's SetExited): without a pid namespace of its own the container's other processes
+    /// outlive init, so they are killed (runc kill --all); a paused container is resumed so what is
+    /// left can die.
+    /// </summary>
+    internal override async Task PrepareExitAsync()
     {
-        Container?.BeforeInitExitEvent?.Invoke(Container);
-        lock (Gate)
+        var state = State;
+        bool killAll = Container is { SharesPidNamespace: true };
+        bool paused = state == PausedState.Instance || state == PausingState.Instance;
+        if (!killAll && !paused)
         {
-            ApplyExit(exit);
+            return;
         }
-        Container?.OnInitExited(this);
+        await Task.Yield(); // runc is spawned off the exit loop
+        if (killAll)
+        {
+            try
+            {
+                await Runc.KillAsync(ContainerId, Signals.SIGKILL, all: true, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RuncException ex)
+            {
+                ShimLog.Warn("runc kill --all after init exit failed: the container's other processes may live on", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+            }
+        }
+        if (paused)
+        {
+            try
+            {
+                await Runc.ResumeAsync(ContainerId, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RuncException ex)
+            {
+                // runc kill SIGKILL thaws a paused container itself; then there is nothing to resume
+                ShimLog.Debug("runc resume after init exit", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+            }
+        }
     }
 
     /// <inheritdoc />
-    protected override bool DeliverExit(ChildExit exit)
-    {
-        // the init exit is published after every running exec's exit (containerd relies on it)
-        if (Container is { } container && container.DeferInitExit(exit))
-        {
-            return false;
-        }
-        Container?.BeforeInitExitEvent?.Invoke(Container);
-        ApplyExit(exit);
-        return true;
-    }
-
-    /// <inheritdoc />
-    protected override void AfterExit() => Container?.OnInitExited(this);
+    protected override void AfterReport() => Container?.OnInitExited(this);
 }

@@ -24,20 +24,32 @@ public abstract class ProcessState
     /// <summary>May Delete run in this state?</summary>
     public virtual void CheckDelete() => throw Illegal("delete");
 
-    /// <summary>May the container be paused (init) in this state?</summary>
-    public virtual void CheckPause() => throw Illegal("pause");
+    /// <summary>The state while runc pause runs (init), or FailedPrecondition.</summary>
+    public virtual ProcessState BeginPause() => throw Illegal("pause");
+
+    /// <summary>The state once runc pause returned (<paramref name="paused"/>: it succeeded); an exit meanwhile stays.</summary>
+    public virtual ProcessState OnPauseEnded(bool paused) => this;
+
+    /// <summary>The state once runc resume returned; an exit meanwhile stays.</summary>
+    public virtual ProcessState OnResumed() => this;
 
     /// <summary>May the container be resumed (init) in this state?</summary>
     public virtual void CheckResume() => throw Illegal("resume");
 
-    /// <summary>May resources be updated or execs added in this state?</summary>
-    public virtual void CheckUpdate(string op) => throw Illegal(op);
+    /// <summary>May resources be updated (init) in this state?</summary>
+    public virtual void CheckUpdate() => throw Illegal("update");
+
+    /// <summary>May an exec be added to the container (init's state) in this state?</summary>
+    public virtual void CheckExec() => throw Illegal("exec in");
 
     /// <summary>May the container be checkpointed (init) in this state? Only running or paused.</summary>
     public virtual void CheckCheckpoint() => throw Illegal("checkpoint");
 
     /// <summary>The state after the process exits.</summary>
     public virtual ProcessState OnExit() => this;
+
+    /// <summary>The state after a successful start.</summary>
+    public virtual ProcessState OnStart() => this;
 
     /// <summary>A FailedPrecondition naming the operation and the state.</summary>
     protected ShimException Illegal(string op) => new(ErrorKind.FailedPrecondition, $"cannot {op} a process that is {Name}");
@@ -65,9 +77,13 @@ public sealed class CreatedState : ProcessState
     /// <inheritdoc />
     public override void CheckDelete() { }
     /// <inheritdoc />
-    public override void CheckUpdate(string op) { }
+    public override void CheckUpdate() { }
+    /// <inheritdoc />
+    public override void CheckExec() { }
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
+    /// <inheritdoc />
+    public override ProcessState OnStart() => RunningState.Instance;
 }
 
 /// <summary>Started and not yet exited.</summary>
@@ -82,11 +98,13 @@ public sealed class RunningState : ProcessState
     /// <inheritdoc />
     public override void CheckKill(bool isExec) { }
     /// <inheritdoc />
-    public override void CheckPause() { }
+    public override ProcessState BeginPause() => PausingState.Instance;
     /// <inheritdoc />
     public override void CheckCheckpoint() { }
     /// <inheritdoc />
-    public override void CheckUpdate(string op) { }
+    public override void CheckUpdate() { }
+    /// <inheritdoc />
+    public override void CheckExec() { }
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
 }
@@ -102,6 +120,8 @@ public sealed class PausingState : ProcessState
     public override TaskStatus Status => TaskStatus.Pausing;
     /// <inheritdoc />
     public override void CheckKill(bool isExec) { }
+    /// <inheritdoc />
+    public override ProcessState OnPauseEnded(bool paused) => paused ? PausedState.Instance : RunningState.Instance;
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
 }
@@ -122,13 +142,9 @@ public sealed class PausedState : ProcessState
     /// <inheritdoc />
     public override void CheckCheckpoint() { }
     /// <inheritdoc />
-    public override void CheckUpdate(string op)
-    {
-        if (op != "update")
-        {
-            throw Illegal(op);
-        }
-    }
+    public override void CheckUpdate() { }
+    /// <inheritdoc />
+    public override ProcessState OnResumed() => RunningState.Instance;
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
 }
@@ -162,11 +178,13 @@ public sealed class DeletedState : ProcessState
     /// <inheritdoc />
     public override void CheckDelete() => throw Gone("delete");
     /// <inheritdoc />
-    public override void CheckPause() => throw Gone("pause");
+    public override ProcessState BeginPause() => throw Gone("pause");
     /// <inheritdoc />
     public override void CheckResume() => throw Gone("resume");
     /// <inheritdoc />
-    public override void CheckUpdate(string op) => throw Gone(op);
+    public override void CheckUpdate() => throw Gone("update");
+    /// <inheritdoc />
+    public override void CheckExec() => throw Gone("exec in");
 
     private static ShimException Gone(string op) => new(ErrorKind.NotFound, $"cannot {op} a process that is deleted");
 }

@@ -24,4 +24,6 @@ public sealed class RestorePendingState : ProcessState
     public override void CheckDelete() { }
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
+    /// <inheritdoc />
+    public override ProcessState OnStart() => RunningState.Instance;
 }

@@ -37,26 +37,15 @@ public sealed partial class TaskService
     {
         string id = request.Id, bundle = request.Bundle;
         WriteBundleFiles(bundle, options);
-        var runc = new RuncClient(
-            new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
-            _runner);
+        var runc = RuncFor(bundle, options);
         bool mounted = MountRootfs(request, bundle);
         try
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
-            var init = InitProcess.ForRestore(id, stdio, runc, _events, new RestoreSource(request.Checkpoint, request.ParentCheckpoint));
-            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { InitExiting = KillAllIfSharedPidNamespace, Options = options, Namespace = _settings.Namespace };
+            var init = InitProcess.ForRestore(id, stdio, runc, _events, NewSequencer(id), new RestoreSource(request.Checkpoint, request.ParentCheckpoint));
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace };
             init.Container = container;
-            var created = new TaskCreate
-            {
-                ContainerId = id,
-                Bundle = bundle,
-                Io = new TaskIO { Stdin = request.Stdin, Stdout = request.Stdout, Stderr = request.Stderr, Terminal = request.Terminal },
-                Checkpoint = request.Checkpoint,
-                Pid = 0,
-            };
-            created.Rootfs.Add(request.Rootfs);
-            _events.Publish(created);
+            _events.Publish(CreatedEvent(request, pid: 0));
             ShimLog.Info("container created from a checkpoint", ShimLog.Field("id", id) + " " + ShimLog.Field("checkpoint", request.Checkpoint));
             return container;
         }

@@ -54,61 +54,55 @@ public sealed partial class TaskService
     {
         string id = request.Id, bundle = request.Bundle;
         WriteBundleFiles(bundle, options);
-        var runc = new RuncClient(
-            new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
-            _runner);
+        var runc = RuncFor(bundle, options);
         bool mounted = MountRootfs(request, bundle);
-        ProcessIo? io = null;
         try
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
-            io = ProcessIo.Open(stdio, options.IoUid, options.IoGid, id, _settings.Namespace);
-            string pidFile = Path.Combine(bundle, "init.pid");
-            _router.BeginStart();
-            int pid;
-            try
-            {
-                await runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, ct).ConfigureAwait(false);
-                pid = ReadPidFile(pidFile);
-                await io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
-            }
-            catch
-            {
-                _router.EndStart();
-                throw;
-            }
-            io.Start();
-            var init = new InitProcess(id, pid, stdio, io, runc, _events);
-            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { InitExiting = KillAllIfSharedPidNamespace, Options = options, Namespace = _settings.Namespace };
+            var init = new InitProcess(id, stdio, runc, _events, NewSequencer(id));
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace };
             init.Container = container;
-            WatchCgroup(container, pid);
-            var early = _router.Track(pid, init);
-            var created = new TaskCreate
+            string pidFile = Path.Combine(bundle, "init.pid");
+            var plan = new StartPlan(_router, pidFile, options.IoUid, options.IoGid, _settings.Namespace,
+                (io, token) => runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, token),
+                pid => CreatedEvent(request, pid))
             {
-                ContainerId = id,
-                Bundle = bundle,
-                Io = new TaskIO { Stdin = request.Stdin, Stdout = request.Stdout, Stderr = request.Stderr, Terminal = request.Terminal },
-                Checkpoint = request.Checkpoint,
-                Pid = (uint)pid,
+                Runs = false,
+                BeforeStartEvent = pid => WatchCgroup(container, pid),
             };
-            created.Rootfs.Add(request.Rootfs);
-            _events.Publish(created);
-            ShimLog.Info("container created", ShimLog.Field("id", id) + " " + ShimLog.Field("pid", pid));
-            if (early is { } exit)
-            {
-                init.OnExit(exit);
-            }
+            await ProcessStarter.StartAsync(init, plan, ct).ConfigureAwait(false);
+            ShimLog.Info("container created", ShimLog.Field("id", id) + " " + ShimLog.Field("pid", init.Pid));
             return container;
         }
         catch
         {
-            io?.Dispose();
             if (mounted)
             {
                 Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
             }
             throw;
         }
+    }
+
+    /// <summary>The exit order of a new container: OOM events are drained right before init's TaskExit.</summary>
+    private ExitSequencer NewSequencer(string id) => new(_events, () => _oom?.Drain(id));
+
+    private RuncClient RuncFor(string bundle, RuntimeOptions options) => new(
+        new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
+        _runner);
+
+    private static TaskCreate CreatedEvent(CreateTaskRequest request, int pid)
+    {
+        var created = new TaskCreate
+        {
+            ContainerId = request.Id,
+            Bundle = request.Bundle,
+            Io = new TaskIO { Stdin = request.Stdin, Stdout = request.Stdout, Stderr = request.Stderr, Terminal = request.Terminal },
+            Checkpoint = request.Checkpoint,
+            Pid = (uint)pid,
+        };
+        created.Rootfs.Add(request.Rootfs);
+        return created;
     }
 
     private void WatchCgroup(Container container, int pid)
@@ -135,32 +129,11 @@ public sealed partial class TaskService
         {
             // registered at create (as containerd 2.2+ does) so an OOM right after start is not missed
             _oom.Add(container.Id, container.Cgroup, id => _events.Publish(new TaskOOM { ContainerId = id }));
-            container.BeforeInitExitEvent = c => _oom.Drain(c.Id);
         }
         catch (Exception ex) when (ex is ShimException or IOException or ErrnoException)
         {
             ShimLog.Warn("OOM watch not registered", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
         }
-    }
-
-    private static void KillAllIfSharedPidNamespace(Container container)
-    {
-        if (!container.SharesPidNamespace)
-        {
-            return;
-        }
-        // without a pid namespace of its own, the container's other processes outlive init: kill them
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await container.Init.Runc.KillAsync(container.Id, Signals.SIGKILL, all: true, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (RuncException ex)
-            {
-                ShimLog.Debug("kill --all after init exit", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.RuncMessage));
-            }
-        });
     }
 
     private static bool MountRootfs(CreateTaskRequest request, string bundle)
@@ -192,15 +165,5 @@ public sealed partial class TaskService
         string runtimePath = Path.Combine(bundle, "runtime");
         File.WriteAllText(runtimePath, options.BinaryName);
         File.SetUnixFileMode(runtimePath, mode);
-    }
-
-    private static int ReadPidFile(string path)
-    {
-        string text = File.ReadAllText(path).Trim();
-        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid) || pid <= 0)
-        {
-            throw new ShimException(ErrorKind.Internal, $"runc wrote an invalid pid \"{text}\" to {path}");
-        }
-        return pid;
     }
 }

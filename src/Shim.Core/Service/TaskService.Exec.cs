@@ -24,7 +24,7 @@ public sealed partial class TaskService
         {
             throw new ShimException(ErrorKind.InvalidArgument, $"exec {request.ExecId} in {request.Id}: no process spec given");
         }
-        container.Init.State.CheckUpdate("exec in");
+        container.Init.State.CheckExec();
         byte[] spec = WithTerminal(request.Spec.Value.Span, request.Terminal, request.ExecId);
         container.ReserveExec(request.ExecId);
         var exec = new ExecProcess(container, request.ExecId, new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal), spec, _events);

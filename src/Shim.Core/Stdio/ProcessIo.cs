@@ -235,15 +235,22 @@ public sealed class ProcessIo : IDisposable
 
     /// <summary>
     /// Waits until the client has read all output held in the pipes and FIFOs; gives up after
-    /// <paramref name="idleLimit"/> in which nothing moved (nobody reads, e.g. `ctr run -d`).
+    /// <paramref name="idleLimit"/> in which nothing moved (nobody reads, e.g. `ctr run -d`), and
+    /// after <paramref name="overallLimit"/> in any case (something outside keeps writing).
     /// </summary>
-    public async Task WaitOutputReadAsync(TimeSpan idleLimit)
+    public async Task WaitOutputReadAsync(TimeSpan idleLimit, TimeSpan overallLimit)
     {
         long unread = UnreadOutput();
         long copied = OutputCopied();
         long lastProgress = Environment.TickCount64;
+        long deadline = lastProgress + (long)overallLimit.TotalMilliseconds;
         while (unread > 0)
         {
+            if (Environment.TickCount64 > deadline)
+            {
+                ShimLog.Warn("exit reported with output still moving", ShimLog.Field("id", _containerId) + " " + ShimLog.Field("limit", overallLimit));
+                return;
+            }
             await Task.Delay(2).ConfigureAwait(false);
             long nowUnread = UnreadOutput();
             long nowCopied = OutputCopied();

@@ -17,6 +17,14 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     internal static partial int kill(int pid, int signal);
 
+    /// <summary>glibc 2.36+ (Linux 5.3+).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int pidfd_open(int pid, uint flags);
+
+    /// <summary>glibc 2.36+ (Linux 5.1+); <paramref name="info"/> null sends as kill(2) would.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int pidfd_send_signal(int pidfd, int signal, nint info, uint flags);
+
     // prctl is variadic; every argument is passed in an integer register, so a fixed
     // five-argument declaration is ABI-compatible on x64 and arm64.
     [LibraryImport("libc", SetLastError = true)]

@@ -40,9 +40,9 @@ public class CheckpointStateTests
         Assert.Equal(TaskStatus.Created, s.Status);
         s.CheckStart();
         s.CheckDelete();
-        Assert.Equal(ErrorKind.FailedPrecondition, Assert.Throws<ShimException>(() => s.CheckUpdate("exec in")).Kind);
-        Assert.Equal(ErrorKind.FailedPrecondition, Assert.Throws<ShimException>(() => s.CheckUpdate("update")).Kind);
-        Assert.Equal(ErrorKind.FailedPrecondition, Assert.Throws<ShimException>(s.CheckPause).Kind);
+        Assert.Equal(ErrorKind.FailedPrecondition, Assert.Throws<ShimException>(() => s.CheckExec()).Kind);
+        Assert.Equal(ErrorKind.FailedPrecondition, Assert.Throws<ShimException>(() => s.CheckUpdate()).Kind);
+        Assert.Equal(ErrorKind.FailedPrecondition, Assert.Throws<ShimException>(() => s.BeginPause()).Kind);
         Assert.Equal(ErrorKind.NotFound, Assert.Throws<ShimException>(() => s.CheckKill(isExec: false)).Kind);
         Assert.Same(StoppedState.Instance, s.OnExit());
     }

@@ -30,10 +30,11 @@ public class ProcessStateTests
         {
             "start" => s.CheckStart,
             "kill" => () => s.CheckKill(isExec: false),
-            "pause" => s.CheckPause,
+            "pause" => () => s.BeginPause(),
             "resume" => s.CheckResume,
             "delete" => s.CheckDelete,
-            _ => () => s.CheckUpdate(op),
+            "exec in" => s.CheckExec,
+            _ => s.CheckUpdate,
         };
         if (expected is null)
         {
@@ -61,6 +62,31 @@ public class ProcessStateTests
         Assert.Same(StoppedState.Instance, PausingState.Instance.OnExit());
         Assert.Same(StoppedState.Instance, StoppedState.Instance.OnExit());
         Assert.Same(DeletedState.Instance, DeletedState.Instance.OnExit());
+    }
+
+    public static TheoryData<string, string, string> Transitions => new()
+    {
+        // state, event, next state
+        { "created", "start", "running" }, { "running", "start", "running" },
+        { "running", "pause", "pausing" }, { "pausing", "paused", "paused" }, { "pausing", "pause failed", "running" },
+        { "stopped", "paused", "stopped" }, { "stopped", "pause failed", "stopped" },
+        { "paused", "resumed", "running" }, { "stopped", "resumed", "stopped" }, { "running", "resumed", "running" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Transitions))]
+    public void Each_state_names_the_state_an_event_leads_to(string state, string evt, string next)
+    {
+        var s = State(state);
+        var after = evt switch
+        {
+            "start" => s.OnStart(),
+            "pause" => s.BeginPause(),
+            "paused" => s.OnPauseEnded(paused: true),
+            "pause failed" => s.OnPauseEnded(paused: false),
+            _ => s.OnResumed(),
+        };
+        Assert.Same(State(next), after);
     }
 
     [Fact]

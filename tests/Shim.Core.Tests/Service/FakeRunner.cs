@@ -15,6 +15,8 @@ internal sealed class FakeRunner : IRuncRunner
     public ConcurrentDictionary<string, int> Pids { get; } = new();
     public bool ExitDuringStart { get; set; }
     public ConcurrentQueue<int> ExecPids { get; } = new();
+    public ConcurrentDictionary<int, ChildProcess> Children { get; } = new();
+    public bool FailExec { get; set; }
     public string ExecSeconds { get; set; } = "1000";
     public string? FailVerbWith { get; set; }
     public ConcurrentDictionary<string, IReadOnlyList<string>> ArgsByVerb { get; } = new();
@@ -43,12 +45,16 @@ internal sealed class FakeRunner : IRuncRunner
                 string pidFile = args[args.ToList().IndexOf("--pid-file") + 1];
                 await File.WriteAllTextAsync(pidFile, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
                 Pids[id] = child.Pid;
+                Children[child.Pid] = child;
                 break;
+            case "exec" when FailExec:
+                return new RuncResult(1, [], "exec failed: unable to start container process: exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory");
             case "exec":
                 var execChild = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", ExecSeconds] });
                 string execPidFile = args[args.ToList().IndexOf("--pid-file") + 1];
                 await File.WriteAllTextAsync(execPidFile, execChild.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
                 ExecPids.Enqueue(execChild.Pid);
+                Children[execChild.Pid] = execChild;
                 break;
             case "restore":
                 var restored = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
@@ -58,7 +64,7 @@ internal sealed class FakeRunner : IRuncRunner
                 if (ExitDuringStart)
                 {
                     Signals.Kill(restored.Pid, Signals.SIGKILL);
-                    await Task.Delay(200, ct); // the exit is reaped before restore returns
+                    await restored.Exited.WaitAsync(ct); // the exit is reaped before restore returns
                 }
                 break;
             case "checkpoint":
@@ -70,7 +76,7 @@ internal sealed class FakeRunner : IRuncRunner
                 break;
             case "start" when ExitDuringStart:
                 Signals.Kill(Pids[id], Signals.SIGKILL);
-                await Task.Delay(200, ct); // let the reaper publish the exit while start is still in flight
+                await Children[Pids[id]].Exited.WaitAsync(ct); // the exit is reaped while start is still in flight
                 break;
             case "kill":
                 id = args[^2];

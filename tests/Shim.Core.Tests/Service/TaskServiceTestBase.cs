@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Shim.Core.Processes;
 using Shim.Core.Service;
 using Shim.Os;
@@ -6,13 +7,15 @@ namespace Shim.Core.Tests.Service;
 
 /// <summary>
 /// A task service over a fake runc whose "containers" are real `sleep` children of the test process,
-/// reaped by the one reaper and routed by a real exit loop; everything is killed and removed after each test.
+/// reaped by the one reaper and routed by an exit loop that tells the test when it has routed an exit;
+/// everything is killed and removed after each test.
 /// </summary>
 public abstract class TaskServiceTestBase : IAsyncLifetime
 {
     private readonly CancellationTokenSource _stop = new();
     private ExitSubscription? _exits;
     private Task? _loop;
+    private readonly ConcurrentDictionary<int, TaskCompletionSource> _routed = new();
 
     internal FakeRunner Runc { get; } = new();
 
@@ -30,10 +33,34 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
     {
         Reaper.Instance.Start();
         _exits = Reaper.Instance.Subscribe();
-        _loop = Router.RunAsync(_exits, _stop.Token);
+        _loop = RouteAsync(_exits, _stop.Token);
         File.WriteAllText(Path.Combine(Bundle, "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""");
         Service = new TaskService(new ShimSettings { Namespace = "unit", Id = "c1" }, Events, Runc, Router);
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Completes once the exit of <paramref name="pid"/> was handed to the router and it returned.</summary>
+    internal Task Routed(int pid) => RoutedSource(pid).Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+    private TaskCompletionSource RoutedSource(int pid) =>
+        _routed.GetOrAdd(pid, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    private async Task RouteAsync(ExitSubscription exits, CancellationToken ct)
+    {
+        try
+        {
+            while (await exits.Reader.WaitToReadAsync(ct))
+            {
+                while (exits.Reader.TryRead(out var exit))
+                {
+                    Router.Dispatch(exit);
+                    RoutedSource(exit.Pid).TrySetResult();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -184,7 +184,7 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         await Service.ExecAsync(Exec("e1"), Ct);
         var exec = await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
         await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
-        await Task.Delay(300, Ct);
+        await Routed(Runc.Pids["c1"]);
         Assert.Empty(Events.Events.OfType<TaskExit>()); // init is dead but its exec still runs
         var refused = await Assert.ThrowsAsync<ShimException>(async () =>
         {
@@ -202,5 +202,25 @@ public sealed class TaskServiceTests : TaskServiceTestBase
     {
         var json = TaskService.WithTerminal("""{"args":["sh"],"terminal":true,"cwd":"/"}"""u8, terminal: false, "e1");
         Assert.Equal("""{"args":["sh"],"cwd":"/","terminal":false}""", System.Text.Encoding.UTF8.GetString(json));
+    }
+
+    [Fact]
+    public async Task Wait_on_an_exec_whose_start_failed_answers_at_once()
+    {
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.ExecAsync(Exec("e1"), Ct);
+        Runc.FailExec = true;
+        await Assert.ThrowsAsync<Shim.Runc.RuncException>(() => Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct));
+        var waited = await Service.WaitAsync(new WaitRequest { Id = "c1", ExecId = "e1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(255u, waited.ExitStatus);
+        Assert.Equal(TaskStatus.Stopped, (await Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)).Status);
+        var again = await Assert.ThrowsAsync<ShimException>(() => Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct));
+        Assert.Equal(ErrorKind.FailedPrecondition, again.Kind);
+        await Service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, Ct);
+        Assert.Empty(Events.Events.OfType<TaskExit>());
+        // the failed exec no longer counts: init's exit is not held for it
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        Assert.Equal(137u, (await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct)).ExitStatus);
     }
 }

@@ -72,7 +72,7 @@ public sealed class ProcessIoTests : IDisposable
         io.Start();
 
         Assert.True(io.HoldsUnreadOutput());
-        var waiting = io.WaitOutputReadAsync(TimeSpan.FromSeconds(20));
+        var waiting = io.WaitOutputReadAsync(TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(60));
         await Task.Delay(100, Ct);
         Assert.False(waiting.IsCompleted);   // nobody has read yet, and 100 ms is far from the limit
 
@@ -96,7 +96,7 @@ public sealed class ProcessIoTests : IDisposable
         await WriteAndCloseAsync(io, new byte[1000]);
         io.Start();
 
-        await io.WaitOutputReadAsync(TimeSpan.FromMilliseconds(200)).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        await io.WaitOutputReadAsync(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(60)).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.True(io.HoldsUnreadOutput());   // still there: the exit is reported anyway
     }
 

@@ -1,0 +1,213 @@
+using Google.Protobuf;
+using Shim.Core.Errors;
+using Shim.Core.Events;
+using Shim.Core.Logging;
+using Shim.Os;
+
+namespace Shim.Core.Processes;
+
+/// <summary>
+/// One per container: decides when each reaped exit of its processes is reported. A process's
+/// TaskExit never precedes its start event (TaskCreate, TaskStart or TaskExecStarted); init's comes
+/// after the exits of every exec started before it, after the container's OOM events, after the
+/// rest of the container was killed when it has no pid namespace of its own, and once the client
+/// has read the output left in the FIFOs (bounded). Nothing is called back under its lock.
+/// </summary>
+internal sealed class ExitSequencer
+{
+    /// <summary>How long an exit waits, with nothing moving, for its output to be read.</summary>
+    internal static TimeSpan OutputReadIdleLimit { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long an exit waits for its output to be read at most, even while it moves.</summary>
+    internal static TimeSpan OutputReadLimit { get; set; } = TimeSpan.FromSeconds(3);
+
+    private readonly Lock _gate = new();
+    private readonly IEventPublisher _events;
+    private readonly Action? _beforeInitExit;
+    private readonly HashSet<ContainerProcess> _starting = [];           // guarded by _gate: start event not out yet
+    private readonly Dictionary<ContainerProcess, ChildExit> _held = []; // guarded by _gate: ready, held for the start event
+    private int _liveExecs;                                              // guarded by _gate: execs starting or started, exit not reported
+    private bool _initReaped;                                            // guarded by _gate: no exec may start any more
+    private (ContainerProcess Init, ChildExit Exit)? _heldInit;          // guarded by _gate: ready, held for the execs
+
+    /// <summary>Creates the sequencer of one container; <paramref name="beforeInitExit"/> runs right before init's TaskExit (OOM drain).</summary>
+    public ExitSequencer(IEventPublisher events, Action? beforeInitExit = null)
+    {
+        _events = events;
+        _beforeInitExit = beforeInitExit;
+    }
+
+    /// <summary>A start of <paramref name="process"/> begins: its exits are held until <see cref="Started"/> or <see cref="StartFailed"/>.</summary>
+    /// <exception cref="ShimException">FailedPrecondition while a start of the same process is in flight, and for an exec once init has exited (the exec is then failed too).</exception>
+    public void BeginStart(ContainerProcess process)
+    {
+        lock (_gate)
+        {
+            if (_starting.Contains(process))
+            {
+                throw new ShimException(ErrorKind.FailedPrecondition, $"cannot start {Describe(process)}: a start is already in progress");
+            }
+            if (!process.IsInit)
+            {
+                if (!_initReaped)
+                {
+                    _liveExecs++;
+                    _starting.Add(process);
+                    return;
+                }
+            }
+            else
+            {
+                _starting.Add(process);
+                return;
+            }
+        }
+        process.FailStart();
+        throw new ShimException(ErrorKind.FailedPrecondition, $"cannot start exec {process.ExecId} in container {process.ContainerId}: the init process has exited");
+    }
+
+    /// <summary>Publishes <paramref name="startEvent"/>, then reports an exit that was held for it.</summary>
+    public void Started(ContainerProcess process, IMessage startEvent)
+    {
+        _events.Publish(startEvent);
+        ChildExit? held;
+        lock (_gate)
+        {
+            _starting.Remove(process);
+            held = _held.Remove(process, out var exit) ? exit : null;
+        }
+        if (held is { } e)
+        {
+            Ready(process, e);
+        }
+    }
+
+    /// <summary>A start failed: an exec that never ran is failed (Wait answers); an exit held meanwhile is reported.</summary>
+    public void StartFailed(ContainerProcess process)
+    {
+        ChildExit? held;
+        lock (_gate)
+        {
+            _starting.Remove(process);
+            held = _held.Remove(process, out var exit) ? exit : null;
+        }
+        if (held is { } e)
+        {
+            Ready(process, e);
+        }
+        else if (!process.IsInit)
+        {
+            process.FailStart();
+            ExecReported();
+        }
+    }
+
+    /// <summary>
+    /// A tracked process was reaped (from the exit loop, or replayed by a start): prepares its report
+    /// (init: kill the rest, resume), waits for its output to be read, then reports in order. Never blocks.
+    /// </summary>
+    public void Reaped(ContainerProcess process, ChildExit exit)
+    {
+        if (process.IsInit)
+        {
+            lock (_gate)
+            {
+                _initReaped = true;
+            }
+        }
+        var prepared = process.PrepareExitAsync();
+        if (prepared.IsCompletedSuccessfully && !(process.Io?.HoldsUnreadOutput() ?? false))
+        {
+            Ready(process, exit);
+            return;
+        }
+        _ = ReadyWhenPreparedAsync(process, exit, prepared);
+    }
+
+    private async Task ReadyWhenPreparedAsync(ContainerProcess process, ChildExit exit, Task prepared)
+    {
+        try
+        {
+            await prepared.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ShimLog.Warn("preparing an exit report failed", Fields(process) + " " + ShimLog.Field("error", ex.Message));
+        }
+        try
+        {
+            // ctr closes its FIFOs as soon as it sees the exit and would lose what it has not read
+            // (containerd's shim reports at once and loses it); bounded, so moving output cannot hold the exit
+            if (process.Io is { } io && io.HoldsUnreadOutput())
+            {
+                await io.WaitOutputReadAsync(OutputReadIdleLimit, OutputReadLimit).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            ShimLog.Warn("waiting for output to be read failed", Fields(process) + " " + ShimLog.Field("error", ex.Message));
+        }
+        try
+        {
+            Ready(process, exit);
+        }
+        catch (Exception ex)
+        {
+            ShimLog.Error("reporting an exit failed", Fields(process) + " " + ShimLog.Field("error", ex.ToString()));
+        }
+    }
+
+    private void Ready(ContainerProcess process, ChildExit exit)
+    {
+        lock (_gate)
+        {
+            if (_starting.Contains(process))
+            {
+                _held[process] = exit;
+                return;
+            }
+            if (process.IsInit && _liveExecs > 0)
+            {
+                // containerd relies on init's exit coming after its execs' (as containerd's shim holds it in handleInitExit)
+                _heldInit = (process, exit);
+                return;
+            }
+        }
+        Report(process, exit);
+    }
+
+    private void Report(ContainerProcess process, ChildExit exit)
+    {
+        if (process.IsInit)
+        {
+            _beforeInitExit?.Invoke();
+            process.Report(exit);
+            return;
+        }
+        process.Report(exit);
+        ExecReported();
+    }
+
+    private void ExecReported()
+    {
+        (ContainerProcess Init, ChildExit Exit)? release = null;
+        lock (_gate)
+        {
+            if (--_liveExecs == 0 && _heldInit is { } held)
+            {
+                _heldInit = null;
+                release = held;
+            }
+        }
+        if (release is { } r)
+        {
+            Report(r.Init, r.Exit);
+        }
+    }
+
+    private static string Describe(ContainerProcess process) =>
+        process.IsInit ? $"container {process.ContainerId}" : $"exec {process.ExecId} in container {process.ContainerId}";
+
+    private static string Fields(ContainerProcess process) =>
+        ShimLog.Field("id", process.ContainerId) + " " + ShimLog.Field("exec", process.ExecId);
+}

@@ -1,0 +1,51 @@
+using Shim.Core.Errors;
+using Shim.Core.Processes;
+using Shim.Core.Stdio;
+using Shim.Core.Tests.Service;
+using Shim.Os;
+using Shim.Runc;
+
+namespace Shim.Core.Tests.Processes;
+
+public sealed class ExecKillTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static ExecProcess NewExec()
+    {
+        var events = new RecordingPublisher();
+        var sequencer = new ExitSequencer(events);
+        var stdio = new StdioPaths("", "", "", false);
+        var init = new InitProcess("c1", stdio, new RuncClient(new RuncConfig("/bin/false", "/nonexistent", "/dev/null"), new FakeRunner()), events, sequencer);
+        var container = new Container("c1", Path.GetTempPath(), rootfsMounted: false, sharesPidNamespace: false, init);
+        return new ExecProcess(container, "e1", stdio, [], events);
+    }
+
+    [Fact]
+    public async Task Kill_reaches_a_running_exec_through_its_pidfd()
+    {
+        Reaper.Instance.Start();
+        var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
+        var exec = NewExec();
+        exec.Attach(child.Pid, null, PidFd.Open(child.Pid));
+        exec.MarkStarted();
+        exec.Kill(Signals.SIGKILL);
+        Assert.Equal(128 + Signals.SIGKILL, (await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct)).Status);
+    }
+
+    [Fact]
+    public async Task Kill_of_an_exec_reaped_but_not_yet_reported_is_not_found_instead_of_a_kill_of_its_pid()
+    {
+        // the exit is held (output unread, or execs before init): the state still says running
+        Reaper.Instance.Start();
+        var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
+        var exec = NewExec();
+        exec.Attach(child.Pid, null, PidFd.Open(child.Pid));
+        exec.MarkStarted();
+        Signals.Kill(child.Pid, Signals.SIGKILL);
+        await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct); // reaped: the pid is free for anyone
+        Assert.Same(RunningState.Instance, exec.State);
+        var ex = Assert.Throws<ShimException>(() => exec.Kill(Signals.SIGTERM));
+        Assert.Equal(ErrorKind.NotFound, ex.Kind);
+    }
+}

@@ -64,14 +64,13 @@ public sealed class IdleTrimmer : IDisposable
     {
         // a full fence between this write and the read of _stage; OnTimer fences the other way
         Interlocked.Exchange(ref _last, _time.GetTimestamp());
-        int stage = Volatile.Read(ref _stage);
-        if (stage == WaitingQuiet)
+        if (Volatile.Read(ref _stage) == WaitingQuiet)
         {
             return; // the pending timer looks at _last when it fires
         }
         if (!WorthTrimming())
         {
-            // too little to give back: no timer, no trim (a pending late trim still runs, after a quiet period)
+            // too little to give back: no timer, no trim (a pending late trim sees this call and drops itself)
             return;
         }
         lock (_gate)

@@ -23,6 +23,7 @@ public abstract class GuestRun : IAsyncLifetime
     private readonly Dictionary<(string Line, string Id), CheckResult> _results = [];
     private string _output = "";
     private string? _failure;
+    private string? _logs;
 
     /// <summary>"plain" (a shell as PID 1, cgroup2 mounted) or "systemd" (systemd as PID 1).</summary>
     protected abstract string Mode { get; }
@@ -85,7 +86,9 @@ public abstract class GuestRun : IAsyncLifetime
         }
         finally
         {
-            Directory.Delete(outDir, recursive: true);
+            // the guest's logs (containerd, events, metrics) stay for a failure's post-mortem
+            if (_failure is null && _results.Values.All(r => r.Passed)) { Directory.Delete(outDir, recursive: true); }
+            else { _logs = outDir; }
         }
     }
 
@@ -101,11 +104,11 @@ public abstract class GuestRun : IAsyncLifetime
         VmPrereqs.RequireOrSkip();
         if (_results.TryGetValue((line, id), out var r))
         {
-            Assert.True(r.Passed, $"[{Mode} guest, containerd {line}, {VmPrereqs.Runtime}] {id}: {r.Detail}");
+            Assert.True(r.Passed, $"[{Mode} guest, containerd {line}, {VmPrereqs.Runtime}] {id}: {r.Detail} (guest logs: {_logs})");
             return;
         }
         var setup = _results.TryGetValue((line, "setup"), out var s) ? $"setup: {s.Detail}" : "no setup result";
-        Assert.Fail($"[{Mode} guest, containerd {line}] check {id} did not run ({_failure ?? "the guest ended normally"}; {setup}); guest output (tail):\n{Tail(_output, 40)}");
+        Assert.Fail($"[{Mode} guest, containerd {line}] check {id} did not run ({_failure ?? "the guest ended normally"}; {setup}; guest logs: {_logs}); guest output (tail):\n{Tail(_output, 40)}");
     }
 
     private static string Tail(string text, int lines)

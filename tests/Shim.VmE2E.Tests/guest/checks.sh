@@ -1,14 +1,15 @@
 #!/bin/bash
 # Runs INSIDE the cgroup v2 guest of scripts/vm/run.sh (plain or systemd mode): for each containerd
-# line given, a private containerd with the runtime under test, then the cgroup v2 checks through
-# ctr. One result line per check goes to $RCS_VM_OUT/results.tsv:
+# line given, a private containerd (CRI on) with the runtime under test, the cgroup v2 checks
+# through ctr, then a CRI pod through rcs-cri. One result line per check goes to
+# $RCS_VM_OUT/results.tsv:
 #   <line> TAB <check id> TAB PASS|FAIL TAB <what was seen>
-# tests/Shim.VmE2E.Tests asserts each line on the host. Logs (containerd, events) go to
-# $RCS_VM_OUT/<line>/ for a failure's post-mortem.
+# tests/Shim.VmE2E.Tests asserts each line on the host. Logs (containerd, events, metrics) go to
+# $RCS_VM_OUT/<line>/; the host keeps them when a check failed.
 #
 # Usage: checks.sh REPO LINE...      (LINE: 1.6 | 2.1, as in RCS_CONTAINERD)
 # Environment: RCS_E2E_RUNTIME (default io.containerd.runcsharp.v2), RCS_VM_MODE (plain|systemd),
-#   RCS_VERSIONS_DIR (default /var/cache/runcsharp-versions).
+#   RCS_VERSIONS_DIR (default /var/cache/runcsharp-versions), RCS_VM_CRI (the rcs-cri binary).
 set -u
 repo=${1:?checks.sh REPO LINE...}; shift
 runtime=${RCS_E2E_RUNTIME:-io.containerd.runcsharp.v2}

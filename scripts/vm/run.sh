@@ -59,6 +59,9 @@ trap 'exit 130' INT TERM
   for v in ${RCS_VM_PASS:-}; do [ -n "${!v+x}" ] && printf 'export %s=%q\n' "$v" "${!v}"; done
   printf 'exec'; printf ' %q' "$@"; printf '\n'; } > "$job/cmd"
 : > "$job/output"
+# the guest gets fresh /tmp, /run and /var/lib/containerd: init.sh brings this folder back there
+# when it lies under one of them (CI may clone the repo into /tmp)
+printf '%s\n' "$PWD" > "$job/cwd"
 # no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can miss its ticks
 # and panic ("IO-APIC + timer doesn't work!"); QEMU's timer is fine
 append="console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"

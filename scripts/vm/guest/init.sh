@@ -34,6 +34,14 @@ mount -t tmpfs -o mode=1777 tmp $R/tmp
 mkdir -p $R/var/lib/containerd && mount -t tmpfs -o mode=711 containerd $R/var/lib/containerd
 mount -t securityfs securityfs $R/sys/kernel/security 2>/dev/null
 mount -t bpf bpf $R/sys/fs/bpf 2>/dev/null
+# the caller's folder (run.sh writes it to cwd) when a fresh tmpfs above hid it: the host's copy
+# again, read-only under its own overlay so the guest may write there as everywhere else
+cwd=$(cat $R/.rcsvm/job/cwd 2>/dev/null)
+case $cwd in
+  /tmp/*|/run/*|/var/lib/containerd/*)
+    mkdir -p /rw/cwd-upper /rw/cwd-work $R$cwd
+    mount -t overlay overlay -o lowerdir=/host$cwd,upperdir=/rw/cwd-upper,workdir=/rw/cwd-work $R$cwd || die "overlay $cwd" ;;
+esac
 # the guest kernel's modules where modprobe looks (the host keeps them in the image folder)
 k=$(uname -r)
 if [ -n "$moddir" ] && [ -d "$R$moddir" ]; then

@@ -54,6 +54,10 @@ internal static class FrameGen
             (s, m, p, t, md) => FrameBuilder.Envelope(s, m, p, t, md))),
         // a Create the live server runs: in its own bundle, without mounts or stdio
         (1, Gen.Select(Service, Gen.OneOfConst(LiveFuzzService.LiveIds), (s, id) => FrameBuilder.Envelope(s, "Create", LiveFuzzService.LiveCreate(id).ToByteArray()))),
+        // an Exec into one of those, under an exec id of its own: most fuzzed Execs name "e1" in c1, which
+        // is taken after the first one, or reach c1 after a fuzzed Kill stopped it
+        (1, Gen.Select(Service, Gen.OneOfConst(LiveFuzzService.LiveIds), Gen.Int[0, 99_999],
+            (s, id, n) => FrameBuilder.Envelope(s, "Exec", FrameBuilder.SampleRequest("Exec", id, $"x{n}").ToByteArray()))),
         (4, Gen.Select(Service, Method, TypedPayload, Mutations.Array[1, 4],
             (s, m, p, ms) => Mutation.ApplyAll(FrameBuilder.Envelope(s, m, p), ms))),
         (2, Gen.Byte.Array[0, 64]));

@@ -70,13 +70,7 @@ internal sealed class ExitSequencer
     public void Started(ContainerProcess process, IMessage startEvent)
     {
         _events.Publish(startEvent);
-        ChildExit? held;
-        lock (_gate)
-        {
-            _starting.Remove(process);
-            held = _held.Remove(process, out var exit) ? exit : null;
-        }
-        if (held is { } e)
+        if (EndStart(process) is { } e)
         {
             Ready(process, e);
         }
@@ -85,13 +79,7 @@ internal sealed class ExitSequencer
     /// <summary>A start failed: an exec that never ran is failed (Wait answers); an exit held meanwhile is reported.</summary>
     public void StartFailed(ContainerProcess process)
     {
-        ChildExit? held;
-        lock (_gate)
-        {
-            _starting.Remove(process);
-            held = _held.Remove(process, out var exit) ? exit : null;
-        }
-        if (held is { } e)
+        if (EndStart(process) is { } e)
         {
             Ready(process, e);
         }
@@ -205,9 +193,20 @@ internal sealed class ExitSequencer
         }
     }
 
+    /// <summary>Ends the start of <paramref name="process"/>; returns the exit held for it meanwhile, if any.</summary>
+    private ChildExit? EndStart(ContainerProcess process)
+    {
+        lock (_gate)
+        {
+            _starting.Remove(process);
+            return _held.Remove(process, out var exit) ? exit : null;
+        }
+    }
+
     private static string Describe(ContainerProcess process) =>
         process.IsInit ? $"container {process.ContainerId}" : $"exec {process.ExecId} in container {process.ContainerId}";
 
-    private static string Fields(ContainerProcess process) =>
+    /// <summary>The id and exec log fields of <paramref name="process"/>.</summary>
+    internal static string Fields(ContainerProcess process) =>
         ShimLog.Field("id", process.ContainerId) + " " + ShimLog.Field("exec", process.ExecId);
 }

@@ -87,7 +87,7 @@ internal static class ProcessStarter
         }
         catch (ErrnoException ex)
         {
-            ShimLog.Warn("pidfd_open failed: the process cannot be signalled by the shim", ShimLog.Field("id", process.ContainerId) + " " + ShimLog.Field("exec", process.ExecId) + " " + ShimLog.Field("error", ex.Message));
+            ShimLog.Warn("pidfd_open failed: the process cannot be signalled by the shim", ExitSequencer.Fields(process) + " " + ShimLog.Field("error", ex.Message));
             return null;
         }
     }

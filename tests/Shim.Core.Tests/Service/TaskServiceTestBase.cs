@@ -72,7 +72,20 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
         await _stop.CancelAsync();
         await _loop!;
         _exits!.Dispose();
-        Directory.Delete(Bundle, recursive: true);
+        // an exit handled as the loop stopped may still write its status file into the bundle
+        // while it is removed ("Directory not empty"): try again, bounded
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Directory.Delete(Bundle, recursive: true);
+                break;
+            }
+            catch (IOException) when (attempt < 50)
+            {
+                await Task.Delay(20);
+            }
+        }
         GC.SuppressFinalize(this);
     }
 }

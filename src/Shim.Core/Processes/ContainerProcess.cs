@@ -34,7 +34,7 @@ public abstract class ContainerProcess : IExitTarget
     protected Lock Gate { get; } = new();
 
     /// <summary>Where events go.</summary>
-    protected IEventPublisher Events { get; }
+    private protected IEventPublisher Events { get; }
 
     /// <summary>Orders this process's exit among its container's events.</summary>
     internal ExitSequencer Sequencer { get; }
@@ -69,8 +69,8 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Completes when the process has exited (or its start failed for good).</summary>
     public Task Exited => _exited.Task;
 
-    /// <summary>The current state.</summary>
-    public ProcessState State
+    /// <summary>The current state; it performs or refuses every operation.</summary>
+    internal ProcessState State
     {
         get
         {
@@ -134,15 +134,6 @@ public abstract class ContainerProcess : IExitTarget
         }
     }
 
-    /// <summary>Moves to the state the current one has after a successful start.</summary>
-    internal void MarkStarted()
-    {
-        lock (Gate)
-        {
-            _state = _state.OnStart();
-        }
-    }
-
     /// <summary>Runs after the process was reaped and before its exit is reported (init: kill the rest, resume).</summary>
     internal virtual Task PrepareExitAsync() => Task.CompletedTask;
 
@@ -196,33 +187,39 @@ public abstract class ContainerProcess : IExitTarget
     {
     }
 
-    /// <summary>Moves to the state the current one names through <paramref name="step"/>, under the lock; returns both.</summary>
-    protected (ProcessState Before, ProcessState After) Step(Func<ProcessState, ProcessState> step)
+    /// <summary>Moves from <paramref name="from"/> to <paramref name="to"/> (under the lock); false, and no move, when the state is no longer <paramref name="from"/>.</summary>
+    internal bool Move(ProcessState from, ProcessState to)
     {
         lock (Gate)
         {
-            var before = _state;
-            _state = step(before);
-            return (before, _state);
+            if (_state != from)
+            {
+                return false;
+            }
+            _state = to;
+            return true;
         }
     }
 
-    /// <summary>Runs <paramref name="check"/> against the current state under the lock.</summary>
-    protected ProcessState Check(Action<ProcessState> check)
-    {
-        lock (Gate)
-        {
-            check(_state);
-            return _state;
-        }
-    }
-
-    /// <summary>Sets the state (under the lock).</summary>
-    protected void Become(ProcessState next)
+    /// <summary>Sets the state whatever it is (under the lock): deleted, or a test's starting point.</summary>
+    internal void Become(ProcessState next)
     {
         lock (Gate)
         {
             _state = next;
         }
+    }
+
+    /// <summary>Publishes an event of this process (TaskPaused, TaskResumed).</summary>
+    internal void Publish(Google.Protobuf.IMessage evt) => Events.Publish(evt);
+
+    /// <summary>Waits, bounded, for the output copies of a stopped process to finish.</summary>
+    internal Task DrainOutputAsync() => Io is { } io ? io.WaitOutputAsync(OutputDrainTimeout) : Task.CompletedTask;
+
+    /// <summary>Closes the stdio and the pidfd of a process being deleted.</summary>
+    protected void Release()
+    {
+        Io?.Dispose();
+        DropPidFd();
     }
 }

@@ -26,36 +26,39 @@ public sealed class ExecProcess : ContainerProcess
     /// runc exec --detach; TaskExecStarted goes out before any TaskExit of this exec. A failed start
     /// is final: the exec is stopped and Wait answers (containerd's shim closes its wait channel too).
     /// </summary>
-    public async Task StartAsync(ExitRouter router, RuntimeOptions options, CancellationToken ct)
-    {
-        Check(s => s.CheckStart());
-        var plan = new StartPlan(router, PidFile, options.IoUid, options.IoGid, _container.Namespace,
-            (io, token) => _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, io.ConsoleSocketPath, io.RuncSide, token),
-            pid => new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)pid });
-        await ProcessStarter.StartAsync(this, plan, ct).ConfigureAwait(false);
-    }
+    public Task StartAsync(ExitRouter router, RuntimeOptions options, CancellationToken ct) => State.StartAsync(this, router, options, ct);
 
     /// <summary>Signals the exec through its pidfd (runc is not involved), so a pid reused since its exit is never hit.</summary>
-    public void Kill(uint signal)
+    public void Kill(uint signal) => State.Kill(this, signal);
+
+    /// <summary>Deletes a stopped (or never started) exec: drains its output, closes its stdio, removes its pid file.</summary>
+    public Task DeleteAsync() => State.DeleteAsync(this);
+
+    /// <summary>runc exec through the one start protocol; running (moved from <paramref name="from"/>) once runc returned.</summary>
+    internal Task RunExecAsync(ExitRouter router, RuntimeOptions options, ProcessState from, CancellationToken ct)
     {
-        Check(s => s.CheckKill(isExec: true));
+        var plan = new StartPlan(router, PidFile, options.IoUid, options.IoGid, _container.Namespace,
+            (io, token) => _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, io.ConsoleSocketPath, io.RuncSide, token),
+            pid => new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)pid })
+        {
+            RunningFrom = from,
+        };
+        return ProcessStarter.StartAsync(this, plan, ct);
+    }
+
+    /// <summary>kill(2) through the pidfd; NotFound once the exec was reaped (its exit may still be held for its output).</summary>
+    internal void Signal(uint signal)
+    {
         if (!SignalProcess((int)signal))
         {
             throw new ShimException(ErrorKind.NotFound, $"kill exec {ExecId} of {ContainerId}: process already finished");
         }
     }
 
-    /// <summary>Deletes a stopped (or never started) exec: drains its output, closes its stdio, removes its pid file.</summary>
-    public async Task DeleteAsync()
+    /// <summary>Closes the exec's stdio and pidfd and removes its pid file.</summary>
+    internal void Remove()
     {
-        var state = Check(s => s.CheckDelete());
-        if (state == StoppedState.Instance && Io is not null)
-        {
-            await Io.WaitOutputAsync(OutputDrainTimeout).ConfigureAwait(false);
-        }
-        Io?.Dispose();
-        DropPidFd();
+        Release();
         File.Delete(PidFile);
-        Become(DeletedState.Instance);
     }
 }

@@ -13,7 +13,7 @@ public sealed partial class InitProcess
     /// <summary>Where a restore comes from; null once restored, and for containers runc created.</summary>
     public RestoreSource? Restore { get; private set; }
 
-    /// <summary>Records an init created from a checkpoint: no runc call, pid 0, until <see cref="RestoreAsync"/>.</summary>
+    /// <summary>Records an init created from a checkpoint: no runc call, pid 0, until Start restores it.</summary>
     private InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer, RestoreSource restore)
         : this(containerId, stdio, runc, events, sequencer)
     {
@@ -25,15 +25,17 @@ public sealed partial class InitProcess
     internal static InitProcess ForRestore(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer, RestoreSource restore) =>
         new(containerId, stdio, runc, events, sequencer, restore);
 
+    /// <summary>Checkpoint of a running or paused container (see <see cref="RunCheckpointAsync"/>).</summary>
+    public Task CheckpointAsync(string imagePath, CheckpointRequestOptions options, CancellationToken ct) => State.CheckpointAsync(this, imagePath, options, ct);
+
     /// <summary>
-    /// runc checkpoint of a running or paused container. The CRIU work dir is the request's, else the
+    /// runc checkpoint. The CRIU work dir is the request's, else the
     /// container's CriuWorkPath, else <c>&lt;bundle&gt;/work/criu-work</c> (removed afterwards). On
     /// failure CRIU's dump.log is kept as <c>&lt;bundle&gt;/criu-dump.log</c>. With Exit the container
     /// is not left running: its exit is reaped and reported like any other.
     /// </summary>
-    public async Task CheckpointAsync(string imagePath, CheckpointRequestOptions options, CancellationToken ct)
+    internal async Task RunCheckpointAsync(string imagePath, CheckpointRequestOptions options, CancellationToken ct)
     {
-        Check(s => s.CheckCheckpoint());
         var container = Container ?? throw new ShimException(ErrorKind.Internal, $"checkpoint {ContainerId}: container not set up");
         string work = options.WorkPath.Length > 0 ? options.WorkPath : container.Options.CriuWorkPath;
         bool temporary = work.Length == 0;
@@ -81,16 +83,15 @@ public sealed partial class InitProcess
     }
 
     /// <summary>
-    /// Start of an init created from a checkpoint: <c>runc restore --detach</c> with the process's
-    /// stdio through the one start protocol (<see cref="ProcessStarter"/>); TaskStart goes out before
-    /// any TaskExit. <paramref name="beforeStartEvent"/> runs with the pid before the start event
-    /// (cgroup and OOM registration). A failed restore stays pending: Start may be retried, Delete works.
+    /// <c>runc restore --detach</c> with the process's stdio through the one start protocol
+    /// (<see cref="ProcessStarter"/>): running (moved from <paramref name="from"/>) once runc
+    /// returned; TaskStart goes out before any TaskExit. <paramref name="beforeStartEvent"/> runs with
+    /// the pid before the start event (cgroup and OOM registration).
     /// </summary>
-    internal async Task RestoreAsync(ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct)
+    internal async Task RunRestoreAsync(ExitRouter router, Action<int>? beforeStartEvent, ProcessState from, CancellationToken ct)
     {
-        var restore = Restore ?? throw new ShimException(ErrorKind.FailedPrecondition, $"start {ContainerId}: not created from a checkpoint");
+        var restore = Restore ?? throw new ShimException(ErrorKind.Internal, $"restore {ContainerId}: no checkpoint recorded");
         var container = Container ?? throw new ShimException(ErrorKind.Internal, $"restore {ContainerId}: container not set up");
-        Check(s => s.CheckStart());
         string pidFile = Path.Combine(container.Bundle, "init.pid");
         var plan = new StartPlan(router, pidFile, container.Options.IoUid, container.Options.IoGid, container.Namespace,
             (io, token) => Runc.RestoreAsync(ContainerId, new RestoreOptions(restore.ImagePath, container.Bundle, pidFile)
@@ -104,6 +105,7 @@ public sealed partial class InitProcess
             pid => new TaskStart { ContainerId = ContainerId, Pid = (uint)pid })
         {
             BeforeStartEvent = beforeStartEvent,
+            RunningFrom = from,
         };
         await ProcessStarter.StartAsync(this, plan, ct).ConfigureAwait(false);
         Restore = null;

@@ -24,28 +24,37 @@ public sealed partial class InitProcess : ContainerProcess
     /// <summary>The container, set right after it is built (before any exit is routed here).</summary>
     public Container? Container { get; set; }
 
-    /// <summary>runc start; TaskStart goes out before any TaskExit of this process.</summary>
-    public async Task StartAsync(CancellationToken ct)
-    {
-        Check(s => s.CheckStart());
-        Sequencer.BeginStart(this);
-        try
-        {
-            await Runc.StartAsync(ContainerId, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            Sequencer.StartFailed(this);
-            throw;
-        }
-        MarkStarted();
-        Sequencer.Started(this, new TaskStart { ContainerId = ContainerId, Pid = (uint)Pid });
-    }
+    /// <summary>
+    /// Start: runc start of a created container, runc restore of one created from a checkpoint;
+    /// <paramref name="beforeStartEvent"/> runs with a restored pid before the start event (cgroup
+    /// and OOM registration; create ran it already).
+    /// </summary>
+    public Task StartAsync(ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct) => State.StartAsync(this, router, beforeStartEvent, ct);
 
     /// <summary>Sends a signal through runc kill.</summary>
-    public async Task KillAsync(uint signal, bool all, CancellationToken ct)
+    public Task KillAsync(uint signal, bool all, CancellationToken ct) => State.KillAsync(this, signal, all, ct);
+
+    /// <summary>runc pause, with PAUSING visible while it runs.</summary>
+    public Task PauseAsync(CancellationToken ct) => State.PauseAsync(this, ct);
+
+    /// <summary>runc resume.</summary>
+    public Task ResumeAsync(CancellationToken ct) => State.ResumeAsync(this, ct);
+
+    /// <summary>runc update with a LinuxResources JSON.</summary>
+    public Task UpdateAsync(ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => State.UpdateAsync(this, resourcesJson, ct);
+
+    /// <summary>Deletes the runc container after the process stopped (or was never started).</summary>
+    public Task DeleteAsync(CancellationToken ct) => State.DeleteAsync(this, ct);
+
+    /// <summary>Takes <paramref name="execId"/> for a new exec, if the container's state allows one.</summary>
+    public void ReserveExec(string execId) => State.ReserveExec(this, execId);
+
+    /// <summary>runc start.</summary>
+    internal Task RunStartAsync(CancellationToken ct) => Runc.StartAsync(ContainerId, ct);
+
+    /// <summary>runc kill; NotFound when runc no longer knows the process.</summary>
+    internal async Task RunKillAsync(uint signal, bool all, CancellationToken ct)
     {
-        Check(s => s.CheckKill(isExec: false));
         try
         {
             await Runc.KillAsync(ContainerId, (int)signal, all, ct).ConfigureAwait(false);
@@ -56,50 +65,25 @@ public sealed partial class InitProcess : ContainerProcess
         }
     }
 
-    /// <summary>runc pause, with PAUSING visible while it runs.</summary>
-    public async Task PauseAsync(CancellationToken ct)
-    {
-        Step(static s => s.BeginPause());
-        try
-        {
-            await Runc.PauseAsync(ContainerId, ct).ConfigureAwait(false);
-        }
-        catch
-        {
-            Step(static s => s.OnPauseEnded(paused: false));
-            throw;
-        }
-        if (Step(static s => s.OnPauseEnded(paused: true)).After == PausedState.Instance)
-        {
-            Events.Publish(new TaskPaused { ContainerId = ContainerId });
-        }
-    }
+    /// <summary>runc pause.</summary>
+    internal Task RunPauseAsync(CancellationToken ct) => Runc.PauseAsync(ContainerId, ct);
 
     /// <summary>runc resume.</summary>
-    public async Task ResumeAsync(CancellationToken ct)
-    {
-        Check(s => s.CheckResume());
-        await Runc.ResumeAsync(ContainerId, ct).ConfigureAwait(false);
-        if (Step(static s => s.OnResumed()) is { Before: PausedState, After: RunningState })
-        {
-            Events.Publish(new TaskResumed { ContainerId = ContainerId });
-        }
-    }
+    internal Task RunResumeAsync(CancellationToken ct) => Runc.ResumeAsync(ContainerId, ct);
 
-    /// <summary>runc update with a LinuxResources JSON.</summary>
-    public async Task UpdateAsync(ReadOnlyMemory<byte> resourcesJson, CancellationToken ct)
-    {
-        Check(static s => s.CheckUpdate());
-        await Runc.UpdateAsync(ContainerId, resourcesJson, ct).ConfigureAwait(false);
-    }
+    /// <summary>runc update.</summary>
+    internal Task RunUpdateAsync(ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => Runc.UpdateAsync(ContainerId, resourcesJson, ct);
 
-    /// <summary>Deletes the runc container after the process stopped (or was never started).</summary>
-    public async Task DeleteAsync(CancellationToken ct)
+    /// <summary>Takes the exec id in the container.</summary>
+    internal void TakeExecId(string execId) =>
+        (Container ?? throw new ShimException(ErrorKind.Internal, $"exec in {ContainerId}: container not set up")).ReserveExec(execId);
+
+    /// <summary>Drains the output of a stopped init (<paramref name="drainOutput"/>), runc delete, closes stdio and pidfd.</summary>
+    internal async Task RemoveAsync(bool drainOutput, CancellationToken ct)
     {
-        var state = Check(s => s.CheckDelete());
-        if (state == StoppedState.Instance && Io is not null)
+        if (drainOutput)
         {
-            await Io.WaitOutputAsync(OutputDrainTimeout).ConfigureAwait(false);
+            await DrainOutputAsync().ConfigureAwait(false);
         }
         try
         {
@@ -109,9 +93,7 @@ public sealed partial class InitProcess : ContainerProcess
         {
             // runc says "does not exist" for a container already gone; delete stays idempotent
         }
-        Io?.Dispose();
-        DropPidFd();
-        Become(DeletedState.Instance);
+        Release();
     }
 
     /// <summary>

@@ -22,8 +22,8 @@ internal sealed record StartPlan(
     Func<ProcessIo, CancellationToken, Task> RunRunc,
     Func<int, IMessage> StartEvent)
 {
-    /// <summary>True when the process is running afterwards (exec, restore); false for create.</summary>
-    public bool Runs { get; init; } = true;
+    /// <summary>The state the process leaves for running once runc returned (exec, restore); null for create, which stays created.</summary>
+    public ProcessState? RunningFrom { get; init; }
 
     /// <summary>Runs with the pid before the start event (cgroup and OOM registration).</summary>
     public Action<int>? BeforeStartEvent { get; init; }
@@ -68,9 +68,9 @@ internal static class ProcessStarter
         {
             process.DropPidFd(); // reaped before pidfd_open: it may name whoever took the pid since
         }
-        if (plan.Runs)
+        if (plan.RunningFrom is { } from)
         {
-            process.MarkStarted();
+            process.Move(from, RunningState.Instance); // before the start event, so an exit held for it finds the process running
         }
         sequencer.Started(process, plan.StartEvent(pid));
         if (early is { } exit)

@@ -1,13 +1,18 @@
+using Containerd.Events;
 using Shim.Core.Errors;
+using Shim.Core.Options;
 using TaskStatus = Containerd.Types.Task.Status;
 
 namespace Shim.Core.Processes;
 
 /// <summary>
-/// One state of a container process (init or exec). Each state answers every operation, so an
-/// illegal call fails in one place; the process holds the lock, the state decides.
+/// One state of a container process (init or exec). Each state performs the operations it allows
+/// (the runc calls through the process's primitives, then the move to the next state) and refuses
+/// every other one here, in the base class: FailedPrecondition naming the operation and the state.
+/// The process holds the lock and the current state; a state only moves it from itself
+/// (<see cref="ContainerProcess.Move"/>), so an exit meanwhile is never undone.
 /// </summary>
-public abstract class ProcessState
+internal abstract class ProcessState
 {
     /// <summary>Name used in error messages.</summary>
     public abstract string Name { get; }
@@ -15,176 +20,271 @@ public abstract class ProcessState
     /// <summary>Status reported by State.</summary>
     public abstract TaskStatus Status { get; }
 
-    /// <summary>May Start run in this state?</summary>
-    public virtual void CheckStart() => throw Illegal("start");
+    /// <summary>Init: runc start (or restore of a checkpoint); TaskStart goes out before any TaskExit.</summary>
+    public virtual Task StartAsync(InitProcess init, ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct) => throw Refused("start");
 
-    /// <summary>May a signal be sent in this state? An exec that never started cannot be signalled.</summary>
-    public virtual void CheckKill(bool isExec) => throw new ShimException(ErrorKind.NotFound, $"cannot kill a process that is {Name}: process already finished");
+    /// <summary>Init: runc kill [--all].</summary>
+    public virtual Task KillAsync(InitProcess init, uint signal, bool all, CancellationToken ct) => throw Finished();
 
-    /// <summary>May Delete run in this state?</summary>
-    public virtual void CheckDelete() => throw Illegal("delete");
+    /// <summary>Init: runc delete; the process is deleted afterwards.</summary>
+    public virtual Task DeleteAsync(InitProcess init, CancellationToken ct) => throw Refused("delete");
 
-    /// <summary>The state while runc pause runs (init), or FailedPrecondition.</summary>
-    public virtual ProcessState BeginPause() => throw Illegal("pause");
+    /// <summary>Init: runc pause, PAUSING while it runs, then TaskPaused.</summary>
+    public virtual Task PauseAsync(InitProcess init, CancellationToken ct) => throw Refused("pause");
 
-    /// <summary>The state once runc pause returned (<paramref name="paused"/>: it succeeded); an exit meanwhile stays.</summary>
-    public virtual ProcessState OnPauseEnded(bool paused) => this;
+    /// <summary>Init: runc resume, then TaskResumed.</summary>
+    public virtual Task ResumeAsync(InitProcess init, CancellationToken ct) => throw Refused("resume");
 
-    /// <summary>The state once runc resume returned; an exit meanwhile stays.</summary>
-    public virtual ProcessState OnResumed() => this;
+    /// <summary>Init: runc update with a LinuxResources JSON.</summary>
+    public virtual Task UpdateAsync(InitProcess init, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => throw Refused("update");
 
-    /// <summary>May the container be resumed (init) in this state?</summary>
-    public virtual void CheckResume() => throw Illegal("resume");
+    /// <summary>Init: runc checkpoint.</summary>
+    public virtual Task CheckpointAsync(InitProcess init, string imagePath, CheckpointRequestOptions options, CancellationToken ct) => throw Refused("checkpoint");
 
-    /// <summary>May resources be updated (init) in this state?</summary>
-    public virtual void CheckUpdate() => throw Illegal("update");
+    /// <summary>Init: takes <paramref name="execId"/> for a new exec of the container (AlreadyExists if taken).</summary>
+    public virtual void ReserveExec(InitProcess init, string execId) => throw Refused("exec in");
 
-    /// <summary>May an exec be added to the container (init's state) in this state?</summary>
-    public virtual void CheckExec() => throw Illegal("exec in");
+    /// <summary>Exec: runc exec --detach through the one start protocol; TaskExecStarted before any TaskExit.</summary>
+    public virtual Task StartAsync(ExecProcess exec, ExitRouter router, RuntimeOptions options, CancellationToken ct) => throw Refused("start");
 
-    /// <summary>May the container be checkpointed (init) in this state? Only running or paused.</summary>
-    public virtual void CheckCheckpoint() => throw Illegal("checkpoint");
+    /// <summary>Exec: a signal through its pidfd.</summary>
+    public virtual void Kill(ExecProcess exec, uint signal) => throw Finished();
 
-    /// <summary>The state after the process exits.</summary>
+    /// <summary>Exec: closes its stdio and pid file; the process is deleted afterwards.</summary>
+    public virtual Task DeleteAsync(ExecProcess exec) => throw Refused("delete");
+
+    /// <summary>The state after the process exits (entered by the exit path, <see cref="ContainerProcess.Report"/>).</summary>
     public virtual ProcessState OnExit() => this;
 
-    /// <summary>The state after a successful start.</summary>
-    public virtual ProcessState OnStart() => this;
+    /// <summary>The kind of every refusal of this state.</summary>
+    protected virtual ErrorKind RefusalKind => ErrorKind.FailedPrecondition;
 
-    /// <summary>A FailedPrecondition naming the operation and the state.</summary>
-    protected ShimException Illegal(string op) => new(ErrorKind.FailedPrecondition, $"cannot {op} a process that is {Name}");
+    /// <summary>The one refusal: <paramref name="op"/> is not allowed in this state.</summary>
+    protected ShimException Refused(string op) => new(RefusalKind, $"cannot {op} a process that is {Name}");
+
+    /// <summary>A signal for a process that is gone (containerd's shim answers NotFound: "process already finished").</summary>
+    protected virtual ShimException Finished() => new(ErrorKind.NotFound, $"cannot kill a process that is {Name}: process already finished");
 }
 
 /// <summary>Created by runc (init) or stored by Exec, not started.</summary>
-public sealed class CreatedState : ProcessState
+internal sealed class CreatedState : ProcessState
 {
     /// <summary>The one instance.</summary>
     public static readonly CreatedState Instance = new();
+
     /// <inheritdoc />
     public override string Name => "created";
+
     /// <inheritdoc />
     public override TaskStatus Status => TaskStatus.Created;
+
     /// <inheritdoc />
-    public override void CheckStart() { }
-    /// <inheritdoc />
-    public override void CheckKill(bool isExec)
+    public override async Task StartAsync(InitProcess init, ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct)
     {
-        if (isExec)
+        init.Sequencer.BeginStart(init);
+        try
         {
-            throw new ShimException(ErrorKind.FailedPrecondition, "cannot kill an exec process that has not been started");
+            await init.RunStartAsync(ct).ConfigureAwait(false);
         }
+        catch
+        {
+            init.Sequencer.StartFailed(init);
+            throw;
+        }
+        // running before the start event, so an exit held for it finds the process running
+        init.Move(this, RunningState.Instance);
+        init.Sequencer.Started(init, new TaskStart { ContainerId = init.ContainerId, Pid = (uint)init.Pid });
     }
+
     /// <inheritdoc />
-    public override void CheckDelete() { }
+    public override Task KillAsync(InitProcess init, uint signal, bool all, CancellationToken ct) => init.RunKillAsync(signal, all, ct);
+
     /// <inheritdoc />
-    public override void CheckUpdate() { }
+    public override async Task DeleteAsync(InitProcess init, CancellationToken ct)
+    {
+        await init.RemoveAsync(drainOutput: false, ct).ConfigureAwait(false);
+        init.Become(DeletedState.Instance);
+    }
+
     /// <inheritdoc />
-    public override void CheckExec() { }
+    public override Task UpdateAsync(InitProcess init, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => init.RunUpdateAsync(resourcesJson, ct);
+
+    /// <inheritdoc />
+    public override void ReserveExec(InitProcess init, string execId) => init.TakeExecId(execId);
+
+    /// <inheritdoc />
+    public override Task StartAsync(ExecProcess exec, ExitRouter router, RuntimeOptions options, CancellationToken ct) =>
+        exec.RunExecAsync(router, options, from: this, ct);
+
+    /// <inheritdoc />
+    public override void Kill(ExecProcess exec, uint signal) =>
+        throw new ShimException(ErrorKind.FailedPrecondition, "cannot kill an exec process that has not been started");
+
+    /// <inheritdoc />
+    public override Task DeleteAsync(ExecProcess exec)
+    {
+        exec.Remove();
+        exec.Become(DeletedState.Instance);
+        return Task.CompletedTask;
+    }
+
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
-    /// <inheritdoc />
-    public override ProcessState OnStart() => RunningState.Instance;
 }
 
 /// <summary>Started and not yet exited.</summary>
-public sealed class RunningState : ProcessState
+internal sealed class RunningState : ProcessState
 {
     /// <summary>The one instance.</summary>
     public static readonly RunningState Instance = new();
+
     /// <inheritdoc />
     public override string Name => "running";
+
     /// <inheritdoc />
     public override TaskStatus Status => TaskStatus.Running;
+
     /// <inheritdoc />
-    public override void CheckKill(bool isExec) { }
+    public override Task KillAsync(InitProcess init, uint signal, bool all, CancellationToken ct) => init.RunKillAsync(signal, all, ct);
+
     /// <inheritdoc />
-    public override ProcessState BeginPause() => PausingState.Instance;
+    public override async Task PauseAsync(InitProcess init, CancellationToken ct)
+    {
+        if (!init.Move(this, PausingState.Instance))
+        {
+            await init.State.PauseAsync(init, ct).ConfigureAwait(false); // left running meanwhile: the new state answers
+            return;
+        }
+        try
+        {
+            await init.RunPauseAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            init.Move(PausingState.Instance, this);
+            throw;
+        }
+        if (init.Move(PausingState.Instance, PausedState.Instance))
+        {
+            init.Publish(new TaskPaused { ContainerId = init.ContainerId });
+        }
+    }
+
     /// <inheritdoc />
-    public override void CheckCheckpoint() { }
+    public override Task UpdateAsync(InitProcess init, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => init.RunUpdateAsync(resourcesJson, ct);
+
     /// <inheritdoc />
-    public override void CheckUpdate() { }
+    public override Task CheckpointAsync(InitProcess init, string imagePath, CheckpointRequestOptions options, CancellationToken ct) =>
+        init.RunCheckpointAsync(imagePath, options, ct);
+
     /// <inheritdoc />
-    public override void CheckExec() { }
+    public override void ReserveExec(InitProcess init, string execId) => init.TakeExecId(execId);
+
+    /// <inheritdoc />
+    public override void Kill(ExecProcess exec, uint signal) => exec.Signal(signal);
+
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
 }
 
 /// <summary>runc pause is in flight.</summary>
-public sealed class PausingState : ProcessState
+internal sealed class PausingState : ProcessState
 {
     /// <summary>The one instance.</summary>
     public static readonly PausingState Instance = new();
+
     /// <inheritdoc />
     public override string Name => "pausing";
+
     /// <inheritdoc />
     public override TaskStatus Status => TaskStatus.Pausing;
+
     /// <inheritdoc />
-    public override void CheckKill(bool isExec) { }
-    /// <inheritdoc />
-    public override ProcessState OnPauseEnded(bool paused) => paused ? PausedState.Instance : RunningState.Instance;
+    public override Task KillAsync(InitProcess init, uint signal, bool all, CancellationToken ct) => init.RunKillAsync(signal, all, ct);
+
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
 }
 
 /// <summary>Frozen by runc pause.</summary>
-public sealed class PausedState : ProcessState
+internal sealed class PausedState : ProcessState
 {
     /// <summary>The one instance.</summary>
     public static readonly PausedState Instance = new();
+
     /// <inheritdoc />
     public override string Name => "paused";
+
     /// <inheritdoc />
     public override TaskStatus Status => TaskStatus.Paused;
+
     /// <inheritdoc />
-    public override void CheckKill(bool isExec) { }
+    public override Task KillAsync(InitProcess init, uint signal, bool all, CancellationToken ct) => init.RunKillAsync(signal, all, ct);
+
     /// <inheritdoc />
-    public override void CheckResume() { }
+    public override async Task ResumeAsync(InitProcess init, CancellationToken ct)
+    {
+        await init.RunResumeAsync(ct).ConfigureAwait(false);
+        if (init.Move(this, RunningState.Instance))
+        {
+            init.Publish(new TaskResumed { ContainerId = init.ContainerId });
+        }
+    }
+
     /// <inheritdoc />
-    public override void CheckCheckpoint() { }
+    public override Task UpdateAsync(InitProcess init, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => init.RunUpdateAsync(resourcesJson, ct);
+
     /// <inheritdoc />
-    public override void CheckUpdate() { }
-    /// <inheritdoc />
-    public override ProcessState OnResumed() => RunningState.Instance;
+    public override Task CheckpointAsync(InitProcess init, string imagePath, CheckpointRequestOptions options, CancellationToken ct) =>
+        init.RunCheckpointAsync(imagePath, options, ct);
+
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
 }
 
 /// <summary>Exited; its status can be read and it can be deleted.</summary>
-public sealed class StoppedState : ProcessState
+internal sealed class StoppedState : ProcessState
 {
     /// <summary>The one instance.</summary>
     public static readonly StoppedState Instance = new();
+
     /// <inheritdoc />
     public override string Name => "stopped";
+
     /// <inheritdoc />
     public override TaskStatus Status => TaskStatus.Stopped;
+
     /// <inheritdoc />
-    public override void CheckDelete() { }
+    public override async Task DeleteAsync(InitProcess init, CancellationToken ct)
+    {
+        await init.RemoveAsync(drainOutput: true, ct).ConfigureAwait(false);
+        init.Become(DeletedState.Instance);
+    }
+
+    /// <inheritdoc />
+    public override async Task DeleteAsync(ExecProcess exec)
+    {
+        await exec.DrainOutputAsync().ConfigureAwait(false);
+        exec.Remove();
+        exec.Become(DeletedState.Instance);
+    }
 }
 
-/// <summary>Deleted; only a request racing the Delete can still see it.</summary>
-public sealed class DeletedState : ProcessState
+/// <summary>Deleted; only a request racing the Delete can still see it, and it answers NotFound to all.</summary>
+internal sealed class DeletedState : ProcessState
 {
     /// <summary>The one instance.</summary>
     public static readonly DeletedState Instance = new();
+
     /// <inheritdoc />
     public override string Name => "deleted";
+
     /// <inheritdoc />
     public override TaskStatus Status => TaskStatus.Stopped;
-    /// <inheritdoc />
-    public override void CheckStart() => throw Gone("start");
-    /// <inheritdoc />
-    public override void CheckKill(bool isExec) => throw Gone("kill");
-    /// <inheritdoc />
-    public override void CheckDelete() => throw Gone("delete");
-    /// <inheritdoc />
-    public override ProcessState BeginPause() => throw Gone("pause");
-    /// <inheritdoc />
-    public override void CheckResume() => throw Gone("resume");
-    /// <inheritdoc />
-    public override void CheckUpdate() => throw Gone("update");
-    /// <inheritdoc />
-    public override void CheckExec() => throw Gone("exec in");
 
-    private static ShimException Gone(string op) => new(ErrorKind.NotFound, $"cannot {op} a process that is deleted");
+    /// <inheritdoc />
+    protected override ErrorKind RefusalKind => ErrorKind.NotFound;
+
+    /// <inheritdoc />
+    protected override ShimException Finished() => Refused("kill");
 }

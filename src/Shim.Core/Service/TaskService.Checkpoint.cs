@@ -59,7 +59,4 @@ public sealed partial class TaskService
         }
     }
 
-    /// <summary>Start of a restore-pending init: runc restore, then cgroup/OOM registration as Create does.</summary>
-    private Task RestoreAsync(Container container, CancellationToken ct) =>
-        container.Init.RestoreAsync(_router, pid => WatchCgroup(container, pid), ct);
 }

@@ -67,7 +67,6 @@ public sealed partial class TaskService
                 (io, token) => runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, token),
                 pid => CreatedEvent(request, pid))
             {
-                Runs = false,
                 BeforeStartEvent = pid => WatchCgroup(container, pid),
             };
             await ProcessStarter.StartAsync(init, plan, ct).ConfigureAwait(false);

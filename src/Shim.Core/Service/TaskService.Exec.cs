@@ -24,9 +24,17 @@ public sealed partial class TaskService
         {
             throw new ShimException(ErrorKind.InvalidArgument, $"exec {request.ExecId} in {request.Id}: no process spec given");
         }
-        container.Init.State.CheckExec();
-        byte[] spec = WithTerminal(request.Spec.Value.Span, request.Terminal, request.ExecId);
-        container.ReserveExec(request.ExecId);
+        container.Init.ReserveExec(request.ExecId);
+        byte[] spec;
+        try
+        {
+            spec = WithTerminal(request.Spec.Value.Span, request.Terminal, request.ExecId);
+        }
+        catch
+        {
+            container.CompleteExec(request.ExecId, null);
+            throw;
+        }
         var exec = new ExecProcess(container, request.ExecId, new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal), spec, _events);
         container.CompleteExec(request.ExecId, exec);
         _events.Publish(new TaskExecAdded { ContainerId = container.Id, ExecId = request.ExecId });

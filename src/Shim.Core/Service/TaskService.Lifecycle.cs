@@ -18,7 +18,7 @@ public sealed partial class TaskService
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
         {
-            await (container.Init.Restore is null ? container.Init.StartAsync(ct) : RestoreAsync(container, ct)).ConfigureAwait(false);
+            await container.Init.StartAsync(_router, pid => WatchCgroup(container, pid), ct).ConfigureAwait(false);
             return new StartResponse { Pid = (uint)container.Init.Pid };
         }
         var exec = container.GetExec(request.ExecId);

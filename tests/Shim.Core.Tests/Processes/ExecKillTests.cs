@@ -28,7 +28,7 @@ public sealed class ExecKillTests
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
         exec.Attach(child.Pid, null, PidFd.Open(child.Pid));
-        exec.MarkStarted();
+        exec.Become(RunningState.Instance);
         exec.Kill(Signals.SIGKILL);
         Assert.Equal(128 + Signals.SIGKILL, (await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct)).Status);
     }
@@ -41,7 +41,7 @@ public sealed class ExecKillTests
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
         exec.Attach(child.Pid, null, PidFd.Open(child.Pid));
-        exec.MarkStarted();
+        exec.Become(RunningState.Instance);
         Signals.Kill(child.Pid, Signals.SIGKILL);
         await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct); // reaped: the pid is free for anyone
         Assert.Same(RunningState.Instance, exec.State);

@@ -182,6 +182,23 @@ public sealed class ProcessStateTests : IAsyncLifetime
         Assert.Equal(["TaskPaused", "TaskResumed"], _events.Events.Select(e => e.Descriptor.Name));
     }
 
+    [Theory]
+    [InlineData("pause")]
+    [InlineData("resume")]
+    public async Task An_exit_while_runc_pause_or_resume_runs_is_not_undone_when_it_returns(string verb)
+    {
+        _runc.HoldVerb = verb;
+        var init = NewInit(verb == "pause" ? "running" : "paused");
+        var operation = verb == "pause" ? init.PauseAsync(Ct) : init.ResumeAsync(Ct);
+        await _runc.HoldEntered.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.Equal(verb == "pause" ? TaskStatus.Pausing : TaskStatus.Paused, init.State.Status);
+        init.Report(new ChildExit(_child!.Pid, 137, DateTimeOffset.UtcNow));
+        _runc.Release.SetResult();
+        await operation;
+        Assert.Same(StoppedState.Instance, init.State);
+        Assert.Equal(["TaskExit"], _events.Events.Select(e => e.Descriptor.Name));
+    }
+
     [Fact]
     public async Task A_failed_start_leaves_init_created_and_a_failed_exec_stopped_with_status_255()
     {

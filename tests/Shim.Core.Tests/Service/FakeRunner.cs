@@ -21,12 +21,22 @@ internal sealed class FakeRunner : IRuncRunner
     public string? FailVerbWith { get; set; }
     public ConcurrentDictionary<string, IReadOnlyList<string>> ArgsByVerb { get; } = new();
 
+    /// <summary>A verb that, once entered, waits for <see cref="Release"/> (so a test can act while "runc" runs).</summary>
+    public string? HoldVerb { get; set; }
+    public TaskCompletionSource HoldEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
     {
         string verb = args[7];
         string id = args[^1];
         Calls.Enqueue(verb);
         ArgsByVerb[verb] = [.. args];
+        if (verb == HoldVerb)
+        {
+            HoldEntered.TrySetResult();
+            await Release.Task.WaitAsync(ct);
+        }
         if (FailVerbWith is { } message && message.StartsWith(verb + ":", StringComparison.Ordinal))
         {
             if (verb == "checkpoint")

@@ -104,9 +104,8 @@ public sealed partial class InitProcess : ContainerProcess
     /// </summary>
     internal override async Task PrepareExitAsync()
     {
-        var state = State;
         bool killAll = Container is { SharesPidNamespace: true };
-        bool paused = state == PausedState.Instance || state == PausingState.Instance;
+        bool paused = State.ResumesOnExit;
         if (!killAll && !paused)
         {
             return;

@@ -56,6 +56,9 @@ internal abstract class ProcessState
     /// <summary>The state after the process exits (entered by the exit path, <see cref="ContainerProcess.Report"/>).</summary>
     public virtual ProcessState OnExit() => this;
 
+    /// <summary>True when init's exit in this state must resume the container before it is reported, so what is left can die.</summary>
+    public virtual bool ResumesOnExit => false;
+
     /// <summary>The kind of every refusal of this state.</summary>
     protected virtual ErrorKind RefusalKind => ErrorKind.FailedPrecondition;
 
@@ -204,6 +207,10 @@ internal sealed class PausingState : ProcessState
 
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
+
+    /// <inheritdoc />
+    /// <remarks>runc pause may have frozen the cgroup already; resumed as a paused one is.</remarks>
+    public override bool ResumesOnExit => true;
 }
 
 /// <summary>Frozen by runc pause.</summary>
@@ -240,6 +247,10 @@ internal sealed class PausedState : ProcessState
 
     /// <inheritdoc />
     public override ProcessState OnExit() => StoppedState.Instance;
+
+    /// <inheritdoc />
+    /// <remarks>As containerd's shim (cmd/containerd-shim-runc-v2/process/init_state.go: pausedState.SetExited resumes).</remarks>
+    public override bool ResumesOnExit => true;
 }
 
 /// <summary>Exited; its status can be read and it can be deleted.</summary>

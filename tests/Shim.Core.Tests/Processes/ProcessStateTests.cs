@@ -228,6 +228,14 @@ public sealed class ProcessStateTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Only_an_exit_while_paused_or_pausing_resumes_the_container_before_it_is_reported()
+    {
+        Assert.Equal(
+            ["pausing", "paused"],
+            new[] { "created", "restore pending", "running", "pausing", "paused", "stopped", "deleted" }.Where(s => State(s).ResumesOnExit));
+    }
+
+    [Fact]
     public void States_report_containerd_statuses()
     {
         Assert.Equal(

@@ -164,7 +164,7 @@ public sealed class TaskServiceTests : TaskServiceTestBase
     }
 
     [Fact]
-    public async Task Duplicate_exec_ids_already_exist_and_bad_specs_are_invalid()
+    public async Task Duplicate_exec_ids_already_exist_and_bad_specs_are_invalid_and_free_their_id()
     {
         await Service.CreateAsync(Create(), Ct);
         await Service.ExecAsync(Exec("e1"), Ct);
@@ -172,6 +172,7 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         var bad = Exec("e2");
         bad.Spec.Value = ByteString.CopyFromUtf8("{not json");
         Assert.Equal(ErrorKind.InvalidArgument, (await Assert.ThrowsAsync<ShimException>(() => Service.ExecAsync(bad, Ct))).Kind);
+        await Service.ExecAsync(Exec("e2"), Ct); // the refused spec did not keep the id
         var unstarted = await Assert.ThrowsAsync<ShimException>(() => Service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 9 }, Ct));
         Assert.Equal(ErrorKind.FailedPrecondition, unstarted.Kind);
     }

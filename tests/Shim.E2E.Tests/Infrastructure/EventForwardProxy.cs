@@ -33,6 +33,7 @@ internal sealed class EventForwardProxy : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly List<Envelope> _rejected = [];   // guarded by _gate
     private readonly List<Envelope> _forwarded = [];  // guarded by _gate
+    private readonly List<string> _history = [];      // guarded by _gate
     private TtrpcClient? _client;                     // guarded by _connect
 
     private EventForwardProxy(string socketPath, string upstream, Func<Envelope, bool> reject, StatusCode code)
@@ -80,18 +81,43 @@ internal sealed class EventForwardProxy : IAsyncDisposable
         get { lock (_gate) { return [.. _forwarded]; } }
     }
 
+    /// <summary>One line per Forward: when it came, its topic and what became of it (for test output).</summary>
+    public string History
+    {
+        get { lock (_gate) { return string.Join('\n', _history); } }
+    }
+
     private async ValueTask<Empty> ForwardAsync(ForwardRequest request, TtrpcCallContext call)
     {
-        if (_reject(request.Envelope))
+        var envelope = request.Envelope;
+        var arrived = DateTime.UtcNow;
+        if (_reject(envelope))
         {
-            lock (_gate) { _rejected.Add(request.Envelope); }
-            throw new TtrpcException(_code, $"{RejectionText} ({request.Envelope.Topic})");
+            Record(arrived, envelope, $"rejected with {_code}", _rejected);
+            throw new TtrpcException(_code, $"{RejectionText} ({envelope.Topic})");
         }
-        var client = await UpstreamAsync(call.CancellationToken);
-        // containerd's answer, an error status included, goes back to the shim as it is
-        await client.CallAsync(Service, Method, request, Empty.Parser, TimeSpan.FromSeconds(10), call.Metadata, call.CancellationToken);
-        lock (_gate) { _forwarded.Add(request.Envelope); }
+        try
+        {
+            var client = await UpstreamAsync(call.CancellationToken);
+            // containerd's answer, an error status included, goes back to the shim as it is
+            await client.CallAsync(Service, Method, request, Empty.Parser, TimeSpan.FromSeconds(10), call.Metadata, call.CancellationToken);
+        }
+        catch (Exception e)
+        {
+            Record(arrived, envelope, $"failed: {e.GetType().Name}: {e.Message}", null);
+            throw;
+        }
+        Record(arrived, envelope, "forwarded", _forwarded);
         return new Empty();
+    }
+
+    private void Record(DateTime arrived, Envelope envelope, string outcome, List<Envelope>? list)
+    {
+        lock (_gate)
+        {
+            list?.Add(envelope);
+            _history.Add($"{arrived:HH:mm:ss.fff} {envelope.Topic} {outcome}");
+        }
     }
 
     private async Task<TtrpcClient> UpstreamAsync(CancellationToken ct)

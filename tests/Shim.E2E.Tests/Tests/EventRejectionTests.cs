@@ -26,6 +26,7 @@ public sealed class EventRejectionTests : E2ETest
         await using var proxy = EventForwardProxy.Start(Path.Combine(Ctrd.Dir, "events.sock"), Ctrd, IsExitOfExec("doomed"), rejection);
         var runtime = WrappedShim.Install(Ctrd, ProxiedRuntime, new Dictionary<string, string> { ["TTRPC_ADDRESS"] = proxy.SocketPath });
         await using var events = Ctrd.StartEvents();
+        using var history = new ProxyHistory(proxy);
         await events.EnsureSubscribedAsync(Ctrd, Ns, Ct);
 
         (await CtrAsync(RunThrough(runtime, "rj", detach: true, "sleep", "300"))).EnsureSuccess();
@@ -39,15 +40,21 @@ public sealed class EventRejectionTests : E2ETest
         (await CtrAsync("task", "kill", "-s", "SIGKILL", "rj")).EnsureSuccess();
         await events.WaitForAsync(es => es.Any(e => IsExit(e, "rj")), EventTimeout, "/tasks/exit of rj", Ct);
         (await CtrAsync("task", "delete", "rj")).EnsureSuccess();
-        await events.WaitForAsync(es => es.Any(e => IsDelete(e, "rj")), EventTimeout, "/tasks/delete of rj", Ct);
+        if (ShimSendsItsLastEvent)
+        {
+            await events.WaitForAsync(es => es.Any(e => IsDelete(e, "rj")), EventTimeout, "/tasks/delete of rj", Ct);
+        }
 
         // a later container through the same runtime and proxy: ctr gets its exit code, containerd its events
         var later = await CtrAsync(RunThrough(runtime, "later", detach: false, "sh", "-c", "exit 6"));
         Assert.True(later.ExitCode == 6, later.Describe());
-        var seen = await events.WaitForAsync(es => es.Any(e => IsDelete(e, "later")), EventTimeout, "/tasks/delete of later", Ct);
+        var seen = await events.WaitForAsync(es => es.Any(e => IsExit(e, "later")), EventTimeout, "/tasks/exit of later", Ct);
+        if (ShimSendsItsLastEvent)
+        {
+            seen = await events.WaitForAsync(es => es.Any(e => IsDelete(e, "later")), EventTimeout, "/tasks/delete of later", Ct);
+        }
 
-        var listing = string.Join('\n', seen.Select(e => e.Raw));
-        Log(listing);
+        Log(string.Join('\n', seen.Select(e => e.Raw)));
         Assert.Contains(seen, e => IsExit(e, "after") && e.Json.Contains("\"exit_status\":5", StringComparison.Ordinal));
         Assert.Contains(seen, e => IsExit(e, "rj") && e.Json.Contains("\"exit_status\":137", StringComparison.Ordinal));
         Assert.Contains(seen, e => IsExit(e, "later") && e.Json.Contains("\"exit_status\":6", StringComparison.Ordinal));
@@ -71,6 +78,13 @@ public sealed class EventRejectionTests : E2ETest
             Assert.Contains(logged, l => l.Contains($"namespace={Ns} ", StringComparison.Ordinal) && l.Contains("topic=/tasks/exit ", StringComparison.Ordinal));
         }
     }
+
+    /// <summary>
+    /// False for containerd 2.x's own shim: it exits once its shutdown callbacks ran, without waiting
+    /// for its publisher (pkg/shim/shim.go run(); 1.x waited for publisher.Done()), so a shim's last
+    /// event, TaskDelete, can be lost there, and one more hop through the proxy makes that likely.
+    /// </summary>
+    private bool ShimSendsItsLastEvent => !(Prereqs.IsStockRuntime && Ctrd.Line.Major >= 2);
 
     /// <summary>ctr run through <paramref name="runtime"/> instead of the runtime under test.</summary>
     private string[] RunThrough(string runtime, string id, bool detach, params string[] command)
@@ -106,5 +120,11 @@ public sealed class EventRejectionTests : E2ETest
             }
             await Task.Delay(100, Ct);
         }
+    }
+
+    /// <summary>Writes what the proxy saw into the test output at the end, passed or failed.</summary>
+    private sealed class ProxyHistory(EventForwardProxy proxy) : IDisposable
+    {
+        public void Dispose() => Log("events proxy:\n" + proxy.History);
     }
 }

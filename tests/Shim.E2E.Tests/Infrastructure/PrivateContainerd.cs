@@ -88,6 +88,12 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     /// <summary>Where ctr puts its stdio FIFOs (--fifo-dir), kept out of /run/containerd/fifo.</summary>
     public string FifoDir => Path.Combine(Dir, "fifo");
 
+    /// <summary>
+    /// First folder on the daemon's PATH (empty unless a test puts a shim there, see
+    /// <see cref="WrappedShim"/>): containerd finds a runtime's shim binary on its PATH.
+    /// </summary>
+    public string ShimDir => Path.Combine(Dir, "shims");
+
     /// <summary>PID of the daemon.</summary>
     public int Pid => _daemon.Id;
 
@@ -103,7 +109,7 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     {
         var line = options.Line ?? ContainerdLines.Current;
         var dir = MakeTempDir();
-        foreach (var sub in new[] { "root", "state", "opt", "fifo", "cni", "image-verifier", "pods" }) { Directory.CreateDirectory(Path.Combine(dir, sub)); }
+        foreach (var sub in new[] { "root", "state", "opt", "fifo", "cni", "image-verifier", "pods", "shims" }) { Directory.CreateDirectory(Path.Combine(dir, sub)); }
         var config = Path.Combine(dir, "config.toml");
         await File.WriteAllTextAsync(config, ContainerdConfig.Render(dir, line, options.Cri), ct);
         if (options.Cri && line.CniBinDir is not null)
@@ -156,10 +162,10 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         psi.ArgumentList.Add(line.Containerd);
         psi.ArgumentList.Add(Path.Combine(dir, "config.toml"));
         psi.ArgumentList.Add(Path.Combine(dir, "containerd.log"));
-        // the shims inherit this PATH: ours from dist/, runc and the line's stock shim before /usr/bin;
+        // the shims inherit this PATH: a test's wrapped shims (ShimDir), ours from dist/, runc and the line's stock shim before /usr/bin;
         // runc execs `criu` from PATH (daemon → shim → runc), so the working one goes first
         var criuDir = Prereqs.CriuDir is { } criu ? criu + ":" : "";
-        psi.Environment["PATH"] = $"{criuDir}{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        psi.Environment["PATH"] = $"{dir}/shims:{criuDir}{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         var daemon = Process.Start(psi) ?? throw new InvalidOperationException("could not start containerd");
         File.WriteAllText(Path.Combine(dir, "containerd.pid"), daemon.Id.ToString(CultureInfo.InvariantCulture));
         return daemon;

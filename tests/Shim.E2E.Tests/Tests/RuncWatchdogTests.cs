@@ -43,9 +43,9 @@ public sealed class RuncWatchdogTests : E2ETest, IAsyncLifetime
         var run = await CtrAsync(RunArgs("slow", detach: false, "sh", "-c", "echo ran; exit 7"), stdin: null, TimeSpan.FromSeconds(90));
 
         Log($"wrapper stalled: {string.Join(' ', Runc.Record())}; {run.Describe()}");
-        Assert.Equal(["create", "start", "delete"], Runc.Record().Distinct());   // containerd's shim runs delete twice (Delete, then its cleanup)
         Assert.True(run.ExitCode == 7, run.Describe());
         Assert.Equal("ran\n", run.Stdout);
+        Assert.Equal(["create", "start", "delete"], Runc.Record().Distinct());   // containerd's shim runs delete twice (Delete, then its cleanup)
         Assert.DoesNotContain("slow", (await CtrAsync("task", "ls")).EnsureSuccess().Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("slow", (await CtrAsync("containers", "ls")).EnsureSuccess().Stdout, StringComparison.Ordinal);
     }

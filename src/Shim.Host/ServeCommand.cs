@@ -55,6 +55,7 @@ internal static class ServeCommand
             Address = args.Address,
             TtrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") ?? args.Address + ".ttrpc",
             Debug = args.Debug,
+            RuncCallTimeout = RuncCallTimeout(),
         };
         // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
         var loop = IoLoop.Shared;
@@ -115,6 +116,23 @@ internal static class ServeCommand
             File.Delete(socketPath);
         }
         return 0;
+    }
+
+    /// <summary>The short runc calls' watchdog: RUNCSHARP_RUNC_TIMEOUT when usable, else the default (an unusable value is logged).</summary>
+    private static TimeSpan RuncCallTimeout()
+    {
+        string? value = Environment.GetEnvironmentVariable(RuncTimeoutSetting.Variable);
+        if (RuncTimeoutSetting.Parse(value, out string? problem) is { } timeout)
+        {
+            ShimLog.Info("runc watchdog from the environment", ShimLog.Field(RuncTimeoutSetting.Variable, value) + " " + ShimLog.Field("seconds", timeout.TotalSeconds));
+            return timeout;
+        }
+        if (problem is not null)
+        {
+            ShimLog.Warn($"ignored {RuncTimeoutSetting.Variable}: {problem}",
+                ShimLog.Field("value", value) + " " + ShimLog.Field("seconds", RuncConfig.DefaultCallTimeout.TotalSeconds));
+        }
+        return RuncConfig.DefaultCallTimeout;
     }
 
     private static IDisposable ListenForStop(IoLoop loop, bool signalsBlocked, CancellationTokenSource stop)

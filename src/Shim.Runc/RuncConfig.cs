@@ -12,5 +12,8 @@ public sealed record RuncConfig(string Binary, string Root, string LogPath, bool
     /// running after this is killed and reported. create, start, delete, checkpoint and restore run
     /// hooks or CRIU and have no watchdog, as in containerd's shim.
     /// </summary>
-    public TimeSpan CallTimeout { get; init; } = TimeSpan.FromMinutes(2);
+    public TimeSpan CallTimeout { get; init; } = DefaultCallTimeout;
+
+    /// <summary>The watchdog of the short calls unless the shim is told otherwise (RUNCSHARP_RUNC_TIMEOUT).</summary>
+    public static readonly TimeSpan DefaultCallTimeout = TimeSpan.FromMinutes(2);
 }

@@ -13,4 +13,6 @@ public sealed record ShimSettings
     public string TtrpcAddress { get; init; } = "";
     /// <summary>-debug was given.</summary>
     public bool Debug { get; init; }
+    /// <summary>Watchdog of the short runc calls (RUNCSHARP_RUNC_TIMEOUT, else runc's default).</summary>
+    public TimeSpan RuncCallTimeout { get; init; } = Shim.Runc.RuncConfig.DefaultCallTimeout;
 }

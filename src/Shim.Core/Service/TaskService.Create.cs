@@ -87,7 +87,10 @@ public sealed partial class TaskService
     private ExitSequencer NewSequencer(string id) => new(_events, () => _oom?.Drain(id));
 
     private RuncClient RuncFor(string bundle, RuntimeOptions options) => new(
-        new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
+        new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup)
+        {
+            CallTimeout = _settings.RuncCallTimeout,
+        },
         _runner);
 
     private static TaskCreate CreatedEvent(CreateTaskRequest request, int pid)

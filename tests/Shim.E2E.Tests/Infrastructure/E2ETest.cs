@@ -24,6 +24,9 @@ public abstract class E2ETest : IAsyncLifetime
     /// <summary>True for tests that need the daemon's CRI plugin.</summary>
     private protected virtual bool WithCri => false;
 
+    /// <summary>How this test's daemon is started (read once, before it starts).</summary>
+    private protected virtual ContainerdOptions DaemonOptions => new(Cri: WithCri);
+
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     protected static void Log(string line) => TestContext.Current.TestOutputHelper?.WriteLine(line);
@@ -32,7 +35,7 @@ public abstract class E2ETest : IAsyncLifetime
     {
         Prereqs.RequireOrSkip();
         RootfsDir = await Rootfs.GetAsync();
-        _ctrd = await PrivateContainerd.StartAsync(new ContainerdOptions(Cri: WithCri), Ct);
+        _ctrd = await PrivateContainerd.StartAsync(DaemonOptions, Ct);
         Log($"{_ctrd.Line} pid {_ctrd.Pid} in {_ctrd.Dir}{(WithCri ? " with CRI" : "")}, namespace {Ns}, runtime {Runtime}");
     }
 

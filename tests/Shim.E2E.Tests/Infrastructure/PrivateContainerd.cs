@@ -6,7 +6,12 @@ namespace Shim.E2E.Tests;
 /// <summary>How to start a <see cref="PrivateContainerd"/>.</summary>
 /// <param name="Line">containerd line (default: RCS_CONTAINERD, else 1.6 = the system's).</param>
 /// <param name="Cri">Enable the CRI plugin with handlers <c>runc</c> (stock) and <c>runcsharp</c> (ours).</param>
-internal sealed record ContainerdOptions(ContainerdLine? Line = null, bool Cri = false);
+/// <param name="PathFirst">A folder put first on the daemon's PATH, which its shims inherit: a test's
+/// own <c>runc</c> (see <see cref="RuncWrapper"/>) or shim found there before the real one.</param>
+/// <param name="Environment">Variables added to the daemon's environment; containerd passes its
+/// environment on to the shims it starts.</param>
+internal sealed record ContainerdOptions(
+    ContainerdLine? Line = null, bool Cri = false, string? PathFirst = null, IReadOnlyDictionary<string, string>? Environment = null);
 
 /// <summary>
 /// A containerd of our own: root, state, sockets and log under a short temp dir, CRI off unless
@@ -41,12 +46,15 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     private bool _skipCriCleanup;
     private bool _disposed;
 
-    private PrivateContainerd(string dir, Process daemon, ContainerdLine line, bool cri)
+    private readonly ContainerdOptions _options;
+
+    private PrivateContainerd(string dir, Process daemon, ContainerdLine line, ContainerdOptions options)
     {
         Dir = dir;
         _daemon = daemon;
         Line = line;
-        Cri = cri;
+        Cri = options.Cri;
+        _options = options;
     }
 
     /// <summary>The containerd line this daemon is.</summary>
@@ -117,7 +125,7 @@ internal sealed class PrivateContainerd : IAsyncDisposable
             await File.WriteAllTextAsync(Path.Combine(dir, "cni", "10-rcs-tap.conflist"), ContainerdConfig.TapConflist(PodIp), ct);
         }
 
-        var ctrd = new PrivateContainerd(dir, Launch(dir, line), line, options.Cri);
+        var ctrd = new PrivateContainerd(dir, Launch(dir, line, options), line, options);
         try
         {
             await ctrd.WaitUntilServingAsync(ct);
@@ -147,11 +155,11 @@ internal sealed class PrivateContainerd : IAsyncDisposable
             await Command.RunAsync("/bin/kill", ["-KILL", pid.ToString(CultureInfo.InvariantCulture)], timeout: CleanupCallTimeout, ct: ct);
         }
         _daemon.Dispose();
-        _daemon = Launch(Dir, Line);
+        _daemon = Launch(Dir, Line, _options);
         await WaitUntilServingAsync(ct);
     }
 
-    private static Process Launch(string dir, ContainerdLine line)
+    private static Process Launch(string dir, ContainerdLine line, ContainerdOptions options)
     {
         var runcDir = Path.GetDirectoryName(line.RuncPath ?? Prereqs.Which("runc") ?? "/usr/sbin/runc")!;
         // sh only sets up the redirections, then becomes containerd (same PID): the kernel writes
@@ -165,7 +173,9 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         // the shims inherit this PATH: a test's wrapped shims (ShimDir), ours from dist/, runc and the line's stock shim before /usr/bin;
         // runc execs `criu` from PATH (daemon → shim → runc), so the working one goes first
         var criuDir = Prereqs.CriuDir is { } criu ? criu + ":" : "";
-        psi.Environment["PATH"] = $"{dir}/shims:{criuDir}{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        var first = options.PathFirst is { } f ? f + ":" : "";
+        psi.Environment["PATH"] = $"{dir}/shims:{first}{criuDir}{Prereqs.DistDir}:{runcDir}:{line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        foreach (var (key, value) in options.Environment ?? new Dictionary<string, string>()) { psi.Environment[key] = value; }
         var daemon = Process.Start(psi) ?? throw new InvalidOperationException("could not start containerd");
         File.WriteAllText(Path.Combine(dir, "containerd.pid"), daemon.Id.ToString(CultureInfo.InvariantCulture));
         return daemon;

@@ -31,7 +31,7 @@ public sealed class ExecProcess : ContainerProcess
         Check(s => s.CheckStart());
         var plan = new StartPlan(router, PidFile, options.IoUid, options.IoGid, _container.Namespace,
             (io, token) => _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, io.ConsoleSocketPath, io.RuncSide, token),
-            pid => new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)pid });
+            pid => new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)pid }) { Stdio = _container.Stdio };
         await ProcessStarter.StartAsync(this, plan, ct).ConfigureAwait(false);
     }
 

@@ -103,6 +103,7 @@ public sealed partial class InitProcess
             }, io.RuncSide, token),
             pid => new TaskStart { ContainerId = ContainerId, Pid = (uint)pid })
         {
+            Stdio = container.Stdio,
             BeforeStartEvent = beforeStartEvent,
         };
         await ProcessStarter.StartAsync(this, plan, ct).ConfigureAwait(false);

@@ -22,6 +22,9 @@ internal sealed record StartPlan(
     Func<ProcessIo, CancellationToken, Task> RunRunc,
     Func<int, IMessage> StartEvent)
 {
+    /// <summary>What the process's stdio runs on.</summary>
+    public required StdioContext Stdio { get; init; }
+
     /// <summary>True when the process is running afterwards (exec, restore); false for create.</summary>
     public bool Runs { get; init; } = true;
 
@@ -46,7 +49,7 @@ internal static class ProcessStarter
         int pid;
         try
         {
-            io = ProcessIo.Open(process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
+            io = ProcessIo.Open(plan.Stdio, process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
             await plan.RunRunc(io, ct).ConfigureAwait(false);
             pid = PidFile.Read(plan.PidFile);
             await io.ReceiveConsoleAsync(ct).ConfigureAwait(false);

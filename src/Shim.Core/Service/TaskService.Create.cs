@@ -60,13 +60,14 @@ public sealed partial class TaskService
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
             var init = new InitProcess(id, stdio, runc, _events, NewSequencer(id));
-            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace };
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace, Stdio = _stdio };
             init.Container = container;
             string pidFile = Path.Combine(bundle, "init.pid");
             var plan = new StartPlan(_router, pidFile, options.IoUid, options.IoGid, _settings.Namespace,
                 (io, token) => runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, token),
                 pid => CreatedEvent(request, pid))
             {
+                Stdio = _stdio,
                 Runs = false,
                 BeforeStartEvent = pid => WatchCgroup(container, pid),
             };

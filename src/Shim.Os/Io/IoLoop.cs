@@ -39,7 +39,7 @@ public sealed partial class IoLoop : IDisposable
     private volatile bool _disposed;
 
     /// <summary>A loop on a thread of its own; the shim shares one (<see cref="Shared"/>), tests make private ones.</summary>
-    public IoLoop(string threadName)
+    internal IoLoop(string threadName)
     {
         int epfd = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
         if (epfd < 0)

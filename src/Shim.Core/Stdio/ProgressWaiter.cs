@@ -30,7 +30,9 @@ internal sealed class ProgressWaiter : IValueTaskSource, IDisposable
     /// <summary>Waits <paramref name="delay"/>, or less when poked, but at least <paramref name="minimum"/>; one wait at a time.</summary>
     public ValueTask WaitAsync(TimeSpan delay, TimeSpan minimum)
     {
-        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay;
+        // whole milliseconds, as timers fire: a wait for the last 0.3 ms of a limit would otherwise end
+        // at once, again and again, until the clock passed the limit
+        delay = TimeSpan.FromMilliseconds(Math.Ceiling(Math.Max(0, delay.TotalMilliseconds)));
         _core.Reset();
         _armedAt = _time.GetTimestamp();
         _minimum = minimum < delay ? minimum : delay;

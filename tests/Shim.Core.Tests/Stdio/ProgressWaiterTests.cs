@@ -70,6 +70,19 @@ public sealed class ProgressWaiterTests
     }
 
     [Fact]
+    public void A_wait_for_a_fraction_of_a_millisecond_lasts_a_whole_one_as_timers_fire()
+    {
+        var clock = new ManualClock();
+        using var waiter = new ProgressWaiter(clock);
+        var wait = waiter.WaitAsync(TimeSpan.FromMicroseconds(300), TimeSpan.Zero).AsTask();
+
+        clock.Advance(TimeSpan.FromMicroseconds(500));
+        Assert.False(wait.IsCompleted);
+        clock.Advance(TimeSpan.FromMicroseconds(500));
+        Assert.True(wait.IsCompletedSuccessfully);
+    }
+
+    [Fact]
     public void Waiting_again_rearms_one_timer()
     {
         var clock = new ManualClock();

@@ -22,14 +22,14 @@ internal sealed record StartPlan(
     Func<ProcessIo, CancellationToken, Task> RunRunc,
     Func<int, IMessage> StartEvent)
 {
-    /// <summary>What the process's stdio runs on.</summary>
-    public required StdioContext Stdio { get; init; }
-
     /// <summary>True when the process is running afterwards (exec, restore); false for create.</summary>
     public bool Runs { get; init; } = true;
 
     /// <summary>Runs with the pid before the start event (cgroup and OOM registration).</summary>
     public Action<int>? BeforeStartEvent { get; init; }
+
+    /// <summary>What the process's stdio runs on.</summary>
+    public required StdioContext Stdio { get; init; }
 }
 
 /// <summary>

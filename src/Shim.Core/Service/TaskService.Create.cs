@@ -67,9 +67,9 @@ public sealed partial class TaskService
                 (io, token) => runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, token),
                 pid => CreatedEvent(request, pid))
             {
-                Stdio = _stdio,
                 Runs = false,
                 BeforeStartEvent = pid => WatchCgroup(container, pid),
+                Stdio = _stdio,
             };
             await ProcessStarter.StartAsync(init, plan, ct).ConfigureAwait(false);
             ShimLog.Info("container created", ShimLog.Field("id", id) + " " + ShimLog.Field("pid", init.Pid));

@@ -23,7 +23,8 @@ internal static class FuzzTaskService
     public static TtrpcServiceRegistry NewRegistry()
     {
         var service = new TaskService(
-            new ShimSettings { Namespace = "fuzz", Id = "fuzz" }, new DiscardPublisher(), new RefusingRunner(), new ExitRouter());
+            new ShimSettings { Namespace = "fuzz", Id = "fuzz" }, new DiscardPublisher(), new RefusingRunner(), new ExitRouter(),
+            new Shim.Core.Stdio.StdioContext(Shim.Os.IoLoop.Shared, Shim.Os.Reaper.Instance, TimeProvider.System));
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         return registry;

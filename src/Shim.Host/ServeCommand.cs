@@ -6,6 +6,7 @@ using Shim.Core.Events;
 using Shim.Core.Logging;
 using Shim.Core.Processes;
 using Shim.Core.Service;
+using Shim.Core.Stdio;
 using Shim.Core.Transport;
 using Shim.Os;
 using Shim.Runc;
@@ -74,7 +75,9 @@ internal static class ServeCommand
         var exitLoop = router.RunAsync(exits, stop.Token);
 
         using var oom = new Shim.Core.Cgroups.OomWatcher();
-        var service = new TaskService(settings, events, new RuncRunner(), router, oom);
+        // the one loop and the one reaper of the shim carry every process's stdio too
+        var stdio = new StdioContext(loop, Reaper.Instance, TimeProvider.System);
+        var service = new TaskService(settings, events, new RuncRunner(), router, stdio, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         using var trimmer = new Shim.Core.Memory.IdleTrimmer(

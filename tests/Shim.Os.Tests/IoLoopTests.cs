@@ -227,6 +227,39 @@ public sealed class IoLoopTests
     }
 
     [Fact]
+    public async Task Progress_is_reported_on_the_loop_thread_after_bytes_moved_and_at_the_end()
+    {
+        using var loop = new IoLoop("test-progress-loop");
+        var (sourceRead, sourceWrite) = Pipes.Create();
+        var (destinationRead, destinationWrite) = Pipes.Create();
+        using (sourceRead)
+        using (destinationRead)
+        {
+            var progressed = new SemaphoreSlim(0);
+            long seenCopied = -1;
+            bool onLoopThread = true;
+            PumpHandle? pump = null;
+            var handle = loop.StartPump(sourceRead, destinationWrite, closeDestinationAtEof: true, CancellationToken.None, () =>
+            {
+                onLoopThread &= Thread.CurrentThread.Name == "test-progress-loop";
+                Volatile.Write(ref seenCopied, pump?.BytesCopied ?? -1);
+                progressed.Release();
+            });
+            pump = handle;
+
+            TestIo.Write(sourceWrite, new byte[1000]);
+            Assert.True(await progressed.WaitAsync(TestIo.Timeout, TestIo.Ct));
+            Assert.Equal(1000, Volatile.Read(ref seenCopied));   // the count is up to date when called
+
+            sourceWrite.Dispose();
+            var result = await handle.Completion.WaitAsync(TestIo.Timeout, TestIo.Ct);
+            Assert.True(await progressed.WaitAsync(TestIo.Timeout, TestIo.Ct));   // the end is progress too
+            Assert.Equal(1000, result.BytesCopied);
+            Assert.True(onLoopThread);
+        }
+    }
+
+    [Fact]
     public async Task Two_pumps_may_share_one_destination()
     {
         var (aRead, aWrite) = Pipes.Create();

@@ -40,7 +40,8 @@ internal sealed class LiveFuzzService : IAsyncDisposable
         _exits = Reaper.Instance.Subscribe();
         var router = new ExitRouter();
         _exitLoop = router.RunAsync(_exits, _stop.Token);
-        Service = new TaskService(new ShimSettings { Namespace = "fuzz", Id = "fuzz" }, new DiscardPublisher(), _runner, router);
+        Service = new TaskService(new ShimSettings { Namespace = "fuzz", Id = "fuzz" }, new DiscardPublisher(), _runner, router,
+            new Shim.Core.Stdio.StdioContext(IoLoop.Shared, Reaper.Instance, TimeProvider.System));
         Registry = new TtrpcServiceRegistry();
         Service.Register(Registry);
     }

@@ -28,6 +28,9 @@ public sealed class Container(string id, string bundle, bool rootfsMounted, bool
     /// <summary>The containerd namespace (given to logging binaries).</summary>
     public string Namespace { get; init; } = "";
 
+    /// <summary>What the stdio of the container's processes runs on.</summary>
+    public required Stdio.StdioContext Stdio { get; init; }
+
     /// <summary>The runtime options the container was created with.</summary>
     public Options.RuntimeOptions Options { get; init; } = new();
 

@@ -41,6 +41,7 @@ public sealed class ExecProcess : ContainerProcess
             (io, token) => _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, io.ConsoleSocketPath, io.RuncSide, token),
             pid => new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)pid })
         {
+            Stdio = _container.Stdio,
             RunningFrom = from,
         };
         return ProcessStarter.StartAsync(this, plan, ct);

@@ -104,6 +104,7 @@ public sealed partial class InitProcess
             }, io.RuncSide, token),
             pid => new TaskStart { ContainerId = ContainerId, Pid = (uint)pid })
         {
+            Stdio = container.Stdio,
             BeforeStartEvent = beforeStartEvent,
             RunningFrom = from,
         };

@@ -27,6 +27,9 @@ internal sealed record StartPlan(
 
     /// <summary>Runs with the pid before the start event (cgroup and OOM registration).</summary>
     public Action<int>? BeforeStartEvent { get; init; }
+
+    /// <summary>What the process's stdio runs on.</summary>
+    public required StdioContext Stdio { get; init; }
 }
 
 /// <summary>
@@ -46,7 +49,7 @@ internal static class ProcessStarter
         int pid;
         try
         {
-            io = ProcessIo.Open(process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
+            io = ProcessIo.Open(plan.Stdio, process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
             await plan.RunRunc(io, ct).ConfigureAwait(false);
             pid = PidFile.Read(plan.PidFile);
             await io.ReceiveConsoleAsync(ct).ConfigureAwait(false);

@@ -43,7 +43,7 @@ public sealed partial class TaskService
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
             var init = InitProcess.ForRestore(id, stdio, runc, _events, NewSequencer(id), new RestoreSource(request.Checkpoint, request.ParentCheckpoint));
-            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace };
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace, Stdio = _stdio };
             init.Container = container;
             _events.Publish(CreatedEvent(request, pid: 0));
             ShimLog.Info("container created from a checkpoint", ShimLog.Field("id", id) + " " + ShimLog.Field("checkpoint", request.Checkpoint));

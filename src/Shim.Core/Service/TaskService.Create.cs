@@ -60,7 +60,7 @@ public sealed partial class TaskService
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
             var init = new InitProcess(id, stdio, runc, _events, NewSequencer(id));
-            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace };
+            var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace, Stdio = _stdio };
             init.Container = container;
             string pidFile = Path.Combine(bundle, "init.pid");
             var plan = new StartPlan(_router, pidFile, options.IoUid, options.IoGid, _settings.Namespace,
@@ -68,6 +68,7 @@ public sealed partial class TaskService
                 pid => CreatedEvent(request, pid))
             {
                 BeforeStartEvent = pid => WatchCgroup(container, pid),
+                Stdio = _stdio,
             };
             await ProcessStarter.StartAsync(init, plan, ct).ConfigureAwait(false);
             ShimLog.Info("container created", ShimLog.Field("id", id) + " " + ShimLog.Field("pid", init.Pid));

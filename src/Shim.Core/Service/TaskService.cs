@@ -1,6 +1,7 @@
 using Shim.Core.Errors;
 using Shim.Core.Events;
 using Shim.Core.Processes;
+using Shim.Core.Stdio;
 using Shim.Runc;
 
 namespace Shim.Core.Service;
@@ -18,17 +19,19 @@ public sealed partial class TaskService
     private readonly IEventPublisher _events;
     private readonly IRuncRunner _runner;
     private readonly ExitRouter _router;
+    private readonly StdioContext _stdio;
     private readonly TaskCompletionSource _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private readonly Cgroups.OomWatcher? _oom;
 
-    /// <summary>Creates the service; exits must be fed to <paramref name="router"/> by the caller's exit loop.</summary>
-    public TaskService(ShimSettings settings, IEventPublisher events, IRuncRunner runner, ExitRouter router, Cgroups.OomWatcher? oom = null)
+    /// <summary>Creates the service; exits must be fed to <paramref name="router"/> by the caller's exit loop; processes' stdio runs on <paramref name="stdio"/>.</summary>
+    public TaskService(ShimSettings settings, IEventPublisher events, IRuncRunner runner, ExitRouter router, StdioContext stdio, Cgroups.OomWatcher? oom = null)
     {
         _settings = settings;
         _events = events;
         _runner = runner;
         _router = router;
+        _stdio = stdio;
         _oom = oom;
     }
 

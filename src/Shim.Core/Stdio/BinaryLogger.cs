@@ -11,7 +11,7 @@ namespace Shim.Core.Stdio;
 /// fd 3 and stderr on fd 4 and signals readiness on fd 5 (PROTOCOL.md §11). runc gets the pipes'
 /// write ends directly, so the shim copies nothing.
 /// </summary>
-public sealed class BinaryLogger
+internal sealed class BinaryLogger
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(12);
@@ -31,8 +31,8 @@ public sealed class BinaryLogger
     /// <summary>Write end of the stderr pipe (for runc).</summary>
     public SafeFileHandle Stderr { get; }
 
-    /// <summary>Starts the logger of <paramref name="uri"/> and waits until it is ready.</summary>
-    public static BinaryLogger Start(Uri uri, string containerId, string ns)
+    /// <summary>Starts the logger of <paramref name="uri"/> as a child of <paramref name="reaper"/> and waits until it is ready.</summary>
+    public static BinaryLogger Start(Reaper reaper, Uri uri, string containerId, string ns)
     {
         bool strict = uri.Scheme == "binary-v2"; // v2 requires the readiness byte; v1 also accepts a bare close
         string path = Uri.UnescapeDataString(uri.AbsolutePath);
@@ -58,7 +58,7 @@ public sealed class BinaryLogger
             {
                 throw new ShimException(ErrorKind.InvalidArgument, $"logging binary {path} does not exist");
             }
-            child = Reaper.Instance.Spawn(new SpawnOptions
+            child = reaper.Spawn(new SpawnOptions
             {
                 Path = path,
                 Args = args,

@@ -38,6 +38,7 @@ public sealed partial class IoLoop : IDisposable
 
     private volatile bool _disposed;
 
+    /// <summary>A loop on a thread of its own; the shim shares one (<see cref="Shared"/>), tests make private ones.</summary>
     internal IoLoop(string threadName)
     {
         int epfd = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
@@ -85,10 +86,11 @@ public sealed partial class IoLoop : IDisposable
         StartPump(source, destination, closeDestinationAtEof, CancellationToken.None).Completion;
 
     /// <summary><see cref="Pump"/> that <paramref name="cancel"/> stops (see there) and whose progress can be watched.</summary>
-    public PumpHandle StartPump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof, CancellationToken cancel)
+    /// <param name="progress">Called on the loop thread after each turn that moved bytes or reached the end (keep it short; cache the delegate).</param>
+    public PumpHandle StartPump(SafeHandle source, SafeHandle destination, bool closeDestinationAtEof, CancellationToken cancel, Action? progress = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var pump = new PumpOperation(this, source, destination, closeDestinationAtEof);
+        var pump = new PumpOperation(this, source, destination, closeDestinationAtEof, progress);
         Post(() => Begin(pump));
         if (cancel.CanBeCanceled)
         {

@@ -15,6 +15,7 @@ internal sealed unsafe class PumpOperation : IoHandler
     private readonly SafeHandle _source;
     private readonly SafeHandle _destination;
     private readonly bool _closeDestinationAtEof;
+    private readonly Action? _progress;
     private readonly int _sourceFd;
     private readonly int _destinationFd;
     private readonly TaskCompletionSource<PumpResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -31,7 +32,7 @@ internal sealed unsafe class PumpOperation : IoHandler
     private long _dropped;
     private bool _done;
 
-    internal PumpOperation(IoLoop loop, SafeHandle source, SafeHandle destination, bool closeDestinationAtEof)
+    internal PumpOperation(IoLoop loop, SafeHandle source, SafeHandle destination, bool closeDestinationAtEof, Action? progress = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(destination);
@@ -39,6 +40,7 @@ internal sealed unsafe class PumpOperation : IoHandler
         _source = source;
         _destination = destination;
         _closeDestinationAtEof = closeDestinationAtEof;
+        _progress = progress;
         // Hold both handles until the pump is done, so a caller disposing early cannot get the fd
         // number closed (and reused) under an epoll registration.
         bool added = false;
@@ -93,6 +95,16 @@ internal sealed unsafe class PumpOperation : IoHandler
         {
             return;
         }
+        long before = _copied;
+        Turn();
+        if (_progress is not null && (_copied != before || _done))
+        {
+            _progress();   // once per turn that moved bytes or ended the copy, not per syscall
+        }
+    }
+
+    private void Turn()
+    {
         for (int budget = OperationsPerTurn; budget > 0; budget--)
         {
             if (_pendingLength > 0 && !FlushPending())

@@ -17,7 +17,7 @@ public sealed class ExecKillTests
         var sequencer = new ExitSequencer(events);
         var stdio = new StdioPaths("", "", "", false);
         var init = new InitProcess("c1", stdio, new RuncClient(new RuncConfig("/bin/false", "/nonexistent", "/dev/null"), new FakeRunner()), events, sequencer);
-        var container = new Container("c1", Path.GetTempPath(), rootfsMounted: false, sharesPidNamespace: false, init);
+        var container = new Container("c1", Path.GetTempPath(), rootfsMounted: false, sharesPidNamespace: false, init) { Stdio = Stdio.TestStdio.Context };
         return new ExecProcess(container, "e1", stdio, [], events);
     }
 

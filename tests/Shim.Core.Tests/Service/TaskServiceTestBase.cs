@@ -35,7 +35,7 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
         _exits = Reaper.Instance.Subscribe();
         _loop = RouteAsync(_exits, _stop.Token);
         File.WriteAllText(Path.Combine(Bundle, "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""");
-        Service = new TaskService(new ShimSettings { Namespace = "unit", Id = "c1" }, Events, Runc, Router);
+        Service = new TaskService(new ShimSettings { Namespace = "unit", Id = "c1" }, Events, Runc, Router, Stdio.TestStdio.Context);
         return ValueTask.CompletedTask;
     }
 

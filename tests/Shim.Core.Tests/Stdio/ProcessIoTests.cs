@@ -16,7 +16,7 @@ public sealed class ProcessIoTests : IDisposable
     {
         string fifo = Path.Combine(_dir, "stdout");
         Fifos.Create(fifo);
-        using var io = ProcessIo.Open(new StdioPaths("", fifo, "", Terminal: false), 0, 0);
+        using var io = ProcessIo.Open(TestStdio.Context, new StdioPaths("", fifo, "", Terminal: false), 0, 0);
         var data = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
         var writer = WriteAndCloseAsync(io, data);   // the process: writes, then exits
         io.Start();
@@ -49,7 +49,7 @@ public sealed class ProcessIoTests : IDisposable
     {
         string fifo = Path.Combine(_dir, "stdout");
         Fifos.Create(fifo);
-        var io = ProcessIo.Open(new StdioPaths("", fifo, "", Terminal: false), 0, 0);
+        var io = ProcessIo.Open(TestStdio.Context, new StdioPaths("", fifo, "", Terminal: false), 0, 0);
         var writer = WriteAndCloseAsync(io, new byte[256 * 1024]);   // more than the pipe and the FIFO hold
         io.Start();
 
@@ -65,7 +65,7 @@ public sealed class ProcessIoTests : IDisposable
     {
         string fifo = Path.Combine(_dir, "stdout");
         Fifos.Create(fifo);
-        using var io = ProcessIo.Open(new StdioPaths("", fifo, "", Terminal: false), 0, 0);
+        using var io = ProcessIo.Open(TestStdio.Context, new StdioPaths("", fifo, "", Terminal: false), 0, 0);
         await using var reader = new FileStream(fifo, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
         var data = RandomNumberGenerator.GetBytes(40 * 1024);   // fits in the pipe and the FIFO: the writer never blocks
         await WriteAndCloseAsync(io, data);                     // the process wrote, then exited
@@ -92,7 +92,7 @@ public sealed class ProcessIoTests : IDisposable
     {
         string fifo = Path.Combine(_dir, "stdout");
         Fifos.Create(fifo);
-        using var io = ProcessIo.Open(new StdioPaths("", fifo, "", Terminal: false), 0, 0);
+        using var io = ProcessIo.Open(TestStdio.Context, new StdioPaths("", fifo, "", Terminal: false), 0, 0);
         await WriteAndCloseAsync(io, new byte[1000]);
         io.Start();
 

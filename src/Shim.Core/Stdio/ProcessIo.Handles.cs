@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Shim.Os;
+using Shim.Runc;
+
+namespace Shim.Core.Stdio;
+
+/// <summary>The building blocks the modes open their streams with.</summary>
+public abstract partial class ProcessIo
+{
+    /// <summary>Keeps <paramref name="handle"/> until <see cref="Dispose"/>.</summary>
+    private protected T Own<T>(T handle)
+        where T : SafeHandle
+    {
+        _owned.Add(handle);
+        return handle;
+    }
+
+    /// <summary>Queues a copy for <see cref="Start"/>; <paramref name="stream"/> names it in logs ("stdin" and "terminal input" are inputs).</summary>
+    private protected void Copy(SafeHandle source, SafeHandle destination, bool closeAtEof, string stream) =>
+        _pumps.Add((source, destination, closeAtEof, stream));
+
+    /// <summary>
+    /// Opens the stdin FIFO for reading; the shim also keeps a writer open (until
+    /// <see cref="CloseStdin"/>) so the process sees no EOF before the client has attached.
+    /// </summary>
+    private protected SafeFileHandle OpenStdinFifo(string path)
+    {
+        var (reader, keeper) = Fifos.OpenInput(path);
+        Own(reader);
+        _stdinKeeper = keeper;
+        return reader;
+    }
+
+    /// <summary>stdin through a pipe fed from the FIFO: returns runc's end, or null when no stdin was asked for.</summary>
+    private protected SafeHandle? StdinPipe(string path, uint uid, uint gid)
+    {
+        if (path.Length == 0)
+        {
+            return null;
+        }
+        var reader = OpenStdinFifo(path);
+        var (pipeRead, pipeWrite) = Pipes.Create();
+        var runcEnd = RuncEnd(pipeRead, uid, gid);
+        Own(pipeWrite);
+        Copy(reader, pipeWrite, true, "stdin");
+        return runcEnd;
+    }
+
+    /// <summary>An output stream through a pipe copied to <paramref name="destination"/>: returns runc's end and the shim's read end.</summary>
+    private protected (SafeHandle RuncEnd, SafeHandle PipeRead) OutputPipe(SafeHandle destination, uint uid, uint gid, string stream)
+    {
+        var (pipeRead, pipeWrite) = Pipes.Create();
+        Own(pipeRead);
+        // the destination is closed at EOF: the reader (ctr, CRI) waits for EOF on the FIFO before Delete,
+        // and data still buffered in the FIFO stays readable after our close, as long as a reader holds it
+        Copy(pipeRead, destination, true, stream);
+        return (RuncEnd(pipeWrite, uid, gid), pipeRead);
+    }
+
+    /// <summary>Opens (creating it and its directory) a log file for appending.</summary>
+    private protected SafeFileHandle OpenLogFile(string path)
+    {
+        string? dir = Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(dir))
+        {
+            Directory.CreateDirectory(dir);
+        }
+        return Own(Fds.Open(path, Fds.O_WRONLY | Fds.O_CREAT | Fds.O_APPEND, Convert.ToInt32("644", 8)));
+    }
+
+    /// <summary>A handle runc gets: owned by the process's uid/gid, and closed on our side by <see cref="Start"/>.</summary>
+    private protected SafeHandle RuncEnd(SafeFileHandle end, uint uid, uint gid)
+    {
+        if (uid != 0 || gid != 0)
+        {
+            Fds.Fchown(end, (int)uid, (int)gid);
+        }
+        _runcSide.Add(end);
+        return end;
+    }
+
+    /// <summary>runc's fds: /dev/null where a stream is null.</summary>
+    private protected RuncIo RuncFds(SafeHandle? stdin, SafeHandle? stdout, SafeHandle? stderr) => new()
+    {
+        Stdin = stdin ?? DevNull(),
+        Stdout = stdout ?? DevNull(),
+        Stderr = stderr ?? DevNull(),
+    };
+
+    private SafeFileHandle DevNull()
+    {
+        var handle = Fds.Open("/dev/null", Fds.O_RDWR);
+        _runcSide.Add(handle);
+        return handle;
+    }
+}

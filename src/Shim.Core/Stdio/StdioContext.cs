@@ -1,0 +1,12 @@
+using Shim.Os;
+
+namespace Shim.Core.Stdio;
+
+/// <summary>
+/// What every process's stdio runs on, made once by the host: the I/O loop that copies the
+/// streams, the reaper that starts logging binaries, and the clock of the output waits.
+/// </summary>
+/// <param name="Loop">The loop the copies run on (the shim has one; a test may bring its own).</param>
+/// <param name="Reaper">Spawns and reaps logging binaries.</param>
+/// <param name="Time">Clock and timers of <see cref="ProcessIo.WaitOutputReadAsync"/> and <see cref="ProcessIo.WaitOutputAsync"/>.</param>
+public sealed record StdioContext(IoLoop Loop, Reaper Reaper, TimeProvider Time);

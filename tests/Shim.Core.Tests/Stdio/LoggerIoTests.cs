@@ -1,0 +1,87 @@
+using System.Text;
+using Shim.Core.Stdio;
+using Shim.Os;
+
+namespace Shim.Core.Tests.Stdio;
+
+/// <summary>binary:// mode: runc writes into a logging binary's pipes (fd 3 and 4) once it signalled readiness on fd 5.</summary>
+public sealed class LoggerIoTests : IDisposable
+{
+    private readonly StdioTestFiles _files = new();
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public LoggerIoTests() => Reaper.Instance.Start();
+
+    [Fact]
+    public async Task The_logger_gets_stdout_on_fd_3_and_stderr_on_fd_4_with_its_arguments_and_environment()
+    {
+        string script = Logger("""
+            cat <&3 > "$DIR/out" &
+            cat <&4 > "$DIR/err" &
+            echo "$CONTAINER_NAMESPACE/$CONTAINER_ID $1 $2" > "$DIR/args"
+            printf x >&5
+            exec 5>&-
+            wait
+            touch "$DIR/done"
+            """);
+        string uri = $"binary://{script}?flag=value";
+        using var io = ProcessIo.Open(TestStdio.Context, new StdioPaths("", uri, uri, Terminal: false), 0, 0, "c1", "ns1");
+        var stdout = StdioTestFiles.ProcessEnd(io.RuncSide.Stdout!, FileAccess.Write);
+        var stderr = StdioTestFiles.ProcessEnd(io.RuncSide.Stderr!, FileAccess.Write);
+        io.Start();
+        await using (stdout)
+        {
+            await stdout.WriteAsync("to stdout\n"u8.ToArray(), Ct);
+        }
+        await using (stderr)
+        {
+            await stderr.WriteAsync("to stderr\n"u8.ToArray(), Ct);
+        }
+
+        await WaitForFileAsync(Path.Combine(_files.Dir, "done"));
+        Assert.Equal("to stdout\n", File.ReadAllText(Path.Combine(_files.Dir, "out"), Encoding.UTF8));
+        Assert.Equal("to stderr\n", File.ReadAllText(Path.Combine(_files.Dir, "err"), Encoding.UTF8));
+        Assert.Equal("ns1/c1 flag value\n", File.ReadAllText(Path.Combine(_files.Dir, "args"), Encoding.UTF8));
+        Assert.False(io.HoldsUnreadOutput());   // nothing is copied by the shim
+    }
+
+    [Fact]
+    public void A_binary_v2_logger_that_closes_fd_5_without_the_readiness_byte_fails_the_open()
+    {
+        string script = Logger("exec 5>&-\nexec sleep 30");
+        var ex = Assert.Throws<Shim.Core.Errors.ShimException>(() =>
+            ProcessIo.Open(TestStdio.Context, new StdioPaths("", $"binary-v2://{script}", "", Terminal: false), 0, 0));
+        Assert.Contains("did not signal readiness", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_logger_that_does_not_exist_is_an_invalid_argument()
+    {
+        var ex = Assert.Throws<Shim.Core.Errors.ShimException>(() =>
+            ProcessIo.Open(TestStdio.Context, new StdioPaths("", $"binary://{_files.Dir}/missing", "", Terminal: false), 0, 0));
+        Assert.Equal(Shim.Core.Errors.ErrorKind.InvalidArgument, ex.Kind);
+    }
+
+    public void Dispose() => _files.Dispose();
+
+    private string Logger(string body)
+    {
+        string path = Path.Combine(_files.Dir, "logger.sh");
+        File.WriteAllText(path, $"#!/bin/sh\nDIR='{_files.Dir}'\n{body}\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+
+    /// <summary>The logger runs on its own: wait for its marker with the directory watched, not with sleeps.</summary>
+    private static async Task WaitForFileAsync(string path)
+    {
+        using var watcher = new FileSystemWatcher(Path.GetDirectoryName(path)!, Path.GetFileName(path)) { EnableRaisingEvents = true };
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.Created += (_, _) => created.TrySetResult();
+        if (!File.Exists(path))
+        {
+            await created.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        }
+    }
+}

@@ -267,7 +267,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
         var init = state == "restore pending"
             ? InitProcess.ForRestore("c1", stdio, runc, _events, sequencer, new RestoreSource(Path.Combine(_bundle, "image"), ""))
             : new InitProcess("c1", stdio, runc, _events, sequencer);
-        init.Container = new Container("c1", _bundle, rootfsMounted: false, sharesPidNamespace: false, init);
+        init.Container = new Container("c1", _bundle, rootfsMounted: false, sharesPidNamespace: false, init) { Stdio = Stdio.TestStdio.Context };
         if (state != "restore pending")
         {
             init.Attach(_child!.Pid, null, PidFd.Open(_child.Pid));

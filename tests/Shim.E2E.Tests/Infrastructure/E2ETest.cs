@@ -8,6 +8,7 @@ namespace Shim.E2E.Tests;
 public abstract class E2ETest : IAsyncLifetime
 {
     private PrivateContainerd? _ctrd;
+    private readonly List<string> _dirs = [];
 
     /// <summary>The private daemon of this test.</summary>
     internal PrivateContainerd Ctrd => _ctrd ?? throw new InvalidOperationException("containerd not started");
@@ -47,8 +48,25 @@ public abstract class E2ETest : IAsyncLifetime
             Log($"--- tail of {_ctrd.LogPath} ---\n{_ctrd.LogTail(60)}\n--- end of containerd log ---");
         }
         await _ctrd.DisposeAsync();
+        foreach (var dir in _dirs)
+        {
+            try { Directory.Delete(dir, recursive: true); }
+            catch (DirectoryNotFoundException) { }
+            catch (IOException e) { Log($"cleanup: could not remove {dir}: {e.Message}"); }
+        }
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>A new temporary folder, removed with everything in it once the daemon is down.</summary>
+    protected string TempDir(string prefix)
+    {
+        var dir = Directory.CreateTempSubdirectory(prefix).FullName;
+        _dirs.Add(dir);
+        return dir;
+    }
+
+    /// <summary>Removes <paramref name="dir"/> with everything in it once the daemon is down.</summary>
+    protected void RemoveAfterwards(string dir) => _dirs.Add(dir);
 
     /// <summary>Skips a check of behaviour the stock Go shim does not have (when the suite targets it).</summary>
     protected static void OursOnly(string why)

@@ -12,10 +12,9 @@ namespace Shim.E2E.Tests;
 /// whatever the runtime, while `ctr task checkpoint --image-path/--exit` only does for runtime
 /// names it knows as runc: options ctr cannot send for our runtime go over the shim's ttrpc.
 /// </summary>
-public sealed class CheckpointTests : E2ETest, IAsyncLifetime
+public sealed class CheckpointTests : E2ETest
 {
     private readonly string _suffix = Guid.NewGuid().ToString("N")[..8];
-    private readonly List<string> _dirs = [];
 
     [Fact]
     public async Task A_counting_container_restored_from_a_checkpoint_counts_on_from_where_it_was()
@@ -46,7 +45,7 @@ public sealed class CheckpointTests : E2ETest, IAsyncLifetime
         var unpackedBefore = DaemonCheckpointDirs();
         var restore = await CtrAsync(["container", "restore", "--live", dst, reference], stdin: null, TimeSpan.FromSeconds(120));
         RememberFifoDirs(dst);
-        _dirs.AddRange(DaemonCheckpointDirs().Except(unpackedBefore));
+        foreach (var dir in DaemonCheckpointDirs().Except(unpackedBefore)) { RemoveAfterwards(dir); }
         restore.EnsureSuccess();
         Log($"restore took {(DateTime.UtcNow - started).TotalMilliseconds:0} ms");
         Assert.Contains("RUNNING", await TaskLineAsync(dst), StringComparison.Ordinal);
@@ -111,24 +110,6 @@ public sealed class CheckpointTests : E2ETest, IAsyncLifetime
         Assert.Empty(Directory.EnumerateFileSystemEntries(image));
     }
 
-    public new async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        foreach (var dir in _dirs)
-        {
-            try { Directory.Delete(dir, recursive: true); }
-            catch (DirectoryNotFoundException) { }
-            catch (IOException e) { Log($"cleanup: could not remove {dir}: {e.Message}"); }
-        }
-    }
-
-    private string TempDir(string prefix)
-    {
-        var dir = Directory.CreateTempSubdirectory(prefix).FullName;
-        _dirs.Add(dir);
-        return dir;
-    }
-
     // `ctr container restore` has no --fifo-dir: its FIFOs go to /run/containerd/fifo/<random>/<id>-std*
     private void RememberFifoDirs(string id)
     {
@@ -136,7 +117,7 @@ public sealed class CheckpointTests : E2ETest, IAsyncLifetime
         {
             foreach (var d in Directory.EnumerateDirectories("/run/containerd/fifo"))
             {
-                if (Directory.EnumerateFileSystemEntries(d, id + "-*").Any()) { _dirs.Add(d); }
+                if (Directory.EnumerateFileSystemEntries(d, id + "-*").Any()) { RemoveAfterwards(d); }
             }
         }
         catch (DirectoryNotFoundException) { }

@@ -19,7 +19,6 @@ public sealed class RuncWatchdogTests : E2ETest, IAsyncLifetime
     private const int Stall = 4;     // seconds a stalled call waits before it goes on: twice the watchdog
 
     private RuncWrapper? _runc;
-    private readonly List<string> _dirs = [];
 
     // the wrapper is made here, after the prerequisites were checked and right before the daemon starts
     private protected override ContainerdOptions DaemonOptions => new(
@@ -132,19 +131,6 @@ public sealed class RuncWatchdogTests : E2ETest, IAsyncLifetime
     {
         await base.DisposeAsync();
         _runc?.Dispose();
-        foreach (var dir in _dirs)
-        {
-            try { Directory.Delete(dir, recursive: true); }
-            catch (DirectoryNotFoundException) { }
-            catch (IOException e) { Log($"cleanup: could not remove {dir}: {e.Message}"); }
-        }
-    }
-
-    private string TempDir(string prefix)
-    {
-        var dir = Directory.CreateTempSubdirectory(prefix).FullName;
-        _dirs.Add(dir);
-        return dir;
     }
 
     // containerd 2.x's own shim serves the task API as v3 only; ours serves both (same messages)

@@ -10,14 +10,22 @@ namespace Shim.E2E.Tests;
 internal sealed class ShimClient : IAsyncDisposable
 {
     public const string TaskV2 = "containerd.task.v2.Task";
+    public const string TaskV3 = "containerd.task.v3.Task";
 
-    private ShimClient(TtrpcClient client, string socketPath)
+    private ShimClient(TtrpcClient client, string socketPath, string task)
     {
         Client = client;
         SocketPath = socketPath;
+        TaskApi = task;
     }
 
     public TtrpcClient Client { get; }
+
+    /// <summary>
+    /// The task service the daemon's line calls: v3 from containerd 2.0 on, v2 before. containerd 2.x's
+    /// own shim serves v3 only; ours serves both on one socket.
+    /// </summary>
+    public string TaskApi { get; }
 
     public string SocketPath { get; }
 
@@ -37,13 +45,13 @@ internal sealed class ShimClient : IAsyncDisposable
             address = bootstrap.RootElement.GetProperty("address").GetString() ?? "";
         }
         string path = address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
-        return new ShimClient(await TtrpcClient.ConnectAsync(path, ct), path);
+        return new ShimClient(await TtrpcClient.ConnectAsync(path, ct), path, ctrd.Line.Major >= 2 ? TaskV3 : TaskV2);
     }
 
     public Task<TResponse> CallAsync<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken ct)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
-        Client.CallAsync(TaskV2, method, request, parser, TimeSpan.FromSeconds(30), null, ct);
+        Client.CallAsync(TaskApi, method, request, parser, TimeSpan.FromSeconds(30), null, ct);
 
     /// <summary>The status code a call fails with (OK when it succeeds).</summary>
     public async Task<(StatusCode Code, string Message)> StatusOfAsync<TRequest, TResponse>(string service, string method, TRequest request, MessageParser<TResponse> parser, CancellationToken ct)

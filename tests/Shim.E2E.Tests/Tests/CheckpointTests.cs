@@ -104,7 +104,7 @@ public sealed class CheckpointTests : E2ETest
         string image = TempDir("rcs-ckpt-");
         await using var shim = await ShimClient.ConnectAsync(Ctrd, Ns, id, Ct);
 
-        var (code, message) = await shim.StatusOfAsync(ShimClient.TaskV2, "Checkpoint", new CheckpointTaskRequest { Id = id, Path = image }, Empty.Parser, Ct);
+        var (code, message) = await shim.StatusOfAsync(shim.TaskApi, "Checkpoint", new CheckpointTaskRequest { Id = id, Path = image }, Empty.Parser, Ct);
 
         Assert.True(code == StatusCode.FailedPrecondition || (Prereqs.IsStockRuntime && code == StatusCode.Unknown), $"{code}: {message}");
         Assert.Empty(Directory.EnumerateFileSystemEntries(image));

@@ -38,8 +38,7 @@ public sealed class ExitPathTests : E2ETest
     {
         (await CtrAsync(RunArgs("xf", detach: true, "sleep", "300"))).EnsureSuccess();
         await using var shim = await ShimClient.ConnectAsync(Ctrd, Ns, "xf", Ct);
-        // containerd 2.x's own shim serves the task API as v3 only (ours serves v2 and v3 on one socket)
-        string service = Ctrd.Line.Major >= 2 ? "containerd.task.v3.Task" : ShimClient.TaskV2;
+        string service = shim.TaskApi;
         Task<T> Call<TRequest, T>(string method, TRequest request, MessageParser<T> parser)
             where TRequest : IMessage<TRequest>
             where T : IMessage<T> =>

@@ -92,8 +92,7 @@ public sealed class LogUriTests : E2ETest
             Value = ByteString.CopyFromUtf8("""{"terminal":true,"user":{"uid":0,"gid":0},"args":["sh","-c","echo on-the-tty; echo also-tty >&2; exit 4"],"env":["PATH=/bin"],"cwd":"/"}"""),
         };
 
-        // containerd 2.x's own shim serves task v3 only
-        string service = Ctrd.Line.Major >= 2 ? "containerd.task.v3.Task" : ShimClient.TaskV2;
+        string service = shim.TaskApi;
         Task<T> Call<TRequest, T>(string method, TRequest request, MessageParser<T> parser)
             where TRequest : IMessage<TRequest>
             where T : IMessage<T> =>

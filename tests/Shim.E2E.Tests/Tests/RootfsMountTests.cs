@@ -89,7 +89,7 @@ public sealed class RootfsMountTests : E2ETest
         Assert.Contains($"mount 2 of 2 (bind {missing} on /): mount(2): No such file or directory", refused.Message, StringComparison.Ordinal);
         Assert.Empty(ProcFs.MountsUnder(rootfs));
 
-        var state = await shim.StatusOfAsync(ShimClient.TaskV2, "State", new StateRequest { Id = "m2" }, StateResponse.Parser, Ct);
+        var state = await shim.StatusOfAsync(shim.TaskApi, "State", new StateRequest { Id = "m2" }, StateResponse.Parser, Ct);
         Assert.Equal(StatusCode.NotFound, state.Code);
         Assert.Contains("RUNNING", (await CtrAsync("task", "ls")).EnsureSuccess().Stdout, StringComparison.Ordinal);
     }
@@ -98,6 +98,6 @@ public sealed class RootfsMountTests : E2ETest
     {
         var request = new CreateTaskRequest { Id = "m2", Bundle = bundle };
         request.Rootfs.AddRange(rootfs);
-        return shim.StatusOfAsync(ShimClient.TaskV2, "Create", request, CreateTaskResponse.Parser, Ct);
+        return shim.StatusOfAsync(shim.TaskApi, "Create", request, CreateTaskResponse.Parser, Ct);
     }
 }

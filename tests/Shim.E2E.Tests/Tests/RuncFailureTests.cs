@@ -66,7 +66,7 @@ public sealed class RuncFailureTests : E2ETest
         await using var shim = await ServingShimAsync();
         string bundle = await HandMadeBundleAsync("nobin", c => WithArgs(c, "nobin", "/no/such/program"));
 
-        var (code, message) = await shim.StatusOfAsync(ShimClient.TaskV2, "Create", new CreateTaskRequest { Id = "nobin", Bundle = bundle }, CreateTaskResponse.Parser, Ct);
+        var (code, message) = await shim.StatusOfAsync(shim.TaskApi, "Create", new CreateTaskRequest { Id = "nobin", Bundle = bundle }, CreateTaskResponse.Parser, Ct);
         Log($"missing process binary: {code}: {message}");
 
         Assert.Equal(StatusCode.Unknown, code);   // as the Go shim: runc's failure is no containerd error class
@@ -92,7 +92,7 @@ public sealed class RuncFailureTests : E2ETest
         await using var shim = await ServingShimAsync();
 
         string garbled = await HandMadeBundleAsync("garbled", c => c[..(c.Length / 2)]);
-        var (code, message) = await shim.StatusOfAsync(ShimClient.TaskV2, "Create", new CreateTaskRequest { Id = "garbled", Bundle = garbled }, CreateTaskResponse.Parser, Ct);
+        var (code, message) = await shim.StatusOfAsync(shim.TaskApi, "Create", new CreateTaskRequest { Id = "garbled", Bundle = garbled }, CreateTaskResponse.Parser, Ct);
         Log($"truncated config.json: {code}: {message}");
         Assert.Equal(StatusCode.Unknown, code);
         Assert.StartsWith("runc create failed: ", message, StringComparison.Ordinal);
@@ -106,7 +106,7 @@ public sealed class RuncFailureTests : E2ETest
             spec["process"]!["cwd"] = "relative/dir";   // runc: cwd must be an absolute path
             return spec.ToJsonString();
         });
-        (code, message) = await shim.StatusOfAsync(ShimClient.TaskV2, "Create", new CreateTaskRequest { Id = "badfield", Bundle = badField }, CreateTaskResponse.Parser, Ct);
+        (code, message) = await shim.StatusOfAsync(shim.TaskApi, "Create", new CreateTaskRequest { Id = "badfield", Bundle = badField }, CreateTaskResponse.Parser, Ct);
         Log($"relative cwd: {code}: {message}");
         Assert.Equal(StatusCode.Unknown, code);
         Assert.StartsWith("runc create failed: ", message, StringComparison.Ordinal);
@@ -124,7 +124,7 @@ public sealed class RuncFailureTests : E2ETest
         await using var shim = await ServingShimAsync();
         string bundle = await HandMadeBundleAsync("norunc", c => WithArgs(c, "norunc", "sleep", "300"));
 
-        var (code, message) = await shim.StatusOfAsync(ShimClient.TaskV2, "Create",
+        var (code, message) = await shim.StatusOfAsync(shim.TaskApi, "Create",
             new CreateTaskRequest { Id = "norunc", Bundle = bundle, Options = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/nonexistent/runc" }) },
             CreateTaskResponse.Parser, Ct);
         Log($"missing runtime binary: {code}: {message}");

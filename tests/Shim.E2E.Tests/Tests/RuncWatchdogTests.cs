@@ -92,14 +92,14 @@ public sealed class RuncWatchdogTests : E2ETest, IAsyncLifetime
         finally
         {
             // containerd does not know this container: it is ours to remove (a Wait bounded, should the kill not land)
-            await shim.StatusOfAsync(TaskService, "Kill", new KillRequest { Id = "rst", Signal = 9 }, Empty.Parser, Ct);
+            await shim.StatusOfAsync(shim.TaskApi, "Kill", new KillRequest { Id = "rst", Signal = 9 }, Empty.Parser, Ct);
             using (var bound = CancellationTokenSource.CreateLinkedTokenSource(Ct))
             {
                 bound.CancelAfter(TimeSpan.FromSeconds(20));
-                try { await shim.StatusOfAsync(TaskService, "Wait", new WaitRequest { Id = "rst" }, WaitResponse.Parser, bound.Token); }
+                try { await shim.StatusOfAsync(shim.TaskApi, "Wait", new WaitRequest { Id = "rst" }, WaitResponse.Parser, bound.Token); }
                 catch (OperationCanceledException) { Log("cleanup: rst did not exit within 20 s of SIGKILL"); }
             }
-            await shim.StatusOfAsync(TaskService, "Delete", new DeleteRequest { Id = "rst" }, DeleteResponse.Parser, Ct);
+            await shim.StatusOfAsync(shim.TaskApi, "Delete", new DeleteRequest { Id = "rst" }, DeleteResponse.Parser, Ct);
         }
     }
 
@@ -133,13 +133,11 @@ public sealed class RuncWatchdogTests : E2ETest, IAsyncLifetime
         _runc?.Dispose();
     }
 
-    // containerd 2.x's own shim serves the task API as v3 only; ours serves both (same messages)
-    private string TaskService => Prereqs.IsStockRuntime && Ctrd.Line.Major >= 2 ? "containerd.task.v3.Task" : ShimClient.TaskV2;
 
     private Task<TResponse> CallAsync<TRequest, TResponse>(ShimClient shim, string method, TRequest request, MessageParser<TResponse> parser)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
-        shim.Client.CallAsync(TaskService, method, request, parser, TimeSpan.FromSeconds(60), null, Ct);
+        shim.Client.CallAsync(shim.TaskApi, method, request, parser, TimeSpan.FromSeconds(60), null, Ct);
 
     private async Task<string> TaskLineAsync(string id) =>
         (await CtrAsync("task", "ls")).EnsureSuccess().Stdout.Split('\n').FirstOrDefault(l => l.StartsWith(id + " ", StringComparison.Ordinal)) ?? "";

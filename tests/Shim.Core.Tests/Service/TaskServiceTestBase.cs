@@ -69,23 +69,25 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
         {
             Signals.Kill(pid, Signals.SIGKILL);
         }
+        // every init still in the service reports its exit (and records it in the bundle) before
+        // the exit loop stops and the bundle is removed
+        foreach (var id in Runc.Pids.Keys)
+        {
+            Container container;
+            try
+            {
+                container = Service.ContainerFor(id);
+            }
+            catch (Errors.ShimException)
+            {
+                continue; // deleted: nobody reports its exit
+            }
+            await container.Init.Exited.WaitAsync(TimeSpan.FromSeconds(10));
+        }
         await _stop.CancelAsync();
         await _loop!;
         _exits!.Dispose();
-        // an exit handled as the loop stopped may still write its status file into the bundle
-        // while it is removed ("Directory not empty"): try again, bounded
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                Directory.Delete(Bundle, recursive: true);
-                break;
-            }
-            catch (IOException) when (attempt < 50)
-            {
-                await Task.Delay(20);
-            }
-        }
+        Directory.Delete(Bundle, recursive: true);
         GC.SuppressFinalize(this);
     }
 }

@@ -51,6 +51,33 @@ public sealed class CriExecTests : CriTests
     }
 
     [Fact]
+    public async Task Streaming_exec_over_SPDY_with_stdin_closed_after_a_line_gets_it_back_from_cat_with_exit_code_0_every_time()
+    {
+        await WithAppContainerAsync(async (rt, cid, title) =>
+        {
+            Log($"{title} {CriSpdyExec.ProtocolName}: /bin/cat, stdin closed (FIN) after \"hello\\n\"");
+            await LoopAsync(title, "SPDY streaming exec `cat`, stdin closed", StreamingRounds, async (round, ct) =>
+            {
+                // containerd copies the stdin stream into the exec's stdin FIFO and, at its EOF,
+                // calls CloseIO on the exec process: `cat` ends only once the shim closes the FIFO
+                var url = (await rt.ExecAsync(new ExecRequest { ContainerId = cid, Cmd = { "/bin/cat" }, Stdin = true, Stdout = true, Stderr = true }, CriClient.Opts(ct))).Url;
+                await using var exec = await CriSpdyExec.ConnectAsync(url, ct);
+                try
+                {
+                    await exec.SendStdinAsync("hello\n"u8.ToArray(), ct);
+                    await exec.CloseStdinAsync(ct);
+                    var r = await exec.ReadToEndAsync(ct);
+                    Assert.True(r.ExitCode == 0 && r.StdoutText == "hello\n" && r.Stderr.Length == 0, $"round {round}: {r}");
+                }
+                catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+                {
+                    throw new TimeoutException($"round {round}: no end of the exec within {RoundTimeout.TotalSeconds:0} s of closing its stdin; so far {exec.Snapshot()}");
+                }
+            });
+        });
+    }
+
+    [Fact]
     public async Task Ending_a_websocket_streaming_exec_closes_the_process_stdin_every_time()
     {
         await WithAppContainerAsync(async (rt, cid, title) =>

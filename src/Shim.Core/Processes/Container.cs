@@ -5,25 +5,40 @@ using Shim.Os;
 namespace Shim.Core.Processes;
 
 /// <summary>One container of this shim: its bundle, rootfs mounts and init process.</summary>
-public sealed class Container(string id, string bundle, bool rootfsMounted, bool sharesPidNamespace, InitProcess init)
+public sealed class Container
 {
+    /// <summary>A container of this shim with <paramref name="init"/> as its init process (bound to it here).</summary>
+    public Container(string id, string bundle, bool rootfsMounted, bool sharesPidNamespace, InitProcess init)
+    {
+        ArgumentNullException.ThrowIfNull(init);
+        Id = id;
+        Bundle = bundle;
+        RootfsMounted = rootfsMounted;
+        SharesPidNamespace = sharesPidNamespace;
+        Init = init;
+        init.BindTo(this);
+    }
+
     /// <summary>The container id.</summary>
-    public string Id { get; } = id;
+    public string Id { get; }
 
     /// <summary>The bundle directory containerd prepared.</summary>
-    public string Bundle { get; } = bundle;
+    public string Bundle { get; }
 
     /// <summary>True when the shim mounted the rootfs and must unmount it at delete.</summary>
-    public bool RootfsMounted { get; } = rootfsMounted;
+    public bool RootfsMounted { get; }
 
     /// <summary>True when the spec has no private pid namespace: init's exit must then kill the rest.</summary>
-    public bool SharesPidNamespace { get; } = sharesPidNamespace;
+    public bool SharesPidNamespace { get; }
 
     /// <summary>The init process.</summary>
-    public InitProcess Init { get; } = init;
+    public InitProcess Init { get; }
 
     /// <summary>The container's cgroup, found from init's /proc entry after create; null if unknown.</summary>
-    public Cgroups.ICgroup? Cgroup { get; set; }
+    public Cgroups.ICgroup? Cgroup { get; private set; }
+
+    /// <summary>Records the cgroup found for init's pid (create, restore).</summary>
+    internal void UseCgroup(Cgroups.ICgroup cgroup) => Cgroup = cgroup;
 
     /// <summary>The containerd namespace (given to logging binaries).</summary>
     public string Namespace { get; init; } = "";

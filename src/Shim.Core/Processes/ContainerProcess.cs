@@ -1,9 +1,7 @@
-using Containerd.Events;
 using Shim.Core.Events;
 using Shim.Core.Logging;
 using Shim.Core.Stdio;
 using Shim.Os;
-using Shim.Protos;
 
 namespace Shim.Core.Processes;
 
@@ -18,27 +16,27 @@ public abstract class ContainerProcess : IExitTarget
 
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _operations = new(1, 1); // one operation at a time (never the exit path)
-    private ProcessState _state = CreatedState.Instance;   // guarded by Gate
+    private ProcessState _state;                           // guarded by Gate
     private PidFd? _pidfd;                                 // guarded by Gate
     private ProcessIo? _io;                                // guarded by Gate (read without it: a reference read is atomic)
     private bool _stdinClosed;                             // guarded by Gate: CloseIO came, whenever that was
     private (uint Width, uint Height)? _window;            // guarded by Gate: the last ResizePty, whenever it came
 
     /// <summary>Creates the record of a process of container <paramref name="containerId"/>.</summary>
-    private protected ContainerProcess(string containerId, string execId, StdioPaths stdio, IEventPublisher events, ExitSequencer sequencer)
+    private protected ContainerProcess(string containerId, string execId, StdioPaths stdio, ExitSequencer sequencer, ProcessState initial)
     {
         ContainerId = containerId;
         ExecId = execId;
         Stdio = stdio;
-        Events = events;
         Sequencer = sequencer;
+        _state = initial;
     }
 
     /// <summary>Guards the state and the pidfd.</summary>
     protected Lock Gate { get; } = new();
 
-    /// <summary>Where events go.</summary>
-    private protected IEventPublisher Events { get; }
+    /// <summary>What this process tells containerd through.</summary>
+    internal TaskEvents Events => Sequencer.Events;
 
     /// <summary>Orders this process's exit among its container's events.</summary>
     internal ExitSequencer Sequencer { get; }
@@ -74,7 +72,7 @@ public abstract class ContainerProcess : IExitTarget
     public Task Exited => _exited.Task;
 
     /// <summary>The current state; it performs or refuses every operation.</summary>
-    internal ProcessState State
+    internal ProcessState CurrentState
     {
         get
         {
@@ -215,16 +213,20 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Runs after the process was reaped and before its exit is reported (init: kill the rest, resume).</summary>
     internal virtual Task PrepareExitAsync() => Task.CompletedTask;
 
-    /// <summary>Records the exit, publishes TaskExit and wakes waiters; the sequencer calls it in order, outside any lock.</summary>
-    internal void Report(ChildExit exit)
+    /// <summary>
+    /// Records the exit and moves to the state an exit leaves (the sequencer calls it in order,
+    /// outside any lock): true when that is news to tell containerd, false when the process was
+    /// deleted meanwhile (runc delete of a created container kills it) or never ran.
+    /// </summary>
+    internal bool RecordExit(ChildExit exit)
     {
         lock (Gate)
         {
-            if (_state == DeletedState.Instance)
+            if (_state.OnExit() is not { } next)
             {
-                return; // runc delete of a created container killed it; nobody waits for that exit
+                return false;
             }
-            _state = _state.OnExit();
+            MoveLocked(_state, next);
             ExitStatus = exit.Status;
             ExitedAt = exit.ExitedAt;
         }
@@ -232,43 +234,55 @@ public abstract class ContainerProcess : IExitTarget
         {
             ShimLog.Debug("process exited", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("status", exit.Status));
         }
-        Events.Publish(new TaskExit
-        {
-            ContainerId = ContainerId,
-            Id = Id,
-            Pid = (uint)Pid,
-            ExitStatus = (uint)exit.Status,
-            ExitedAt = Timestamps.From(exit.ExitedAt),
-        });
-        AfterReport();
+        return true;
+    }
+
+    /// <summary>Ends the exit: runs <see cref="AfterExit"/>, then wakes the waiters.</summary>
+    internal void CompleteExit()
+    {
+        AfterExit();
         _exited.TrySetResult();
     }
 
     /// <summary>
-    /// An exec that will never run (its start failed): it stays CREATED, as containerd's shim leaves it
-    /// (containerd's TestIssue10589 checks it), with <see cref="FailedStartStatus"/>, no TaskExit, and Wait answers.
+    /// An exec that will never run (its start failed): CREATED (its start failed), as containerd's shim
+    /// leaves it (containerd's TestIssue10589 checks it), with <see cref="FailedStartStatus"/>, no
+    /// TaskExit, and Wait answers.
     /// </summary>
     internal void FailStart()
     {
         lock (Gate)
         {
-            if (_state != CreatedState.Instance)
+            if (_state != ExecState.Created)
             {
                 return;
             }
-            _state = StartFailedState.Instance;
+            MoveLocked(_state, ExecState.StartFailed);
             ExitStatus = FailedStartStatus;
             ExitedAt = DateTimeOffset.UtcNow;
         }
         _exited.TrySetResult();
     }
 
-    /// <summary>Runs after the TaskExit was published, before waiters wake (init records its exit in the bundle).</summary>
-    protected virtual void AfterReport()
+    /// <summary>A start that failed after runc had started the process kills it (through its pidfd: the pid may be reaped and reused by now).</summary>
+    internal void KillAbandoned()
+    {
+        if (!SignalProcess(Signals.SIGKILL))
+        {
+            ShimLog.Warn("a failed start could not kill the process it had started (no pidfd, or it is gone)", ExitSequencer.Fields(this) + " " + ShimLog.Field("pid", Pid));
+        }
+    }
+
+    /// <summary>Runs once the exit was recorded (and published), before waiters wake (init records its exit in the bundle).</summary>
+    protected virtual void AfterExit()
     {
     }
 
-    /// <summary>Moves from <paramref name="from"/> to <paramref name="to"/> (under the lock); false, and no move, when the state is no longer <paramref name="from"/>.</summary>
+    /// <summary>
+    /// The one checked move: from <paramref name="from"/> to <paramref name="to"/>, under the lock;
+    /// false, and no move, when the state is no longer <paramref name="from"/> (an exit came first).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The graph has no such edge: a bug, never a client's doing.</exception>
     internal bool Move(ProcessState from, ProcessState to)
     {
         lock (Gate)
@@ -277,22 +291,37 @@ public abstract class ContainerProcess : IExitTarget
             {
                 return false;
             }
-            _state = to;
+            MoveLocked(from, to);
             return true;
         }
     }
 
-    /// <summary>Sets the state whatever it is (under the lock): deleted, or a test's starting point.</summary>
-    internal void Become(ProcessState next)
+    /// <summary>The checked move from whatever the state is now (delete: an exit may have moved a created process to stopped meanwhile).</summary>
+    internal void Move(ProcessState to)
     {
         lock (Gate)
         {
-            _state = next;
+            MoveLocked(_state, to);
         }
     }
 
-    /// <summary>Publishes an event of this process (TaskPaused, TaskResumed).</summary>
-    internal void Publish(Google.Protobuf.IMessage evt) => Events.Publish(evt);
+    private void MoveLocked(ProcessState from, ProcessState to)
+    {
+        if (!from.MayMoveTo(to))
+        {
+            throw new InvalidOperationException($"{(IsInit ? "init" : "exec")} {Id} of {ContainerId} cannot move from {from.Name} to {to.Name}");
+        }
+        _state = to;
+    }
+
+    /// <summary>Puts the process in <paramref name="state"/> unchecked: the starting point of a table test, never used by the shim.</summary>
+    internal void StartTestIn(ProcessState state)
+    {
+        lock (Gate)
+        {
+            _state = state;
+        }
+    }
 
     /// <summary>Waits, bounded, for the output copies of a stopped process to finish.</summary>
     internal Task DrainOutputAsync() => Io is { } io ? io.WaitOutputAsync(OutputDrainTimeout) : Task.CompletedTask;

@@ -1,4 +1,3 @@
-using Containerd.Events;
 using Shim.Core.Errors;
 using Shim.Core.Options;
 using Shim.Core.Stdio;
@@ -13,14 +12,17 @@ public sealed class ExecProcess : ContainerProcess
     private readonly Container _container;
 
     /// <summary>Stores an exec; nothing runs until <see cref="StartAsync"/>.</summary>
-    public ExecProcess(Container container, string execId, StdioPaths stdio, byte[] processJson, Events.IEventPublisher events)
-        : base(container.Id, execId, stdio, events, container.Init.Sequencer)
+    public ExecProcess(Container container, string execId, StdioPaths stdio, byte[] processJson)
+        : base(container.Id, execId, stdio, container.Init.Sequencer, ExecState.Created)
     {
         _container = container;
         _processJson = processJson;
     }
 
     private string PidFile => Path.Combine(_container.Bundle, ExecId + ".pid");
+
+    /// <summary>The current state; it performs or refuses every operation.</summary>
+    internal ExecState State => (ExecState)CurrentState;
 
     /// <summary>
     /// runc exec --detach; TaskExecStarted goes out before any TaskExit of this exec. A failed start
@@ -53,8 +55,7 @@ public sealed class ExecProcess : ContainerProcess
     internal Task RunExecAsync(ExitRouter router, RuntimeOptions options, ProcessState from, CancellationToken ct)
     {
         var plan = new StartPlan(router, PidFile, options.IoUid, options.IoGid, _container.Namespace,
-            (io, token) => _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, io.ConsoleSocketPath, io.RuncSide, token),
-            pid => new TaskExecStarted { ContainerId = ContainerId, ExecId = ExecId, Pid = (uint)pid })
+            (io, token) => _container.Init.Runc.ExecAsync(ContainerId, _processJson, PidFile, io.ConsoleSocketPath, io.RuncSide, token))
         {
             Stdio = _container.Stdio,
             RunningFrom = from,

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Shim.Core.Errors;
 using Shim.Core.Events;
 using Shim.Core.Logging;
@@ -11,35 +10,40 @@ namespace Shim.Core.Processes;
 /// TaskExit never precedes its start event (TaskCreate, TaskStart or TaskExecStarted); init's comes
 /// after the exits of every exec started before it, after the container's OOM events, after the
 /// rest of the container was killed when it has no pid namespace of its own, and once the client
-/// has read the output left in the FIFOs (bounded). Nothing is called back under its lock.
+/// has read the output left in the FIFOs (bounded). Nothing is called back under its lock; what is
+/// published goes through <see cref="TaskEvents"/>.
 /// </summary>
 internal sealed class ExitSequencer
 {
-    /// <summary>How long an exit waits, with nothing moving, for its output to be read.</summary>
-    internal static TimeSpan OutputReadIdleLimit { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>How long an exit waits for its output to be read at most, even while it moves.</summary>
-    internal static TimeSpan OutputReadLimit { get; set; } = TimeSpan.FromSeconds(3);
-
     private readonly Lock _gate = new();
-    private readonly IEventPublisher _events;
     private readonly Action? _beforeInitExit;
     private readonly HashSet<ContainerProcess> _starting = [];           // guarded by _gate: start event not out yet
     private readonly Dictionary<ContainerProcess, ChildExit> _held = []; // guarded by _gate: ready, held for the start event
+    private readonly HashSet<ContainerProcess> _abandoned = [];          // guarded by _gate: started by a failed start, killed, exit not seen yet
     private int _liveExecs;                                              // guarded by _gate: execs starting or started, exit not reported
     private bool _initReaped;                                            // guarded by _gate: no exec may start any more
     private (ContainerProcess Init, ChildExit Exit)? _heldInit;          // guarded by _gate: ready, held for the execs
 
     /// <summary>Creates the sequencer of one container; <paramref name="beforeInitExit"/> runs right before init's TaskExit (OOM drain).</summary>
-    public ExitSequencer(IEventPublisher events, Action? beforeInitExit = null)
+    public ExitSequencer(TaskEvents events, ExitTiming? timing = null, Action? beforeInitExit = null)
     {
-        _events = events;
+        Events = events;
+        Timing = timing ?? ExitTiming.Default;
         _beforeInitExit = beforeInitExit;
     }
 
-    /// <summary>A start of <paramref name="process"/> begins: its exits are held until <see cref="Started"/> or <see cref="StartFailed"/>.</summary>
+    /// <summary>What the container's processes tell containerd through.</summary>
+    public TaskEvents Events { get; }
+
+    /// <summary>How long an exit waits for its output to be read.</summary>
+    public ExitTiming Timing { get; }
+
+    /// <summary>
+    /// A start of <paramref name="process"/> begins: its exits are held until the attempt is committed or
+    /// disposed, and with <paramref name="router"/>, the exits of pids not yet known too.
+    /// </summary>
     /// <exception cref="ShimException">FailedPrecondition while a start of the same process is in flight, and for an exec once init has exited (the exec is then failed too).</exception>
-    public void BeginStart(ContainerProcess process)
+    public StartAttempt BeginStart(ContainerProcess process, ExitRouter? router)
     {
         lock (_gate)
         {
@@ -47,46 +51,70 @@ internal sealed class ExitSequencer
             {
                 throw new ShimException(ErrorKind.FailedPrecondition, $"cannot start {Describe(process)}: a start is already in progress");
             }
-            if (!process.IsInit)
+            if (process.IsInit || !_initReaped)
             {
-                if (!_initReaped)
+                if (!process.IsInit)
                 {
                     _liveExecs++;
-                    _starting.Add(process);
-                    return;
                 }
-            }
-            else
-            {
                 _starting.Add(process);
-                return;
+                return new StartAttempt(this, process, router);
             }
         }
         process.FailStart();
         throw new ShimException(ErrorKind.FailedPrecondition, $"cannot start exec {process.ExecId} in container {process.ContainerId}: the init process has exited");
     }
 
-    /// <summary>Publishes <paramref name="startEvent"/>, then reports an exit that was held for it.</summary>
-    public void Started(ContainerProcess process, IMessage startEvent)
+    /// <summary>Publishes the start event, then reports an exit that was held for it.</summary>
+    internal void Started(ContainerProcess process, Action<TaskEvents>? announce)
     {
-        _events.Publish(startEvent);
+        if (announce is null)
+        {
+            Events.Started(process);
+        }
+        else
+        {
+            announce(Events);
+        }
         if (EndStart(process) is { } e)
         {
             Ready(process, e);
         }
     }
 
-    /// <summary>A start failed: an exec that never ran is failed (Wait answers); an exit held meanwhile is reported.</summary>
-    public void StartFailed(ContainerProcess process)
+    /// <summary>
+    /// A start failed. Nothing <paramref name="started"/>: an exit held meanwhile is reported (init was
+    /// created before), an exec that never ran is failed (Wait answers). A process the attempt had
+    /// started was killed: its exit, <paramref name="early"/> or held or still to come, is no news.
+    /// </summary>
+    internal void StartFailed(ContainerProcess process, bool started, ChildExit? early)
     {
-        if (EndStart(process) is { } e)
+        var held = EndStart(process) ?? early;
+        if (!started)
         {
-            Ready(process, e);
+            if (held is { } e)
+            {
+                Ready(process, e);
+            }
+            else if (!process.IsInit)
+            {
+                process.FailStart();
+                ExecReported();
+            }
+            return;
         }
-        else if (!process.IsInit)
+        if (!process.IsInit)
         {
             process.FailStart();
-            ExecReported();
+        }
+        if (held is { } exit)
+        {
+            Abandoned(process, exit);
+            return;
+        }
+        lock (_gate)
+        {
+            _abandoned.Add(process);
         }
     }
 
@@ -96,12 +124,19 @@ internal sealed class ExitSequencer
     /// </summary>
     public void Reaped(ContainerProcess process, ChildExit exit)
     {
-        if (process.IsInit)
+        bool abandoned;
+        lock (_gate)
         {
-            lock (_gate)
+            abandoned = _abandoned.Remove(process);
+            if (!abandoned && process.IsInit)
             {
                 _initReaped = true;
             }
+        }
+        if (abandoned)
+        {
+            Abandoned(process, exit);
+            return;
         }
         var prepared = process.PrepareExitAsync();
         if (prepared.IsCompletedSuccessfully && !(process.Io?.HoldsUnreadOutput() ?? false))
@@ -128,7 +163,7 @@ internal sealed class ExitSequencer
             // (containerd's shim reports at once and loses it); bounded, so moving output cannot hold the exit
             if (process.Io is { } io && io.HoldsUnreadOutput())
             {
-                await io.WaitOutputReadAsync(OutputReadIdleLimit, OutputReadLimit).ConfigureAwait(false);
+                await io.WaitOutputReadAsync(Timing.OutputReadIdleLimit, Timing.OutputReadLimit).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -169,11 +204,27 @@ internal sealed class ExitSequencer
         if (process.IsInit)
         {
             _beforeInitExit?.Invoke();
-            process.Report(exit);
-            return;
         }
-        process.Report(exit);
-        ExecReported();
+        if (process.RecordExit(exit))
+        {
+            Events.Exited(process);
+        }
+        process.CompleteExit();
+        if (!process.IsInit)
+        {
+            ExecReported();
+        }
+    }
+
+    /// <summary>The exit of a process its failed start killed: recorded for Wait, never published.</summary>
+    private void Abandoned(ContainerProcess process, ChildExit exit)
+    {
+        process.RecordExit(exit);
+        process.CompleteExit();
+        if (!process.IsInit)
+        {
+            ExecReported();
+        }
     }
 
     private void ExecReported()
@@ -209,4 +260,13 @@ internal sealed class ExitSequencer
     /// <summary>The id and exec log fields of <paramref name="process"/>.</summary>
     internal static string Fields(ContainerProcess process) =>
         ShimLog.Field("id", process.ContainerId) + " " + ShimLog.Field("exec", process.ExecId);
+}
+
+/// <summary>How long an exit waits for the client to read what its process left in the FIFOs.</summary>
+/// <param name="OutputReadIdleLimit">With nothing moving, this long.</param>
+/// <param name="OutputReadLimit">At most, even while output moves.</param>
+internal sealed record ExitTiming(TimeSpan OutputReadIdleLimit, TimeSpan OutputReadLimit)
+{
+    /// <summary>1 s idle, 3 s overall.</summary>
+    public static readonly ExitTiming Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3));
 }

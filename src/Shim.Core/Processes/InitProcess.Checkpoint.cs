@@ -1,6 +1,4 @@
-using Containerd.Events;
 using Shim.Core.Errors;
-using Shim.Core.Events;
 using Shim.Core.Logging;
 using Shim.Core.Options;
 using Shim.Core.Stdio;
@@ -14,16 +12,15 @@ public sealed partial class InitProcess
     public RestoreSource? Restore { get; private set; }
 
     /// <summary>Records an init created from a checkpoint: no runc call, pid 0, until Start restores it.</summary>
-    private InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer, RestoreSource restore)
-        : this(containerId, stdio, runc, events, sequencer)
+    private InitProcess(string containerId, StdioPaths stdio, RuncClient runc, ExitSequencer sequencer, RestoreSource restore)
+        : this(containerId, stdio, runc, sequencer, InitState.RestorePending)
     {
         Restore = restore;
-        Become(RestorePendingState.Instance);
     }
 
     /// <summary>An init process that Start will restore from <paramref name="restore"/>'s image.</summary>
-    internal static InitProcess ForRestore(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer, RestoreSource restore) =>
-        new(containerId, stdio, runc, events, sequencer, restore);
+    internal static InitProcess ForRestore(string containerId, StdioPaths stdio, RuncClient runc, ExitSequencer sequencer, RestoreSource restore) =>
+        new(containerId, stdio, runc, sequencer, restore);
 
     /// <summary>Checkpoint of a running or paused container (see <see cref="RunCheckpointAsync"/>).</summary>
     public async Task CheckpointAsync(string imagePath, CheckpointRequestOptions options, CancellationToken ct)
@@ -105,8 +102,7 @@ public sealed partial class InitProcess
                 ParentPath = restore.ParentPath.Length > 0 ? restore.ParentPath : null,
                 ConsoleSocket = io.ConsoleSocketPath,
                 NoPivot = container.Options.NoPivotRoot,
-            }, io.RuncSide, token),
-            pid => new TaskStart { ContainerId = ContainerId, Pid = (uint)pid })
+            }, io.RuncSide, token))
         {
             Stdio = container.Stdio,
             BeforeStartEvent = beforeStartEvent,

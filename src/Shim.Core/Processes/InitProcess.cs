@@ -1,6 +1,4 @@
-using Containerd.Events;
 using Shim.Core.Errors;
-using Shim.Core.Events;
 using Shim.Core.Logging;
 using Shim.Core.Stdio;
 using Shim.Os;
@@ -12,8 +10,13 @@ namespace Shim.Core.Processes;
 public sealed partial class InitProcess : ContainerProcess
 {
     /// <summary>Records an init process; <see cref="ProcessStarter"/> runs runc create for it.</summary>
-    internal InitProcess(string containerId, StdioPaths stdio, RuncClient runc, IEventPublisher events, ExitSequencer sequencer)
-        : base(containerId, "", stdio, events, sequencer)
+    internal InitProcess(string containerId, StdioPaths stdio, RuncClient runc, ExitSequencer sequencer)
+        : this(containerId, stdio, runc, sequencer, InitState.Created)
+    {
+    }
+
+    private InitProcess(string containerId, StdioPaths stdio, RuncClient runc, ExitSequencer sequencer, InitState initial)
+        : base(containerId, "", stdio, sequencer, initial)
     {
         Runc = runc;
     }
@@ -21,8 +24,21 @@ public sealed partial class InitProcess : ContainerProcess
     /// <summary>runc for this container.</summary>
     public RuncClient Runc { get; }
 
-    /// <summary>The container, set right after it is built (before any exit is routed here).</summary>
-    public Container? Container { get; set; }
+    /// <summary>The container, bound once by its constructor (before any exit is routed here).</summary>
+    public Container? Container { get; private set; }
+
+    /// <summary>The current state; it performs or refuses every operation.</summary>
+    internal InitState State => (InitState)CurrentState;
+
+    /// <summary>Called once, by the container's constructor.</summary>
+    internal void BindTo(Container container)
+    {
+        if (Container is not null)
+        {
+            throw new InvalidOperationException($"init of {ContainerId} belongs to a container already");
+        }
+        Container = container;
+    }
 
     /// <summary>
     /// Start: runc start of a created container, runc restore of one created from a checkpoint;
@@ -161,5 +177,5 @@ public sealed partial class InitProcess : ContainerProcess
     }
 
     /// <inheritdoc />
-    protected override void AfterReport() => Container?.OnInitExited(this);
+    protected override void AfterExit() => Container?.OnInitExited(this);
 }

@@ -15,4 +15,7 @@ public sealed record ShimSettings
     public bool Debug { get; init; }
     /// <summary>Watchdog of the short runc calls (RUNCSHARP_RUNC_TIMEOUT, else runc's default).</summary>
     public TimeSpan RuncCallTimeout { get; init; } = Shim.Runc.RuncConfig.DefaultCallTimeout;
+
+    /// <summary>How long an exit waits for the client to read the output its process left.</summary>
+    internal Processes.ExitTiming ExitTiming { get; init; } = Processes.ExitTiming.Default;
 }

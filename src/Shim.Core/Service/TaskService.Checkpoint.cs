@@ -42,10 +42,9 @@ public sealed partial class TaskService
         try
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
-            var init = InitProcess.ForRestore(id, stdio, runc, _events, NewSequencer(id), new RestoreSource(request.Checkpoint, request.ParentCheckpoint));
+            var init = InitProcess.ForRestore(id, stdio, runc, NewSequencer(id), new RestoreSource(request.Checkpoint, request.ParentCheckpoint));
             var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace, Stdio = _stdio };
-            init.Container = container;
-            _events.Publish(CreatedEvent(request, pid: 0));
+            _events.Created(request, pid: 0);
             ShimLog.Info("container created from a checkpoint", ShimLog.Field("id", id) + " " + ShimLog.Field("checkpoint", request.Checkpoint));
             return container;
         }

@@ -1,4 +1,3 @@
-using Containerd.Events;
 using Containerd.Task.V2;
 using Shim.Core.Errors;
 using Shim.Core.Logging;
@@ -59,14 +58,13 @@ public sealed partial class TaskService
         try
         {
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
-            var init = new InitProcess(id, stdio, runc, _events, NewSequencer(id));
+            var init = new InitProcess(id, stdio, runc, NewSequencer(id));
             var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace, Stdio = _stdio };
-            init.Container = container;
             string pidFile = Path.Combine(bundle, "init.pid");
             var plan = new StartPlan(_router, pidFile, options.IoUid, options.IoGid, _settings.Namespace,
-                (io, token) => runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, token),
-                pid => CreatedEvent(request, pid))
+                (io, token) => runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, token))
             {
+                Announce = events => events.Created(request, init.Pid),
                 BeforeStartEvent = pid => WatchCgroup(container, pid),
                 Stdio = _stdio,
             };
@@ -76,6 +74,8 @@ public sealed partial class TaskService
         }
         catch
         {
+            // a step after runc create failed (the start attempt killed the process): runc's record goes too
+            await DeleteQuietlyAsync(runc, id).ConfigureAwait(false);
             if (mounted)
             {
                 Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
@@ -84,8 +84,24 @@ public sealed partial class TaskService
         }
     }
 
+    /// <summary>runc delete --force of a container whose create failed; "does not exist" (runc create cleaned up itself) is the usual answer.</summary>
+    private static async Task DeleteQuietlyAsync(RuncClient runc, string id)
+    {
+        try
+        {
+            await runc.DeleteAsync(id, force: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (RuncException ex) when (!ex.IsNotFound)
+        {
+            ShimLog.Warn("runc delete after a failed create failed", ShimLog.Field("id", id) + " " + ShimLog.Field("error", ex.RuncMessage));
+        }
+        catch (RuncException)
+        {
+        }
+    }
+
     /// <summary>The exit order of a new container: OOM events are drained right before init's TaskExit.</summary>
-    private ExitSequencer NewSequencer(string id) => new(_events, () => _oom?.Drain(id));
+    private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, () => _oom?.Drain(id));
 
     private RuncClient RuncFor(string bundle, RuntimeOptions options) => new(
         new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup)
@@ -94,32 +110,20 @@ public sealed partial class TaskService
         },
         _runner);
 
-    private static TaskCreate CreatedEvent(CreateTaskRequest request, int pid)
-    {
-        var created = new TaskCreate
-        {
-            ContainerId = request.Id,
-            Bundle = request.Bundle,
-            Io = new TaskIO { Stdin = request.Stdin, Stdout = request.Stdout, Stderr = request.Stderr, Terminal = request.Terminal },
-            Checkpoint = request.Checkpoint,
-            Pid = (uint)pid,
-        };
-        created.Rootfs.Add(request.Rootfs);
-        return created;
-    }
-
     private void WatchCgroup(Container container, int pid)
     {
+        Cgroups.ICgroup cgroup;
         try
         {
-            container.Cgroup = Cgroups.CgroupFactory.ForPid(pid);
+            cgroup = Cgroups.CgroupFactory.ForPid(pid);
+            container.UseCgroup(cgroup);
         }
         catch (Exception ex) when (ex is ShimException or IOException or UnauthorizedAccessException)
         {
             ShimLog.Warn("container cgroup not found; no stats or OOM events", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
             return;
         }
-        if (container.Cgroup is Cgroups.CgroupV2 v2)
+        if (cgroup is Cgroups.CgroupV2 v2)
         {
             // as the Go shim does after create: every root controller usable down to the container
             Cgroups.CgroupV2Controllers.EnableAll(v2.Path);
@@ -131,7 +135,7 @@ public sealed partial class TaskService
         try
         {
             // registered at create (as containerd 2.2+ does) so an OOM right after start is not missed
-            _oom.Add(container.Id, container.Cgroup, id => _events.Publish(new TaskOOM { ContainerId = id }));
+            _oom.Add(container.Id, cgroup, _events.Oom);
         }
         catch (Exception ex) when (ex is ShimException or IOException or ErrnoException)
         {

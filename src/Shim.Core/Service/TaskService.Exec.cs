@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Containerd.Events;
 using Containerd.Task.V2;
 using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Errors;
@@ -35,9 +34,9 @@ public sealed partial class TaskService
             container.CompleteExec(request.ExecId, null);
             throw;
         }
-        var exec = new ExecProcess(container, request.ExecId, new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal), spec, _events);
+        var exec = new ExecProcess(container, request.ExecId, new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal), spec);
         container.CompleteExec(request.ExecId, exec);
-        _events.Publish(new TaskExecAdded { ContainerId = container.Id, ExecId = request.ExecId });
+        _events.ExecAdded(container.Id, request.ExecId);
         return Task.FromResult(new Empty());
     }
 

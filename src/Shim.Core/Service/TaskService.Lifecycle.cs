@@ -1,4 +1,3 @@
-using Containerd.Events;
 using Containerd.Task.V2;
 using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Errors;
@@ -71,14 +70,7 @@ public sealed partial class TaskService
         {
             _containers.Remove(container.Id);
         }
-        var exitedAt = ExitTime(init);
-        _events.Publish(new TaskDelete
-        {
-            ContainerId = container.Id,
-            Pid = (uint)init.Pid,
-            ExitStatus = (uint)init.ExitStatus,
-            ExitedAt = exitedAt,
-        });
+        _events.Deleted(init);
         ShimLog.Info("container deleted", ShimLog.Field("id", container.Id));
         return new DeleteResponse { Pid = (uint)init.Pid, ExitStatus = (uint)init.ExitStatus, ExitedAt = ExitTime(init) };
     }
@@ -99,7 +91,7 @@ public sealed partial class TaskService
         _ = ct;
         var container = Get(request.Id);
         ContainerProcess process = request.ExecId.Length == 0 ? container.Init : container.GetExec(request.ExecId);
-        var status = process.State.Status;
+        var status = process.CurrentState.Status;
         if (process is ExecProcess && status == TaskStatus.Running && container.Init.State.Status is TaskStatus.Paused or TaskStatus.Pausing)
         {
             status = container.Init.State.Status; // an exec of a frozen container is frozen too

@@ -16,7 +16,7 @@ public sealed partial class TaskService
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Container?> _containers = new(StringComparer.Ordinal); // guarded by _gate; null = being created
     private readonly ShimSettings _settings;
-    private readonly IEventPublisher _events;
+    private readonly TaskEvents _events;
     private readonly IRuncRunner _runner;
     private readonly ExitRouter _router;
     private readonly StdioContext _stdio;
@@ -28,7 +28,7 @@ public sealed partial class TaskService
     public TaskService(ShimSettings settings, IEventPublisher events, IRuncRunner runner, ExitRouter router, StdioContext stdio, Cgroups.OomWatcher? oom = null)
     {
         _settings = settings;
-        _events = events;
+        _events = new TaskEvents(events);
         _runner = runner;
         _router = router;
         _stdio = stdio;

@@ -1,4 +1,5 @@
 using Shim.Core.Errors;
+using Shim.Core.Events;
 using Shim.Core.Processes;
 using Shim.Core.Stdio;
 using Shim.Core.Tests.Service;
@@ -13,12 +14,11 @@ public sealed class ExecKillTests
 
     private static ExecProcess NewExec()
     {
-        var events = new RecordingPublisher();
-        var sequencer = new ExitSequencer(events);
+        var sequencer = new ExitSequencer(new TaskEvents(new RecordingPublisher()));
         var stdio = new StdioPaths("", "", "", false);
-        var init = new InitProcess("c1", stdio, new RuncClient(new RuncConfig("/bin/false", "/nonexistent", "/dev/null"), new FakeRunner()), events, sequencer);
+        var init = new InitProcess("c1", stdio, new RuncClient(new RuncConfig("/bin/false", "/nonexistent", "/dev/null"), new FakeRunner()), sequencer);
         var container = new Container("c1", Path.GetTempPath(), rootfsMounted: false, sharesPidNamespace: false, init) { Stdio = Stdio.TestStdio.Context };
-        return new ExecProcess(container, "e1", stdio, [], events);
+        return new ExecProcess(container, "e1", stdio, []);
     }
 
     [Fact]
@@ -28,7 +28,7 @@ public sealed class ExecKillTests
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
         exec.Attach(child.Pid, PidFd.Open(child.Pid));
-        exec.Become(RunningState.Instance);
+        exec.StartTestIn(ExecState.Running);
         await exec.KillAsync(Signals.SIGKILL, Ct);
         Assert.Equal(128 + Signals.SIGKILL, (await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct)).Status);
     }
@@ -41,10 +41,10 @@ public sealed class ExecKillTests
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
         exec.Attach(child.Pid, PidFd.Open(child.Pid));
-        exec.Become(RunningState.Instance);
+        exec.StartTestIn(ExecState.Running);
         Signals.Kill(child.Pid, Signals.SIGKILL);
         await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct); // reaped: the pid is free for anyone
-        Assert.Same(RunningState.Instance, exec.State);
+        Assert.Same(ExecState.Running, exec.State);
         var ex = await Assert.ThrowsAsync<ShimException>(() => exec.KillAsync(Signals.SIGTERM, Ct));
         Assert.Equal(ErrorKind.NotFound, ex.Kind);
     }

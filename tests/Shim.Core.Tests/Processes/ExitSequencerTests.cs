@@ -11,8 +11,8 @@ namespace Shim.Core.Tests.Processes;
 public class ExitSequencerTests
 {
     /// <summary>A process of container "c" whose pre-report step (init: kill-all, resume) the test completes by hand.</summary>
-    private sealed class FakeProcess(string execId, IEventPublisher events, ExitSequencer sequencer)
-        : ContainerProcess("c", execId, new StdioPaths("", "", "", false), events, sequencer)
+    private sealed class FakeProcess(string execId, ExitSequencer sequencer)
+        : ContainerProcess("c", execId, new StdioPaths("", "", "", false), sequencer, execId.Length == 0 ? InitState.Created : ExecState.Created)
     {
         public TaskCompletionSource? Preparing { get; set; }
 
@@ -66,7 +66,7 @@ public class ExitSequencerTests
     {
         var log = new Log();
         bool oomPending = false;
-        var sequencer = new ExitSequencer(log, () =>
+        var sequencer = new ExitSequencer(new TaskEvents(log), null, () =>
         {
             if (oomPending)
             {
@@ -75,7 +75,8 @@ public class ExitSequencerTests
             }
         });
         var processes = new Dictionary<string, FakeProcess>();
-        FakeProcess P(string id) => processes.TryGetValue(id, out var p) ? p : processes[id] = new FakeProcess(id == "c" ? "" : id, log, sequencer);
+        var attempts = new Dictionary<string, StartAttempt>();
+        FakeProcess P(string id) => processes.TryGetValue(id, out var p) ? p : processes[id] = new FakeProcess(id == "c" ? "" : id, sequencer);
         var init = P("c");
         foreach (string step in steps.Split(' '))
         {
@@ -95,18 +96,17 @@ public class ExitSequencerTests
                     log.Lines.Add("|");
                     break;
                 case "begin" when parts[1].EndsWith('!'):
-                    var refused = Assert.Throws<ShimException>(() => sequencer.BeginStart(P(parts[1].TrimEnd('!'))));
+                    var refused = Assert.Throws<ShimException>(() => sequencer.BeginStart(P(parts[1].TrimEnd('!')), router: null));
                     Assert.Equal(ErrorKind.FailedPrecondition, refused.Kind);
                     break;
                 case "begin":
-                    sequencer.BeginStart(P(parts[1]));
+                    attempts[parts[1]] = sequencer.BeginStart(P(parts[1]), router: null);
                     break;
                 case "started":
-                    var p = P(parts[1]);
-                    sequencer.Started(p, p.IsInit ? new TaskStart { ContainerId = "c" } : new TaskExecStarted { ContainerId = "c", ExecId = p.ExecId });
+                    attempts[parts[1]].Commit();
                     break;
                 case "failed":
-                    sequencer.StartFailed(P(parts[1]));
+                    attempts[parts[1]].Dispose();
                     break;
                 case "reap":
                     sequencer.Reaped(P(parts[1]), new ChildExit(1000 + processes.Count, 7, DateTimeOffset.UnixEpoch));
@@ -122,14 +122,13 @@ public class ExitSequencerTests
     public async Task An_exec_whose_start_failed_answers_wait_at_once_without_an_exit_event()
     {
         var log = new Log();
-        var sequencer = new ExitSequencer(log);
-        var exec = new FakeProcess("e1", log, sequencer);
-        sequencer.BeginStart(exec);
-        sequencer.StartFailed(exec);
+        var sequencer = new ExitSequencer(new TaskEvents(log));
+        var exec = new FakeProcess("e1", sequencer);
+        sequencer.BeginStart(exec, router: null).Dispose();
         Assert.True(exec.Exited.IsCompletedSuccessfully);
         await exec.WaitAsync(TestContext.Current.CancellationToken);
         Assert.Equal(ContainerProcess.FailedStartStatus, exec.ExitStatus);
-        Assert.Same(StartFailedState.Instance, exec.State);
+        Assert.Same(ExecState.StartFailed, exec.CurrentState);
         Assert.Empty(log.Lines);
     }
 
@@ -137,13 +136,13 @@ public class ExitSequencerTests
     public void An_exec_refused_because_init_exited_answers_wait_at_once()
     {
         var log = new Log();
-        var sequencer = new ExitSequencer(log);
-        var init = new FakeProcess("", log, sequencer);
-        var exec = new FakeProcess("e1", log, sequencer);
+        var sequencer = new ExitSequencer(new TaskEvents(log));
+        var init = new FakeProcess("", sequencer);
+        var exec = new FakeProcess("e1", sequencer);
         sequencer.Reaped(init, new ChildExit(10, 0, DateTimeOffset.UnixEpoch));
-        Assert.Throws<ShimException>(() => sequencer.BeginStart(exec));
+        Assert.Throws<ShimException>(() => sequencer.BeginStart(exec, router: null));
         Assert.True(exec.Exited.IsCompletedSuccessfully);
-        Assert.Same(StartFailedState.Instance, exec.State); // CREATED, as containerd's shim leaves it
+        Assert.Same(ExecState.StartFailed, exec.CurrentState); // CREATED, as containerd's shim leaves it
         Assert.Equal(["exit:c"], log.Lines);
     }
 
@@ -151,10 +150,10 @@ public class ExitSequencerTests
     public void A_reported_exit_moves_the_process_to_stopped_with_its_status()
     {
         var log = new Log();
-        var sequencer = new ExitSequencer(log);
-        var init = new FakeProcess("", log, sequencer);
+        var sequencer = new ExitSequencer(new TaskEvents(log));
+        var init = new FakeProcess("", sequencer);
         sequencer.Reaped(init, new ChildExit(10, 3, DateTimeOffset.UnixEpoch.AddSeconds(5)));
-        Assert.Same(StoppedState.Instance, init.State);
+        Assert.Same(InitState.Stopped, init.CurrentState);
         Assert.Equal(3, init.ExitStatus);
         Assert.Equal(DateTimeOffset.UnixEpoch.AddSeconds(5), init.ExitedAt);
         Assert.True(init.Exited.IsCompletedSuccessfully);

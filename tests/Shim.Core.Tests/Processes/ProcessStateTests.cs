@@ -1,5 +1,6 @@
 using Containerd.Events;
 using Shim.Core.Errors;
+using Shim.Core.Events;
 using Shim.Core.Options;
 using Shim.Core.Processes;
 using Shim.Core.Stdio;
@@ -44,6 +45,9 @@ public sealed class ProcessStateTests : IAsyncLifetime
         await _child.Exited.WaitAsync(TimeSpan.FromSeconds(10));
         Directory.Delete(_bundle, recursive: true);
     }
+
+    private static readonly string[] InitNames = ["created", "restore pending", "running", "pausing", "paused", "stopped", "deleted"];
+    private static readonly string[] ExecNames = ["created", "running", "start failed", "stopped", "deleted"];
 
     public static TheoryData<string, string, string, string> InitTable => new()
     {
@@ -172,7 +176,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
         var init = NewInit("running");
         var ex = await Assert.ThrowsAsync<RuncException>(() => init.PauseAsync(Ct));
         Assert.Contains("cgroup freeze failed", ex.Message, StringComparison.Ordinal);
-        Assert.Same(RunningState.Instance, init.State);
+        Assert.Same(InitState.Running, init.State);
         Assert.DoesNotContain(_events.Events, e => e is TaskPaused);
     }
 
@@ -195,10 +199,13 @@ public sealed class ProcessStateTests : IAsyncLifetime
         var operation = verb == "pause" ? init.PauseAsync(Ct) : init.ResumeAsync(Ct);
         await _runc.HoldEntered.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.Equal(verb == "pause" ? TaskStatus.Pausing : TaskStatus.Paused, init.State.Status);
-        init.Report(new ChildExit(_child!.Pid, 137, DateTimeOffset.UtcNow));
+        // what the sequencer's report does, synchronously here: the exit lands while runc runs
+        Assert.True(init.RecordExit(new ChildExit(_child!.Pid, 137, DateTimeOffset.UtcNow)));
+        init.Events.Exited(init);
+        init.CompleteExit();
         _runc.Release.SetResult();
         await operation;
-        Assert.Same(StoppedState.Instance, init.State);
+        Assert.Same(InitState.Stopped, init.State);
         Assert.Equal(["TaskExit"], _events.Events.Select(e => e.Descriptor.Name));
     }
 
@@ -208,27 +215,26 @@ public sealed class ProcessStateTests : IAsyncLifetime
         _runc.FailVerbWith = "start:hook failed";
         var init = NewInit("created");
         await Assert.ThrowsAsync<RuncException>(() => init.StartAsync(new ExitRouter(), null, Ct));
-        Assert.Same(CreatedState.Instance, init.State);
+        Assert.Same(InitState.Created, init.State);
 
         _runc.FailExec = true;
         var exec = NewExec("created");
         await Assert.ThrowsAnyAsync<Exception>(() => exec.StartAsync(new ExitRouter(), new RuntimeOptions(), Ct));
-        Assert.Same(StartFailedState.Instance, exec.State);
+        Assert.Same(ExecState.StartFailed, exec.State);
         Assert.Equal(TaskStatus.Created, exec.State.Status);
         Assert.Equal(255, exec.ExitStatus);
         Assert.True(exec.Exited.IsCompleted);
     }
 
     [Fact]
-    public void An_exit_moves_every_live_state_to_stopped_and_leaves_stopped_and_deleted()
+    public void An_exit_moves_every_live_state_to_stopped_and_is_no_news_once_stopped_deleted_or_never_run()
     {
-        Assert.Same(StoppedState.Instance, CreatedState.Instance.OnExit());
-        Assert.Same(StoppedState.Instance, RestorePendingState.Instance.OnExit());
-        Assert.Same(StoppedState.Instance, RunningState.Instance.OnExit());
-        Assert.Same(StoppedState.Instance, PausingState.Instance.OnExit());
-        Assert.Same(StoppedState.Instance, PausedState.Instance.OnExit());
-        Assert.Same(StoppedState.Instance, StoppedState.Instance.OnExit());
-        Assert.Same(DeletedState.Instance, DeletedState.Instance.OnExit());
+        Assert.Equal(
+            ["stopped", "stopped", "stopped", "stopped", "stopped", "-", "-"],
+            InitNames.Select(n => InitStateNamed(n).OnExit()?.Name ?? "-"));
+        Assert.Equal(
+            ["stopped", "stopped", "-", "-", "-"],
+            ExecNames.Select(n => ExecStateNamed(n).OnExit()?.Name ?? "-"));
     }
 
     [Fact]
@@ -236,7 +242,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
     {
         Assert.Equal(
             ["pausing", "paused"],
-            new[] { "created", "restore pending", "running", "pausing", "paused", "stopped", "deleted" }.Where(s => State(s).ResumesOnExit));
+            InitNames.Where(s => InitStateNamed(s).ResumesOnExit));
     }
 
     [Fact]
@@ -244,7 +250,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
     {
         Assert.Equal(
             [TaskStatus.Created, TaskStatus.Created, TaskStatus.Running, TaskStatus.Pausing, TaskStatus.Paused, TaskStatus.Stopped, TaskStatus.Stopped],
-            new[] { "created", "restore pending", "running", "pausing", "paused", "stopped", "deleted" }.Select(s => State(s).Status));
+            InitNames.Select(s => InitStateNamed(s).Status));
     }
 
     private async Task AssertOutcome(ContainerProcess process, string op, Func<Task> operation, string outcome, string runcVerb)
@@ -258,7 +264,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
         else
         {
             await operation();
-            Assert.Same(State(outcome), process.State);
+            Assert.Equal(outcome, process.CurrentState.Name == "created (its start failed)" ? "start failed" : process.CurrentState.Name);
         }
         Assert.Equal(runcVerb == None ? [] : [runcVerb], _runc.Calls.ToArray());
     }
@@ -267,15 +273,15 @@ public sealed class ProcessStateTests : IAsyncLifetime
     {
         var runc = new RuncClient(new RuncConfig("/bin/false", "/nonexistent", "/dev/null"), _runc);
         var stdio = new StdioPaths("", "", "", false);
-        var sequencer = new ExitSequencer(_events);
+        var sequencer = new ExitSequencer(new TaskEvents(_events));
         var init = state == "restore pending"
-            ? InitProcess.ForRestore("c1", stdio, runc, _events, sequencer, new RestoreSource(Path.Combine(_bundle, "image"), ""))
-            : new InitProcess("c1", stdio, runc, _events, sequencer);
-        init.Container = new Container("c1", _bundle, rootfsMounted: false, sharesPidNamespace: false, init) { Stdio = Stdio.TestStdio.Context };
+            ? InitProcess.ForRestore("c1", stdio, runc, sequencer, new RestoreSource(Path.Combine(_bundle, "image"), ""))
+            : new InitProcess("c1", stdio, runc, sequencer);
+        _ = new Container("c1", _bundle, rootfsMounted: false, sharesPidNamespace: false, init) { Stdio = Stdio.TestStdio.Context };
         if (state != "restore pending")
         {
             init.Attach(_child!.Pid, PidFd.Open(_child.Pid));
-            init.Become(State(state));
+            init.StartTestIn(InitStateNamed(state));
         }
         return init;
     }
@@ -283,25 +289,34 @@ public sealed class ProcessStateTests : IAsyncLifetime
     private ExecProcess NewExec(string state)
     {
         var init = NewInit("running");
-        var exec = new ExecProcess(init.Container!, "e1", new StdioPaths("", "", "", false), "{}"u8.ToArray(), _events);
+        var exec = new ExecProcess(init.Container!, "e1", new StdioPaths("", "", "", false), "{}"u8.ToArray());
         if (state != "created")
         {
             exec.Attach(_child!.Pid, PidFd.Open(_child.Pid));
-            exec.Become(State(state));
+            exec.StartTestIn(ExecStateNamed(state));
         }
         return exec;
     }
 
-    private static ProcessState State(string name) => name switch
+    private static InitState InitStateNamed(string name) => name switch
     {
-        "created" => CreatedState.Instance,
-        "restore pending" => RestorePendingState.Instance,
-        "running" => RunningState.Instance,
-        "pausing" => PausingState.Instance,
-        "paused" => PausedState.Instance,
-        "stopped" => StoppedState.Instance,
-        "start failed" => StartFailedState.Instance,
-        "deleted" => DeletedState.Instance,
+        "created" => InitState.Created,
+        "restore pending" => InitState.RestorePending,
+        "running" => InitState.Running,
+        "pausing" => InitState.Pausing,
+        "paused" => InitState.Paused,
+        "stopped" => InitState.Stopped,
+        "deleted" => InitState.Deleted,
+        _ => throw new ArgumentException(name),
+    };
+
+    private static ExecState ExecStateNamed(string name) => name switch
+    {
+        "created" => ExecState.Created,
+        "running" => ExecState.Running,
+        "start failed" => ExecState.StartFailed,
+        "stopped" => ExecState.Stopped,
+        "deleted" => ExecState.Deleted,
         _ => throw new ArgumentException(name),
     };
 }

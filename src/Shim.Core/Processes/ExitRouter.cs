@@ -26,6 +26,18 @@ public sealed class ExitRouter
         }
     }
 
+    /// <summary>Starts that keep unknown pids' exits now (tests check none is left behind).</summary>
+    internal int StartsInFlight
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _startsInFlight;
+            }
+        }
+    }
+
     /// <summary>Pins unknown-pid exits until the matching <see cref="Track"/> or <see cref="EndStart"/>.</summary>
     public void BeginStart()
     {

@@ -30,6 +30,34 @@ internal sealed record StartPlan(
 
     /// <summary>What the process's stdio runs on.</summary>
     public required StdioContext Stdio { get; init; }
+
+    /// <summary>Called before each step (tests make a step throw here); null in the shim.</summary>
+    internal Action<StartStep>? Probe { get; init; }
+}
+
+/// <summary>The steps of a start, in order.</summary>
+internal enum StartStep
+{
+    /// <summary>Open the FIFOs, files or logger and make the pipes.</summary>
+    OpenStdio,
+
+    /// <summary>runc create, exec or restore.</summary>
+    RunRunc,
+
+    /// <summary>Read the pid runc wrote, open a pidfd and route the pid's exit to the process (one step: from here a failure kills the process).</summary>
+    ReadPid,
+
+    /// <summary>Take the pty master runc sent (terminal) and apply the window size.</summary>
+    ReceiveConsole,
+
+    /// <summary>Start the stdio copies.</summary>
+    CopyStdio,
+
+    /// <summary>Cgroup and OOM registration with the pid.</summary>
+    BeforeStartEvent,
+
+    /// <summary>Running, the start event, then an exit that came first.</summary>
+    Commit,
 }
 
 /// <summary>
@@ -46,18 +74,25 @@ internal static class ProcessStarter
         using var start = process.Sequencer.BeginStart(process, plan.Router);
         try
         {
+            plan.Probe?.Invoke(StartStep.OpenStdio);
             var io = ProcessIo.Open(plan.Stdio, process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
             // reachable from here on: a CloseIO or ResizePty that comes while runc runs acts on it
             process.AttachIo(io);
+            plan.Probe?.Invoke(StartStep.RunRunc);
             await plan.RunRunc(io, ct).ConfigureAwait(false);
+            plan.Probe?.Invoke(StartStep.ReadPid);
             int pid = PidFile.Read(plan.PidFile);
             // the pid names our unreaped child here, unless Track hands back its exit
             process.Attach(pid, OpenPidFd(process, pid));
             start.Track(pid);
+            plan.Probe?.Invoke(StartStep.ReceiveConsole);
             await io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
             process.ApplyWindow();
+            plan.Probe?.Invoke(StartStep.CopyStdio);
             io.Start();
+            plan.Probe?.Invoke(StartStep.BeforeStartEvent);
             plan.BeforeStartEvent?.Invoke(pid);
+            plan.Probe?.Invoke(StartStep.Commit);
             if (plan.RunningFrom is { } from)
             {
                 process.Move(from, process.IsInit ? InitState.Running : ExecState.Running); // before the start event, so an exit held for it finds the process running

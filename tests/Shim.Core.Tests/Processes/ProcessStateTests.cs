@@ -121,18 +121,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
     public async Task Each_init_state_performs_or_refuses_each_operation(string state, string op, string outcome, string runcVerb)
     {
         var init = NewInit(state);
-        Func<Task> operation = op switch
-        {
-            "start" => () => init.StartAsync(new ExitRouter(), beforeStartEvent: null, Ct),
-            "kill" => () => init.KillAsync(0, all: false, Ct),
-            "delete" => () => init.DeleteAsync(Ct),
-            "pause" => () => init.PauseAsync(Ct),
-            "resume" => () => init.ResumeAsync(Ct),
-            "update" => () => init.UpdateAsync("{}"u8.ToArray(), Ct),
-            "checkpoint" => () => init.CheckpointAsync(Path.Combine(_bundle, "image"), new CheckpointRequestOptions(), Ct),
-            _ => () => { init.ReserveExec("e1"); return Task.CompletedTask; },
-        };
-        await AssertOutcome(init, op, operation, outcome, runcVerb);
+        await AssertOutcome(init, op, InitOperation(init, op), outcome, runcVerb);
     }
 
     public static TheoryData<string, string, string, string> ExecTable => new()
@@ -160,13 +149,62 @@ public sealed class ProcessStateTests : IAsyncLifetime
     public async Task Each_exec_state_performs_or_refuses_each_operation(string state, string op, string outcome, string runcVerb)
     {
         var exec = NewExec(state);
-        Func<Task> operation = op switch
+        await AssertOutcome(exec, op, ExecOperation(exec, op), outcome, runcVerb);
+    }
+
+    public static TheoryData<string, string, string, string, string, string> ConcurrentTable => new()
+    {
+        // kind, state, first operation (held in runc until the second is waiting), second operation
+        //   → the second's outcome (or refusal), runc verbs run in order
+        { "init", "created", "delete", "delete", NF, "delete" },
+        { "init", "stopped", "delete", "delete", NF, "delete" },
+        { "init", "created", "start", "kill", "running", "start kill" },
+        { "init", "created", "start", "delete", FP, "start" },
+        { "init", "created", "start", "start", FP, "start" },
+        { "init", "running", "pause", "pause", FP, "pause" },
+        { "init", "running", "pause", "kill", "paused", "pause kill" },
+        { "init", "running", "pause", "resume", "running", "pause resume" },
+        { "init", "paused", "resume", "pause", "paused", "resume pause" },
+        { "init", "running", "checkpoint", "pause", "paused", "checkpoint pause" },
+        { "init", "running", "update", "update", "running", "update update" },
+        { "exec", "created", "start", "start", FP, "exec" },
+        { "exec", "created", "start", "kill", "running", "exec" },
+        { "exec", "created", "start", "delete", FP, "exec" },
+    };
+
+    /// <summary>
+    /// Two operations on one process at once: the second waits for the first (one operation at a time
+    /// per process, as containerd's shim holds the process mutex) and then acts on the state the first
+    /// left, so two Deletes run one runc delete and a Kill during Start signals the started process.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ConcurrentTable))]
+    public async Task A_second_operation_waits_for_the_first_and_acts_on_the_state_it_left(string kind, string state, string first, string second, string outcome, string runcVerbs)
+    {
+        ContainerProcess process;
+        Func<string, Task> run;
+        if (kind == "init")
         {
-            "start" => () => exec.StartAsync(new ExitRouter(), new RuntimeOptions(), Ct),
-            "kill" => () => exec.KillAsync(0, Ct),
-            _ => () => exec.DeleteAsync(Ct),
-        };
-        await AssertOutcome(exec, op, operation, outcome, runcVerb);
+            var init = NewInit(state);
+            process = init;
+            run = op => InitOperation(init, op)();
+        }
+        else
+        {
+            var exec = NewExec(state);
+            process = exec;
+            run = op => ExecOperation(exec, op)();
+        }
+        _runc.HoldVerb = first == "start" && kind == "exec" ? "exec" : first;
+
+        var one = run(first);
+        await _runc.HoldEntered.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var two = run(second);
+        Assert.False(two.IsCompleted, "the second operation waits for the first");
+        _runc.Release.SetResult();
+        await one.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        await AssertOutcome(process, second, () => two, outcome, runcVerbs);
     }
 
     [Fact]
@@ -253,6 +291,25 @@ public sealed class ProcessStateTests : IAsyncLifetime
             InitNames.Select(s => InitStateNamed(s).Status));
     }
 
+    private Func<Task> InitOperation(InitProcess init, string op) => op switch
+    {
+        "start" => () => init.StartAsync(new ExitRouter(), beforeStartEvent: null, Ct),
+        "kill" => () => init.KillAsync(0, all: false, Ct),
+        "delete" => () => init.DeleteAsync(Ct),
+        "pause" => () => init.PauseAsync(Ct),
+        "resume" => () => init.ResumeAsync(Ct),
+        "update" => () => init.UpdateAsync("{}"u8.ToArray(), Ct),
+        "checkpoint" => () => init.CheckpointAsync(Path.Combine(_bundle, "image"), new CheckpointRequestOptions(), Ct),
+        _ => () => { init.ReserveExec("e1"); return Task.CompletedTask; },
+    };
+
+    private static Func<Task> ExecOperation(ExecProcess exec, string op) => op switch
+    {
+        "start" => () => exec.StartAsync(new ExitRouter(), new RuntimeOptions(), Ct),
+        "kill" => () => exec.KillAsync(0, Ct),
+        _ => () => exec.DeleteAsync(Ct),
+    };
+
     private async Task AssertOutcome(ContainerProcess process, string op, Func<Task> operation, string outcome, string runcVerb)
     {
         if (outcome is FP or NF)
@@ -266,7 +323,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
             await operation();
             Assert.Equal(outcome, process.CurrentState.Name == "created (its start failed)" ? "start failed" : process.CurrentState.Name);
         }
-        Assert.Equal(runcVerb == None ? [] : [runcVerb], _runc.Calls.ToArray());
+        Assert.Equal(runcVerb == None ? [] : runcVerb.Split(' '), _runc.Calls.ToArray());
     }
 
     private InitProcess NewInit(string state)

@@ -26,8 +26,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
         string stdin = Path.Combine(Bundle, "e1-stdin"), output = Path.Combine(Bundle, "e1-out");
         Fifos.Create(stdin);
         Runc.ExecCommand = ["/bin/sh", "-c", $"cat > {output}"];
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1", stdin: stdin), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1", stdin: stdin), Ct);
         // the client's end: open read-write, so it neither blocks nor depends on when the shim opens its reader
         using (var client = new FileStream(File.OpenHandle(stdin, FileMode.Open, FileAccess.ReadWrite), FileAccess.ReadWrite, bufferSize: 0))
         {
@@ -45,8 +45,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [MemberData(nameof(Windows))]
     public async Task ResizePty_sets_the_terminal_size_whenever_it_comes(string window)
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1", terminal: true), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1", terminal: true), Ct);
 
         await Around(window, () => Service.ResizePtyAsync(new ResizePtyRequest { Id = "c1", ExecId = "e1", Width = 100, Height = 30 }, Ct));
 
@@ -60,8 +60,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [Fact]
     public async Task Two_resizes_while_runc_exec_runs_leave_the_last_size()
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1", terminal: true), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1", terminal: true), Ct);
 
         await Around("during", async () =>
         {
@@ -82,8 +82,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [InlineData("after", "137")]
     public async Task Kill_is_refused_before_start_and_during_start_waits_for_it_and_kills_the_process(string window, string outcome)
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
 
         var kill = await Around(window, () => Service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 9 }, Ct));
 
@@ -102,8 +102,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [InlineData("after", TaskStatus.Running)]
     public async Task State_answers_at_once_with_the_state_of_the_window(string window, TaskStatus status)
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
         StateResponse? state = null;
 
         await Around(window, async () => state = await Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct));
@@ -117,8 +117,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [MemberData(nameof(Windows))]
     public async Task Pids_lists_the_container_in_every_window(string window)
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
         PidsResponse? pids = null;
 
         await Around(window, async () => pids = await Service.PidsAsync(new PidsRequest { Id = "c1" }, Ct));
@@ -130,8 +130,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [MemberData(nameof(Windows))]
     public async Task Wait_answers_with_the_exit_whenever_it_was_sent(string window)
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
         Task<WaitResponse>? wait = null;
 
         await Around(window, () =>
@@ -148,8 +148,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [Fact]
     public async Task Delete_before_start_removes_the_exec_and_a_later_start_finds_nothing()
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
 
         await Service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, Ct);
 
@@ -163,8 +163,8 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
     [InlineData("after")]
     public async Task Delete_during_or_after_start_is_refused_for_the_running_exec_and_leaves_it_running(string window)
     {
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
 
         var delete = await Around(window, () => Service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, Ct));
 
@@ -213,29 +213,5 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
         return task;
     }
 
-    private async Task RunningContainer()
-    {
-        await Service.CreateAsync(new CreateTaskRequest
-        {
-            Id = "c1",
-            Bundle = Bundle,
-            Options = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/bin/true" }),
-        }, Ct);
-        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-    }
-
     private static WaitRequest Wait() => new() { Id = "c1", ExecId = "e1" };
-
-    private static ExecProcessRequest Exec(string execId, string stdin = "", bool terminal = false) => new()
-    {
-        Id = "c1",
-        ExecId = execId,
-        Stdin = stdin,
-        Terminal = terminal,
-        Spec = new Google.Protobuf.WellKnownTypes.Any
-        {
-            TypeUrl = TypeUrls.OciProcess,
-            Value = ByteString.CopyFromUtf8("""{"args":["sleep","1000"],"cwd":"/"}"""),
-        },
-    };
 }

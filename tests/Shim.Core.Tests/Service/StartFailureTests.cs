@@ -30,8 +30,8 @@ public sealed class StartFailureTests : TaskServiceTestBase
     public async Task An_exec_start_failing_at_each_step_holds_nothing_loses_no_exit_and_can_be_deleted(string step)
     {
         var failAt = Enum.Parse<StartStep>(step);
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
         var container = Service.ContainerFor("c1");
         var exec = container.GetExec("e1");
         ChildProcess? child = null;
@@ -86,8 +86,8 @@ public sealed class StartFailureTests : TaskServiceTestBase
     public async Task A_start_that_succeeds_through_the_same_plan_publishes_its_event_and_reports_its_exit()
     {
         // the table's plan is a real start when nothing is injected
-        await RunningContainer();
-        await Service.ExecAsync(Exec("e1"), Ct);
+        await RunningContainerAsync();
+        await Service.ExecAsync(ExecRequest("e1"), Ct);
         var container = Service.ContainerFor("c1");
         var exec = container.GetExec("e1");
         ChildProcess? child = null;
@@ -136,26 +136,4 @@ public sealed class StartFailureTests : TaskServiceTestBase
                 }
             },
         };
-
-    private async Task RunningContainer()
-    {
-        await Service.CreateAsync(new CreateTaskRequest
-        {
-            Id = "c1",
-            Bundle = Bundle,
-            Options = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/bin/true" }),
-        }, Ct);
-        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-    }
-
-    private static ExecProcessRequest Exec(string execId) => new()
-    {
-        Id = "c1",
-        ExecId = execId,
-        Spec = new Google.Protobuf.WellKnownTypes.Any
-        {
-            TypeUrl = TypeUrls.OciProcess,
-            Value = ByteString.CopyFromUtf8("""{"args":["sleep","1000"],"cwd":"/"}"""),
-        },
-    };
 }

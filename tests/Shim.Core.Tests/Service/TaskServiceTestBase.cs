@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
+using Containerd.Task.V2;
 using Shim.Core.Processes;
 using Shim.Core.Service;
 using Shim.Os;
+using Shim.Protos;
 
 namespace Shim.Core.Tests.Service;
 
@@ -38,6 +40,32 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
         Service = new TaskService(new ShimSettings { Namespace = "unit", Id = "c1" }, Events, Runc, Router, Stdio.TestStdio.Context);
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>Creates and starts container c1 over the fake runc.</summary>
+    internal async Task RunningContainerAsync()
+    {
+        await Service.CreateAsync(new CreateTaskRequest
+        {
+            Id = "c1",
+            Bundle = Bundle,
+            Options = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/bin/true" }),
+        }, Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+    }
+
+    /// <summary>An Exec request for <paramref name="execId"/> in c1 running `sleep 1000`.</summary>
+    internal static ExecProcessRequest ExecRequest(string execId, string stdin = "", bool terminal = false) => new()
+    {
+        Id = "c1",
+        ExecId = execId,
+        Stdin = stdin,
+        Terminal = terminal,
+        Spec = new Google.Protobuf.WellKnownTypes.Any
+        {
+            TypeUrl = TypeUrls.OciProcess,
+            Value = Google.Protobuf.ByteString.CopyFromUtf8("""{"args":["sleep","1000"],"cwd":"/"}"""),
+        },
+    };
 
     /// <summary>Completes once the exit of <paramref name="pid"/> was handed to the router and it returned.</summary>
     internal Task Routed(int pid) => RoutedSource(pid).Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);

@@ -43,6 +43,14 @@ internal abstract class ExecState : ProcessState
     /// <inheritdoc />
     public override ProcessState? OnExit() => Stopped;
 
+    /// <summary>Delete of an exec that never ran: nothing to drain; its stdio and pid file go.</summary>
+    private protected Task RemoveUnstarted(ExecProcess exec)
+    {
+        exec.Remove();
+        exec.Move(this, Deleted);
+        return Task.CompletedTask;
+    }
+
     private sealed class CreatedExec : ExecState
     {
         public override string Name => "created";
@@ -57,12 +65,7 @@ internal abstract class ExecState : ProcessState
         public override void Kill(ExecProcess exec, uint signal) =>
             throw new ShimException(ErrorKind.FailedPrecondition, "cannot kill an exec process that has not been started");
 
-        public override Task DeleteAsync(ExecProcess exec)
-        {
-            exec.Remove();
-            exec.Move(this, Deleted);
-            return Task.CompletedTask;
-        }
+        public override Task DeleteAsync(ExecProcess exec) => RemoveUnstarted(exec);
     }
 
     private sealed class RunningExec : ExecState
@@ -91,12 +94,7 @@ internal abstract class ExecState : ProcessState
         public override void Kill(ExecProcess exec, uint signal) =>
             throw new ShimException(ErrorKind.FailedPrecondition, $"cannot kill exec {exec.ExecId} of {exec.ContainerId}: its start failed, it never ran");
 
-        public override Task DeleteAsync(ExecProcess exec)
-        {
-            exec.Remove();
-            exec.Move(this, Deleted);
-            return Task.CompletedTask;
-        }
+        public override Task DeleteAsync(ExecProcess exec) => RemoveUnstarted(exec);
     }
 
     private sealed class StoppedExec : ExecState

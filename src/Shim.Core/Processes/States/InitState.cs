@@ -71,6 +71,13 @@ internal abstract class InitState : ProcessState
     /// <inheritdoc />
     public override ProcessState? OnExit() => Stopped;
 
+    /// <summary>runc delete of a container whose init was never started (it kills it: its exit may have moved it to stopped meanwhile).</summary>
+    private protected static async Task DeleteUnstartedAsync(InitProcess init, CancellationToken ct)
+    {
+        await init.RemoveAsync(drainOutput: false, ct).ConfigureAwait(false);
+        init.Move(Deleted);
+    }
+
     private sealed class CreatedInit : InitState
     {
         public override string Name => "created";
@@ -91,11 +98,7 @@ internal abstract class InitState : ProcessState
 
         public override Task KillAsync(InitProcess init, uint signal, bool all, CancellationToken ct) => init.RunKillAsync(signal, all, ct);
 
-        public override async Task DeleteAsync(InitProcess init, CancellationToken ct)
-        {
-            await init.RemoveAsync(drainOutput: false, ct).ConfigureAwait(false);
-            init.Move(Deleted); // runc delete killed it: its exit may have moved it to stopped meanwhile
-        }
+        public override Task DeleteAsync(InitProcess init, CancellationToken ct) => DeleteUnstartedAsync(init, ct);
 
         public override Task UpdateAsync(InitProcess init, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => init.RunUpdateAsync(resourcesJson, ct);
 
@@ -115,11 +118,7 @@ internal abstract class InitState : ProcessState
         public override Task StartAsync(InitProcess init, ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct) =>
             init.RunRestoreAsync(router, beforeStartEvent, from: this, ct);
 
-        public override async Task DeleteAsync(InitProcess init, CancellationToken ct)
-        {
-            await init.RemoveAsync(drainOutput: false, ct).ConfigureAwait(false);
-            init.Move(Deleted);
-        }
+        public override Task DeleteAsync(InitProcess init, CancellationToken ct) => DeleteUnstartedAsync(init, ct);
 
         protected override ShimException Finished() =>
             new(ErrorKind.NotFound, "cannot kill a process that is created from a checkpoint and not yet restored: no such process");

@@ -230,13 +230,7 @@ public sealed class CriExecTests : CriTests
         {
             // the container goes first, with every exec still running in it (its own pid
             // namespace: they die with its init); when CRI hangs, disposal kills by PID
-            var ok = cid.Length == 0 || await Ignore(() => rt.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = cid }, Opts(15)).ResponseAsync);
-            if (podId.Length > 0 && ok)
-            {
-                ok = await Ignore(() => rt.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = podId }, Opts(15)).ResponseAsync)
-                     && await Ignore(() => rt.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId }, Opts(15)).ResponseAsync);
-            }
-            if (!ok) { Ctrd.SkipCriCleanup(); }
+            await RemovePodAsync(rt, podId, cid);
         }
     }
 }

@@ -222,13 +222,7 @@ public abstract partial class CriTests : E2ETest
         {
             // whatever failed above: take the pod down while the daemon is still there, briefly
             // (when CRI hangs on the pod, disposal kills the daemon and the shims by PID anyway)
-            var ok = cid.Length == 0 || await Ignore(() => rt.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = cid }, Opts(15)).ResponseAsync);
-            if (podId.Length > 0 && ok)
-            {
-                ok = await Ignore(() => rt.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = podId }, Opts(15)).ResponseAsync)
-                     && await Ignore(() => rt.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId }, Opts(15)).ResponseAsync);
-            }
-            if (!ok) { Ctrd.SkipCriCleanup(); }
+            await RemovePodAsync(rt, podId, cid);
         }
         checks.AssertAllPassed();
     }
@@ -296,6 +290,18 @@ public abstract partial class CriTests : E2ETest
     }
 
     /// <summary>Runs a cleanup call; false when it timed out (CRI is stuck on this pod).</summary>
+    /// <summary>Takes the container and the pod down, briefly; when CRI hangs, the daemon's disposal kills by PID instead.</summary>
+    private protected async Task RemovePodAsync(RuntimeService.RuntimeServiceClient rt, string podId, string cid)
+    {
+        var ok = cid.Length == 0 || await Ignore(() => rt.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = cid }, Opts(15)).ResponseAsync);
+        if (podId.Length > 0 && ok)
+        {
+            ok = await Ignore(() => rt.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = podId }, Opts(15)).ResponseAsync)
+                 && await Ignore(() => rt.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId }, Opts(15)).ResponseAsync);
+        }
+        if (!ok) { Ctrd.SkipCriCleanup(); }
+    }
+
     private protected static async Task<bool> Ignore(Func<Task> f)
     {
         try { await f(); return true; }

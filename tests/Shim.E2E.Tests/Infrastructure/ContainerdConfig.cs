@@ -12,6 +12,9 @@ namespace Shim.E2E.Tests;
 /// </summary>
 internal static class ContainerdConfig
 {
+    /// <summary>The CRI streaming server of Exec/Attach/PortForward URLs: loopback only, a free port (each daemon its own; the URL CRI hands out carries the port it got).</summary>
+    private const string StreamServer = "disable_tcp_service = true\n    stream_server_address = \"127.0.0.1\"\n    stream_server_port = \"0\"\n    enable_tls_streaming = false";
+
     public static string Render(string dir, ContainerdLine line, bool cri)
     {
         var sb = new StringBuilder();
@@ -62,12 +65,7 @@ internal static class ContainerdConfig
         {
             sb.Append($"""
                   [plugins.'io.containerd.grpc.v1.cri']
-                    # the streaming server of Exec/Attach/PortForward URLs: loopback only, a free port
-                    # (each daemon its own; the URL CRI hands out carries the port it got)
-                    disable_tcp_service = true
-                    stream_server_address = "127.0.0.1"
-                    stream_server_port = "0"
-                    enable_tls_streaming = false
+                    {StreamServer}
                   [plugins.'io.containerd.cri.v1.images'.pinned_images]
                     sandbox = "{PrivateContainerd.SandboxImage}"
                   [plugins.'io.containerd.cri.v1.runtime']
@@ -96,12 +94,7 @@ internal static class ContainerdConfig
             sb.Append($"""
                   [{p}]
                     sandbox_image = "{PrivateContainerd.SandboxImage}"
-                    # the streaming server of Exec/Attach/PortForward URLs: loopback only, a free port
-                    # (each daemon its own; the URL CRI hands out carries the port it got)
-                    disable_tcp_service = true
-                    stream_server_address = "127.0.0.1"
-                    stream_server_port = "0"
-                    enable_tls_streaming = false
+                    {StreamServer}
                     # no CAP_SYS_RESOURCE here: runc cannot give the pause container oom_score_adj -998
                     restrict_oom_score_adj = true
                     [{p}.cni]

@@ -110,6 +110,9 @@ public static class Fds
     /// <summary>True if the descriptor is a FIFO or pipe.</summary>
     public static bool IsFifo(SafeHandle fd) => FileType(fd) == Libc.S_IFIFO;
 
+    /// <summary>True if the descriptor is a regular file.</summary>
+    public static bool IsRegularFile(SafeHandle fd) => FileType(fd) == Libc.S_IFREG;
+
     /// <summary>The S_IFMT bits of an open descriptor.</summary>
     internal static unsafe int FileType(SafeHandle fd)
     {

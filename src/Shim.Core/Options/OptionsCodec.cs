@@ -1,7 +1,9 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Errors;
+using Shim.Os;
 
 namespace Shim.Core.Options;
 
@@ -46,6 +48,46 @@ public static class OptionsCodec
         CriuWorkPath = o.CriuWorkPath,
     };
 
+    /// <summary>The most a runtime options file (CRI's ConfigPath) may hold; a real one is a few hundred bytes.</summary>
+    internal const int MaxConfigFileBytes = 1 << 20;
+
+    /// <summary>
+    /// Reads CRI's ConfigPath: a regular file of at most <see cref="MaxConfigFileBytes"/>, opened
+    /// without blocking, so /dev/zero, a FIFO or a device is refused at once instead of growing the
+    /// shim until it dies or waiting for ever.
+    /// </summary>
+    private static string ReadConfigFile(string path)
+    {
+        SafeFileHandle fd;
+        try
+        {
+            fd = Fds.Open(path, Fds.O_RDONLY | Fds.O_NONBLOCK | Fds.O_CLOEXEC | Fds.O_NOCTTY);
+        }
+        catch (ErrnoException ex)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"reading runtime options file {path} failed: {ex.Message}", ex);
+        }
+        using (fd)
+        {
+            if (!Fds.IsRegularFile(fd))
+            {
+                throw new ShimException(ErrorKind.InvalidArgument, $"reading runtime options file {path} failed: not a regular file");
+            }
+            using var stream = new FileStream(fd, FileAccess.Read, bufferSize: 0);
+            var buffer = new byte[MaxConfigFileBytes + 1];
+            int total = 0, n;
+            while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0)
+            {
+                total += n;
+            }
+            if (total > MaxConfigFileBytes)
+            {
+                throw new ShimException(ErrorKind.InvalidArgument, $"reading runtime options file {path} failed: larger than {MaxConfigFileBytes / 1024 / 1024} MiB");
+            }
+            return Encoding.UTF8.GetString(buffer, 0, total);
+        }
+    }
+
     // CRI sends this for a handler whose runtime_type is not runc's own but has an [options] table
     private static RuntimeOptions From(Runtimeoptions.V1.Options o)
     {
@@ -55,14 +97,7 @@ public static class OptionsCodec
         }
         if (o.ConfigPath.Length > 0)
         {
-            try
-            {
-                return CriOptionsToml.Parse(File.ReadAllText(o.ConfigPath), o.ConfigPath);
-            }
-            catch (IOException ex)
-            {
-                throw new ShimException(ErrorKind.InvalidArgument, $"runtime options file {o.ConfigPath}: {ex.Message}", ex);
-            }
+            return CriOptionsToml.Parse(ReadConfigFile(o.ConfigPath), o.ConfigPath);
         }
         return new RuntimeOptions();
     }

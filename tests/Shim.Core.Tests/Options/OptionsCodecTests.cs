@@ -86,4 +86,43 @@ public class CriOptionsTests
         var any = Shim.Protos.TypeUrls.Pack(new Runtimeoptions.V1.Options { ConfigBody = Google.Protobuf.ByteString.CopyFromUtf8("Root = = broken") });
         Assert.Equal(Shim.Core.Errors.ErrorKind.InvalidArgument, Assert.Throws<Shim.Core.Errors.ShimException>(() => OptionsCodec.Decode(any)).Kind);
     }
+
+    [Theory]
+    [InlineData("/dev/zero", "not a regular file")]
+    [InlineData("fifo", "not a regular file")]
+    [InlineData("/nonexistent/options.toml", "No such file")]
+    [InlineData("big", "larger than 1 MiB")]
+    public void A_config_path_that_is_not_a_small_regular_file_is_refused_at_once(string which, string reason)
+    {
+        // issue 20: /dev/zero grew the shim until it died and a FIFO never returned
+        string dir = Directory.CreateTempSubdirectory("rcs-options-").FullName;
+        try
+        {
+            string path = which switch
+            {
+                "fifo" => Path.Combine(dir, "fifo"),
+                "big" => Path.Combine(dir, "big.toml"),
+                _ => which,
+            };
+            if (which == "fifo")
+            {
+                Shim.Os.Fifos.Create(path);
+            }
+            if (which == "big")
+            {
+                File.WriteAllText(path, "# " + new string('x', OptionsCodec.MaxConfigFileBytes) + "\n");
+            }
+            var any = Shim.Protos.TypeUrls.Pack(new Runtimeoptions.V1.Options { ConfigPath = path });
+
+            var ex = Assert.Throws<Shim.Core.Errors.ShimException>(() => OptionsCodec.Decode(any));
+
+            Assert.Equal(Shim.Core.Errors.ErrorKind.InvalidArgument, ex.Kind);
+            Assert.Contains($"reading runtime options file {path} failed", ex.Message, StringComparison.Ordinal);
+            Assert.Contains(reason, ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

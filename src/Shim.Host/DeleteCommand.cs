@@ -34,7 +34,7 @@ internal static class DeleteCommand
         }
         catch (ErrnoException ex)
         {
-            Console.Error.Write($"failed to unmount rootfs of {args.Id}: {ex.Message}");
+            StdStreams.WriteStderr($"failed to unmount rootfs of {args.Id}: {ex.Message}");
         }
         // the serving shim recorded init's exit in the bundle; without it the status is truly unknown
         var recorded = Shim.Core.Processes.ExitRecord.Read(bundle);
@@ -63,7 +63,7 @@ internal static class DeleteCommand
         {
             if (ex is not RuncException { IsNotFound: true })
             {
-                Console.Error.Write($"failed to delete runc container {args.Id}: {ex.Message}");
+                StdStreams.WriteStderr($"failed to delete runc container {args.Id}: {ex.Message}");
             }
         }
     }

@@ -10,7 +10,7 @@ try
 }
 catch (ArgumentException ex)
 {
-    Console.Error.Write($"{ShimInfo.RuntimeName}: {ex.Message}");
+    StdStreams.WriteStderr($"{ShimInfo.RuntimeName}: {ex.Message}");
     return 2;
 }
 
@@ -33,9 +33,11 @@ try
         _ => throw new ArgumentException($"unknown action \"{parsed.Action}\""),
     };
 }
+#pragma warning disable CA1031 // the last stop: any failure becomes the message and exit status containerd reads
 catch (Exception ex)
+#pragma warning restore CA1031
 {
     // containerd shows "<output>: exit status 1"; the Go shim prints "<runtime>: <error>" without newline
-    Console.Error.Write($"{ShimInfo.RuntimeName}: {ex.Message}");
+    StdStreams.WriteStderr($"{ShimInfo.RuntimeName}: {ex.Message}");
     return 1;
 }

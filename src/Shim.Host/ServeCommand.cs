@@ -64,9 +64,10 @@ internal static class ServeCommand
         loop.CallbackFailed += static ex => ShimLog.Error("io-loop callback failed", ShimLog.Field("error", ex.ToString()));
         using var listener = args.Socket.Length > 0
             ? LoopListener.Bind(loop, ShimAddress.PathOf(args.Socket))
-            : new LoopListener(loop, new SafeFileHandle(3, ownsHandle: true));
+            : InheritedListener(loop);
         string? socketPath = listener.LocalPath;
 
+#pragma warning disable CA2007 // an executable with no SynchronizationContext: nothing for ConfigureAwait to avoid on disposal
         await using var events = new TtrpcEventPublisher(
             settings.TtrpcAddress, settings.Namespace, (path, ct) => LoopTtrpcConnection.ConnectAsync(loop, path, ct));
         var router = new ExitRouter();
@@ -90,6 +91,7 @@ internal static class ServeCommand
             ErrorMapper = StatusMapping.ToStatus,
             Log = message => ShimLog.Debug(message),
         });
+#pragma warning restore CA2007
 
         using var signals = ListenForStop(loop, signalsBlocked, stop);
 
@@ -190,6 +192,22 @@ internal static class ServeCommand
         catch (ErrnoException)
         {
             // no reader (run by hand): log nowhere rather than block
+        }
+    }
+
+    /// <summary>The listening socket our own <c>start</c> passed as fd 3; closed again if the loop cannot watch it.</summary>
+    private static LoopListener InheritedListener(IoLoop loop)
+    {
+        SafeFileHandle? fd3 = new(3, ownsHandle: true);
+        try
+        {
+            var listener = new LoopListener(loop, fd3);
+            fd3 = null;
+            return listener;
+        }
+        finally
+        {
+            fd3?.Dispose();
         }
     }
 }

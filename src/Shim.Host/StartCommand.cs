@@ -167,6 +167,6 @@ internal static class StartCommand
     }
 
     // a small gen0 budget (256 KiB) keeps the long-lived daemon's heap near 1 MiB (PERFORMANCE.md)
-    private static List<string> DaemonEnvironment() =>
+    private static IReadOnlyList<string> DaemonEnvironment() =>
         SpawnEnvironment.Inherit(key => key.StartsWith("DOTNET_GC", StringComparison.Ordinal), "DOTNET_GCgen0size=40000");
 }

@@ -12,6 +12,8 @@ public sealed class RuncRunner : IRuncRunner
     /// <inheritdoc />
     public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(io);
         var fds = new Dictionary<int, SafeHandle>(3);
         SafeFileHandle? inRead = null, inWrite = null, outRead = null, outWrite = null, errRead = null, errWrite = null;
         try

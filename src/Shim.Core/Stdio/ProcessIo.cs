@@ -117,6 +117,17 @@ public abstract partial class ProcessIo : IDisposable
     /// </summary>
     public void Dispose()
     {
+        Dispose(disposing: true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the handles and stops the copies; there is no finalizer, so <paramref name="disposing"/> is always true.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing)
+        {
+            return;
+        }
         if (!_abandon.IsCancellationRequested)
         {
             _abandon.Cancel();
@@ -142,7 +153,6 @@ public abstract partial class ProcessIo : IDisposable
         }
         _owned.Clear();
         _abandon.Dispose();
-        GC.SuppressFinalize(this);
     }
 
     /// <summary>Stops what only this mode has (a logging binary, a console socket); runs first in <see cref="Dispose"/>.</summary>

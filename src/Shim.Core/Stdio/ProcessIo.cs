@@ -17,7 +17,7 @@ public abstract partial class ProcessIo : IDisposable
 {
     private readonly List<SafeHandle> _runcSide = new(3);
     private readonly List<SafeHandle> _owned = new(6);
-    private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, string Stream)> _pumps = new(3);
+    private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, Flow Flow, string Stream)> _pumps = new(3);
     private readonly CancellationTokenSource _abandon = new();
     private SafeFileHandle? _stdinKeeper;
 
@@ -89,9 +89,9 @@ public abstract partial class ProcessIo : IDisposable
             handle.Dispose();
         }
         _runcSide.Clear();
-        foreach (var (source, destination, closeAtEof, stream) in _pumps)
+        foreach (var (source, destination, closeAtEof, flow, stream) in _pumps)
         {
-            bool output = stream is not ("stdin" or "terminal input");
+            bool output = flow == Flow.Output;
             var pump = Context.Loop.StartPump(source, destination, closeAtEof, _abandon.Token, output ? _onProgress : null);
             if (output)
             {
@@ -141,7 +141,7 @@ public abstract partial class ProcessIo : IDisposable
         _runcSide.Clear();
         // handles still owned by running pumps are closed by the pump (destination) or stay with
         // the pump until its source reaches EOF; only never-started ones are released here
-        foreach (var (source, destination, _, _) in _pumps)
+        foreach (var (source, destination, _, _, _) in _pumps)
         {
             source.Dispose();
             destination.Dispose();

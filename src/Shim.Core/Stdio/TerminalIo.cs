@@ -64,12 +64,12 @@ internal sealed class TerminalIo(StdioContext context, string containerId, strin
         _console = null;
         if (_output is not null)
         {
-            Copy(master, _output, true, "terminal output");
+            Copy(master, _output, true, Flow.Output, "terminal output");
         }
         if (_input is not null)
         {
             // the master stays open at stdin EOF: with a tty, EOF is a ^D the client types
-            Copy(_input, master, false, "terminal input");
+            Copy(_input, master, false, Flow.Input, "terminal input");
         }
     }
 

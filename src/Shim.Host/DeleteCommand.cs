@@ -18,7 +18,7 @@ internal static class DeleteCommand
     // 128+SIGKILL, as the Go shim reports, when no exit was recorded
     private const uint UnknownExitStatus = 137;
 
-    public static async Task<int> RunAsync(ShimArgs args)
+    public static async Task<int> RunAsync(ShimArgs args, Reaper reaper)
     {
         string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
         var options = ReadOptions(bundle);
@@ -26,7 +26,7 @@ internal static class DeleteCommand
         // deleted it (the normal teardown) there is no runc process worth starting
         if (Directory.Exists(Path.Combine(options.RuncRoot(args.Namespace), args.Id)))
         {
-            await ForceDeleteAsync(args, bundle, options).ConfigureAwait(false);
+            await ForceDeleteAsync(args, bundle, options, reaper).ConfigureAwait(false);
         }
         try
         {
@@ -48,14 +48,14 @@ internal static class DeleteCommand
         return 0;
     }
 
-    private static async Task ForceDeleteAsync(ShimArgs args, string bundle, RuntimeOptions options)
+    private static async Task ForceDeleteAsync(ShimArgs args, string bundle, RuntimeOptions options, Reaper reaper)
     {
         try
         {
-            Reaper.Instance.Start();
+            reaper.Start();
             var runc = new RuncClient(
                 new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
-                new RuncRunner());
+                new RuncRunner(reaper));
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await runc.DeleteAsync(args.Id, force: true, timeout.Token).ConfigureAwait(false);
         }

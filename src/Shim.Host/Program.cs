@@ -1,5 +1,6 @@
 using Shim.Core.Cli;
 using Shim.Host;
+using Shim.Os;
 
 // containerd runs this binary as `start` (print an address, exit), `delete` (cleanup when no RPC is
 // possible) and, through our own `start`, with no action as the long-lived server.
@@ -23,12 +24,12 @@ try
     }
     if (parsed.Info)
     {
-        return await InfoCommand.RunAsync().ConfigureAwait(false);
+        return await InfoCommand.RunAsync(Reaper.Instance).ConfigureAwait(false);
     }
     return parsed.Action switch
     {
         "start" => StartCommand.Run(parsed),
-        "delete" => await DeleteCommand.RunAsync(parsed).ConfigureAwait(false),
+        "delete" => await DeleteCommand.RunAsync(parsed, Reaper.Instance).ConfigureAwait(false),
         "" => ServeCommand.Run(parsed),
         _ => throw new ArgumentException($"unknown action \"{parsed.Action}\""),
     };

@@ -24,8 +24,12 @@ internal static class ServeCommand
         bool signalsBlocked = SignalFd.AreBlocked(Signals.SIGTERM, Signals.SIGINT);
         // one arena is plenty for a shim's few mallocs; per-thread arenas stay resident (Malloc.LimitArenas)
         Malloc.LimitArenas(1);
-        Reaper.Instance.RunOnCurrentThread(() =>
-            Task.Run(() => RunAsync(args, signalsBlocked)).ContinueWith(
+        // the composition root: the process's one reaper and one io-loop are taken here and passed on
+        var reaper = Reaper.Instance;
+        // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
+        var loop = IoLoop.Shared;
+        reaper.RunOnCurrentThread(() =>
+            Task.Run(() => RunAsync(args, signalsBlocked, reaper, loop)).ContinueWith(
                 t =>
                 {
                     if (t.IsFaulted)
@@ -46,7 +50,7 @@ internal static class ServeCommand
     // StartCommand gives the daemon): spaced exec probes share one trim instead of one each
     private const long TrimAfterAllocated = 1 << 20;
 
-    private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked)
+    private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked, Reaper reaper, IoLoop loop)
     {
         OpenLog(args);
         var settings = new ShimSettings
@@ -58,8 +62,6 @@ internal static class ServeCommand
             Debug = args.Debug,
             RuncCallTimeout = RuncCallTimeout(),
         };
-        // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
-        var loop = IoLoop.Shared;
         // a callback that throws is contained by the loop; it must not also go unnoticed
         loop.CallbackFailed += static ex => ShimLog.Error("io-loop callback failed", ShimLog.Field("error", ex.ToString()));
         using var listener = args.Socket.Length > 0
@@ -71,14 +73,14 @@ internal static class ServeCommand
         await using var events = new TtrpcEventPublisher(
             settings.TtrpcAddress, settings.Namespace, (path, ct) => LoopTtrpcConnection.ConnectAsync(loop, path, ct));
         var router = new ExitRouter();
-        using var exits = Reaper.Instance.Subscribe();
+        using var exits = reaper.Subscribe();
         using var stop = new CancellationTokenSource();
         var exitLoop = router.RunAsync(exits, stop.Token);
 
-        using var oom = new Shim.Core.Cgroups.OomWatcher();
+        using var oom = new Shim.Core.Cgroups.OomWatcher(loop);
         // the one loop and the one reaper of the shim carry every process's stdio too
-        var stdio = new StdioContext(loop, Reaper.Instance, TimeProvider.System);
-        var service = new TaskService(settings, events, new RuncRunner(), router, stdio, oom);
+        var stdio = new StdioContext(loop, reaper, TimeProvider.System);
+        var service = new TaskService(settings, events, new RuncRunner(reaper), router, stdio, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         using var trimmer = new Shim.Core.Memory.IdleTrimmer(

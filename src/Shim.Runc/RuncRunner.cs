@@ -5,7 +5,8 @@ using Shim.Os;
 namespace Shim.Runc;
 
 /// <summary>Spawns runc through the process's one reaper and collects its output.</summary>
-public sealed class RuncRunner : IRuncRunner
+/// <param name="reaper">The reaper of the process, which alone may reap runc.</param>
+public sealed class RuncRunner(Reaper reaper) : IRuncRunner
 {
     private static readonly string[] Environment = BuildEnvironment();
 
@@ -46,7 +47,7 @@ public sealed class RuncRunner : IRuncRunner
                 fds[2] = errWrite;
             }
 
-            var child = Reaper.Instance.Spawn(new SpawnOptions { Path = args[0], Args = args, Environment = Environment, Fds = fds });
+            var child = reaper.Spawn(new SpawnOptions { Path = args[0], Args = args, Environment = Environment, Fds = fds });
             // the child holds its own copies now; ours must go so that EOF can arrive
             inRead?.Dispose();
             outWrite?.Dispose();

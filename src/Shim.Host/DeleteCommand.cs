@@ -1,5 +1,6 @@
 using Containerd.Task.V2;
 using Google.Protobuf;
+using Shim.Core;
 using Shim.Core.Cli;
 using Shim.Core.Options;
 using Shim.Os;
@@ -30,7 +31,7 @@ internal static class DeleteCommand
         }
         try
         {
-            Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
+            Mounts.UnmountRecursive(Path.Combine(bundle, BundleFiles.Rootfs));
         }
         catch (ErrnoException ex)
         {
@@ -40,7 +41,7 @@ internal static class DeleteCommand
         var recorded = Shim.Core.Processes.ExitRecord.Read(bundle);
         var response = new DeleteResponse
         {
-            Pid = ReadPid(Path.Combine(bundle, "init.pid")),
+            Pid = ReadPid(Path.Combine(bundle, BundleFiles.InitPid)),
             ExitStatus = recorded is { } r ? (uint)r.Status : UnknownExitStatus,
             ExitedAt = Timestamps.From(recorded?.ExitedAt ?? DateTimeOffset.UtcNow),
         };
@@ -54,7 +55,7 @@ internal static class DeleteCommand
         {
             reaper.Start();
             var runc = new RuncClient(
-                new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
+                new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, BundleFiles.RuncLog), options.SystemdCgroup),
                 new RuncRunner(reaper));
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await runc.DeleteAsync(args.Id, force: true, timeout.Token).ConfigureAwait(false);
@@ -72,7 +73,7 @@ internal static class DeleteCommand
     {
         try
         {
-            return OptionsCodec.FromJson(File.ReadAllBytes(Path.Combine(bundle, "options.json")));
+            return OptionsCodec.FromJson(File.ReadAllBytes(Path.Combine(bundle, BundleFiles.Options)));
         }
         catch (IOException)
         {

@@ -7,6 +7,7 @@ using Shim.Ttrpc.Wire;
 namespace Shim.Ttrpc.Fuzz;
 
 /// <summary>A property the decoder or a handler broke; the fuzzer reports it as a crash.</summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "a failure always says which property broke")]
 internal sealed class FuzzFailure(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>

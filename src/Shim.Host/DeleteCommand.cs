@@ -1,5 +1,6 @@
 using Containerd.Task.V2;
 using Google.Protobuf;
+using Shim.Core;
 using Shim.Core.Cli;
 using Shim.Core.Options;
 using Shim.Os;
@@ -18,7 +19,7 @@ internal static class DeleteCommand
     // 128+SIGKILL, as the Go shim reports, when no exit was recorded
     private const uint UnknownExitStatus = 137;
 
-    public static async Task<int> RunAsync(ShimArgs args)
+    public static async Task<int> RunAsync(ShimArgs args, Reaper reaper)
     {
         string bundle = args.Bundle.Length > 0 ? args.Bundle : Directory.GetCurrentDirectory();
         var options = ReadOptions(bundle);
@@ -26,21 +27,21 @@ internal static class DeleteCommand
         // deleted it (the normal teardown) there is no runc process worth starting
         if (Directory.Exists(Path.Combine(options.RuncRoot(args.Namespace), args.Id)))
         {
-            await ForceDeleteAsync(args, bundle, options).ConfigureAwait(false);
+            await ForceDeleteAsync(args, bundle, options, reaper).ConfigureAwait(false);
         }
         try
         {
-            Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
+            Mounts.UnmountRecursive(Path.Combine(bundle, BundleFiles.Rootfs));
         }
         catch (ErrnoException ex)
         {
-            Console.Error.Write($"failed to unmount rootfs of {args.Id}: {ex.Message}");
+            StdStreams.WriteStderr($"failed to unmount rootfs of {args.Id}: {ex.Message}");
         }
         // the serving shim recorded init's exit in the bundle; without it the status is truly unknown
         var recorded = Shim.Core.Processes.ExitRecord.Read(bundle);
         var response = new DeleteResponse
         {
-            Pid = ReadPid(Path.Combine(bundle, "init.pid")),
+            Pid = ReadPid(Path.Combine(bundle, BundleFiles.InitPid)),
             ExitStatus = recorded is { } r ? (uint)r.Status : UnknownExitStatus,
             ExitedAt = Timestamps.From(recorded?.ExitedAt ?? DateTimeOffset.UtcNow),
         };
@@ -48,14 +49,14 @@ internal static class DeleteCommand
         return 0;
     }
 
-    private static async Task ForceDeleteAsync(ShimArgs args, string bundle, RuntimeOptions options)
+    private static async Task ForceDeleteAsync(ShimArgs args, string bundle, RuntimeOptions options, Reaper reaper)
     {
         try
         {
-            Reaper.Instance.Start();
+            reaper.Start();
             var runc = new RuncClient(
-                new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup),
-                new RuncRunner());
+                new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, BundleFiles.RuncLog), options.SystemdCgroup),
+                new RuncRunner(reaper));
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await runc.DeleteAsync(args.Id, force: true, timeout.Token).ConfigureAwait(false);
         }
@@ -63,7 +64,7 @@ internal static class DeleteCommand
         {
             if (ex is not RuncException { IsNotFound: true })
             {
-                Console.Error.Write($"failed to delete runc container {args.Id}: {ex.Message}");
+                StdStreams.WriteStderr($"failed to delete runc container {args.Id}: {ex.Message}");
             }
         }
     }
@@ -72,7 +73,7 @@ internal static class DeleteCommand
     {
         try
         {
-            return OptionsCodec.FromJson(File.ReadAllBytes(Path.Combine(bundle, "options.json")));
+            return OptionsCodec.FromJson(File.ReadAllBytes(Path.Combine(bundle, BundleFiles.Options)));
         }
         catch (IOException)
         {

@@ -15,7 +15,7 @@ namespace Shim.Host;
 /// </summary>
 internal static class InfoCommand
 {
-    public static async Task<int> RunAsync()
+    public static async Task<int> RunAsync(Reaper reaper)
     {
         Any? options = null;
         byte[] stdin = StdStreams.ReadStdin();
@@ -24,8 +24,8 @@ internal static class InfoCommand
             options = Any.Parser.ParseFrom(stdin);
         }
         var runtimeOptions = OptionsCodec.Decode(options);
-        Reaper.Instance.Start();
-        var runc = new RuncClient(new RuncConfig(OptionsCodec.ResolveBinary(runtimeOptions.BinaryName), runtimeOptions.RuncRoot("default"), "/dev/null"), new RuncRunner());
+        reaper.Start();
+        var runc = new RuncClient(new RuncConfig(OptionsCodec.ResolveBinary(runtimeOptions.BinaryName), runtimeOptions.RuncRoot("default"), "/dev/null"), new RuncRunner(reaper));
         var info = new RuntimeInfo
         {
             Name = ShimInfo.RuntimeName,

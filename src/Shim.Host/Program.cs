@@ -1,5 +1,6 @@
 using Shim.Core.Cli;
 using Shim.Host;
+using Shim.Os;
 
 // containerd runs this binary as `start` (print an address, exit), `delete` (cleanup when no RPC is
 // possible) and, through our own `start`, with no action as the long-lived server.
@@ -10,7 +11,7 @@ try
 }
 catch (ArgumentException ex)
 {
-    Console.Error.Write($"{ShimInfo.RuntimeName}: {ex.Message}");
+    StdStreams.WriteStderr($"{ShimInfo.RuntimeName}: {ex.Message}");
     return 2;
 }
 
@@ -23,19 +24,21 @@ try
     }
     if (parsed.Info)
     {
-        return await InfoCommand.RunAsync().ConfigureAwait(false);
+        return await InfoCommand.RunAsync(Reaper.Instance).ConfigureAwait(false);
     }
     return parsed.Action switch
     {
         "start" => StartCommand.Run(parsed),
-        "delete" => await DeleteCommand.RunAsync(parsed).ConfigureAwait(false),
+        "delete" => await DeleteCommand.RunAsync(parsed, Reaper.Instance).ConfigureAwait(false),
         "" => ServeCommand.Run(parsed),
         _ => throw new ArgumentException($"unknown action \"{parsed.Action}\""),
     };
 }
+#pragma warning disable CA1031 // the last stop: any failure becomes the message and exit status containerd reads
 catch (Exception ex)
+#pragma warning restore CA1031
 {
     // containerd shows "<output>: exit status 1"; the Go shim prints "<runtime>: <error>" without newline
-    Console.Error.Write($"{ShimInfo.RuntimeName}: {ex.Message}");
+    StdStreams.WriteStderr($"{ShimInfo.RuntimeName}: {ex.Message}");
     return 1;
 }

@@ -24,8 +24,12 @@ internal static class ServeCommand
         bool signalsBlocked = SignalFd.AreBlocked(Signals.SIGTERM, Signals.SIGINT);
         // one arena is plenty for a shim's few mallocs; per-thread arenas stay resident (Malloc.LimitArenas)
         Malloc.LimitArenas(1);
-        Reaper.Instance.RunOnCurrentThread(() =>
-            Task.Run(() => RunAsync(args, signalsBlocked)).ContinueWith(
+        // the composition root: the process's one reaper and one io-loop are taken here and passed on
+        var reaper = Reaper.Instance;
+        // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
+        var loop = IoLoop.Shared;
+        reaper.RunOnCurrentThread(() =>
+            Task.Run(() => RunAsync(args, signalsBlocked, reaper, loop)).ContinueWith(
                 t =>
                 {
                     if (t.IsFaulted)
@@ -46,7 +50,7 @@ internal static class ServeCommand
     // StartCommand gives the daemon): spaced exec probes share one trim instead of one each
     private const long TrimAfterAllocated = 1 << 20;
 
-    private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked)
+    private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked, Reaper reaper, IoLoop loop)
     {
         OpenLog(args);
         var settings = new ShimSettings
@@ -58,26 +62,25 @@ internal static class ServeCommand
             Debug = args.Debug,
             RuncCallTimeout = RuncCallTimeout(),
         };
-        // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
-        var loop = IoLoop.Shared;
         // a callback that throws is contained by the loop; it must not also go unnoticed
         loop.CallbackFailed += static ex => ShimLog.Error("io-loop callback failed", ShimLog.Field("error", ex.ToString()));
         using var listener = args.Socket.Length > 0
             ? LoopListener.Bind(loop, ShimAddress.PathOf(args.Socket))
-            : new LoopListener(loop, new SafeFileHandle(3, ownsHandle: true));
+            : InheritedListener(loop);
         string? socketPath = listener.LocalPath;
 
+#pragma warning disable CA2007 // an executable with no SynchronizationContext: nothing for ConfigureAwait to avoid on disposal
         await using var events = new TtrpcEventPublisher(
             settings.TtrpcAddress, settings.Namespace, (path, ct) => LoopTtrpcConnection.ConnectAsync(loop, path, ct));
         var router = new ExitRouter();
-        using var exits = Reaper.Instance.Subscribe();
+        using var exits = reaper.Subscribe();
         using var stop = new CancellationTokenSource();
         var exitLoop = router.RunAsync(exits, stop.Token);
 
-        using var oom = new Shim.Core.Cgroups.OomWatcher();
+        using var oom = new Shim.Core.Cgroups.OomWatcher(loop);
         // the one loop and the one reaper of the shim carry every process's stdio too
-        var stdio = new StdioContext(loop, Reaper.Instance, TimeProvider.System);
-        var service = new TaskService(settings, events, new RuncRunner(), router, stdio, oom);
+        var stdio = new StdioContext(loop, reaper, TimeProvider.System);
+        var service = new TaskService(settings, events, new RuncRunner(reaper), router, stdio, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         using var trimmer = new Shim.Core.Memory.IdleTrimmer(
@@ -90,6 +93,7 @@ internal static class ServeCommand
             ErrorMapper = StatusMapping.ToStatus,
             Log = message => ShimLog.Debug(message),
         });
+#pragma warning restore CA2007
 
         using var signals = ListenForStop(loop, signalsBlocked, stop);
 
@@ -190,6 +194,22 @@ internal static class ServeCommand
         catch (ErrnoException)
         {
             // no reader (run by hand): log nowhere rather than block
+        }
+    }
+
+    /// <summary>The listening socket our own <c>start</c> passed as fd 3; closed again if the loop cannot watch it.</summary>
+    private static LoopListener InheritedListener(IoLoop loop)
+    {
+        SafeFileHandle? fd3 = new(3, ownsHandle: true);
+        try
+        {
+            var listener = new LoopListener(loop, fd3);
+            fd3 = null;
+            return listener;
+        }
+        finally
+        {
+            fd3?.Dispose();
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using Shim.Core;
 using Shim.Core.Cli;
 using Shim.Os;
 
@@ -23,7 +24,7 @@ internal static class StartCommand
         }
         string bundle = Directory.GetCurrentDirectory();
         var input = StartBootstrap.Read(StdStreams.ReadStdin(), args.Id, args.Namespace);
-        string group = ShimAddress.GroupOf(File.ReadAllBytes(Path.Combine(bundle, "config.json")), args.Id);
+        string group = ShimAddress.GroupOf(File.ReadAllBytes(Path.Combine(bundle, BundleFiles.Config)), args.Id);
         string socketDir = input.SocketDir ?? ShimAddress.DefaultSocketDir;
         string address = ShimAddress.For(args.Address, args.Namespace, group, socketDir);
         string path = ShimAddress.PathOf(address);
@@ -121,7 +122,7 @@ internal static class StartCommand
     private static void Answer(string bundle, string address, byte[] answer)
     {
         // 1.x daemons re-read the plain address from here after a restart; 2.x keeps bootstrap.json itself
-        File.WriteAllText(Path.Combine(bundle, "address"), address);
+        File.WriteAllText(Path.Combine(bundle, BundleFiles.Address), address);
         StdStreams.WriteStdout(answer);
     }
 
@@ -167,6 +168,6 @@ internal static class StartCommand
     }
 
     // a small gen0 budget (256 KiB) keeps the long-lived daemon's heap near 1 MiB (PERFORMANCE.md)
-    private static List<string> DaemonEnvironment() =>
+    private static IReadOnlyList<string> DaemonEnvironment() =>
         SpawnEnvironment.Inherit(key => key.StartsWith("DOTNET_GC", StringComparison.Ordinal), "DOTNET_GCgen0size=40000");
 }

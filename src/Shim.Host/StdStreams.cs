@@ -15,7 +15,8 @@ internal static class StdStreams
     {
         try
         {
-            using var stdin = new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            using var handle = new SafeFileHandle(0, ownsHandle: false);
+            using var stdin = new FileStream(handle, FileAccess.Read, bufferSize: 0);
             using var buffer = new MemoryStream();
             var chunk = new byte[4096];
             int n;
@@ -34,7 +35,8 @@ internal static class StdStreams
     /// <summary>Writes <paramref name="data"/> to stdout, unbuffered.</summary>
     public static void WriteStdout(ReadOnlySpan<byte> data)
     {
-        using var stdout = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        using var handle = new SafeFileHandle(1, ownsHandle: false);
+        using var stdout = new FileStream(handle, FileAccess.Write, bufferSize: 0);
         stdout.Write(data);
     }
 
@@ -43,7 +45,8 @@ internal static class StdStreams
     {
         try
         {
-            using var stderr = new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+            using var handle = new SafeFileHandle(2, ownsHandle: false);
+            using var stderr = new FileStream(handle, FileAccess.Write, bufferSize: 0);
             stderr.Write(System.Text.Encoding.UTF8.GetBytes(text));
         }
         catch (IOException)

@@ -1,9 +1,11 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 using Shim.Os.Interop;
 
 namespace Shim.Os;
 
 /// <summary>A libc call failed; carries the errno and what was attempted.</summary>
+[SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "every ErrnoException carries the errno callers switch on")]
 public sealed class ErrnoException : Exception
 {
     /// <summary>Creates an exception for <paramref name="errno"/> raised by <paramref name="operation"/>.</summary>

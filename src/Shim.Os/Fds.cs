@@ -2,6 +2,9 @@ using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
+// the constants keep the kernel's names (open(2) flags), so they can be looked up in its headers
+#pragma warning disable CA1707
+
 namespace Shim.Os;
 
 /// <summary>Opening and adjusting file descriptors.</summary>

@@ -80,17 +80,6 @@ public static class ProcessInfo
         }
     }
 
-    /// <summary>prctl(PR_SCHED_CORE, PR_SCHED_CORE_GET) of <paramref name="pid"/>: its core-scheduling cookie (0: none).</summary>
-    public static unsafe ulong CoreSchedulingCookie(int pid)
-    {
-        ulong cookie = 0;
-        if (Libc.prctl(Libc.PR_SCHED_CORE, Libc.PR_SCHED_CORE_GET, (nuint)pid, Libc.PIDTYPE_PID, (nuint)(&cookie)) < 0)
-        {
-            throw ErrnoException.FromLast($"prctl PR_SCHED_CORE_GET {pid}");
-        }
-        return cookie;
-    }
-
     /// <summary>prctl(PR_GET_CHILD_SUBREAPER).</summary>
     public static unsafe bool IsChildSubreaper()
     {

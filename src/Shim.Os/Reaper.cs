@@ -46,6 +46,7 @@ public sealed class Reaper
     /// </summary>
     public void RunOnCurrentThread(Action started)
     {
+        ArgumentNullException.ThrowIfNull(started);
         lock (_lock)
         {
             if (_thread is not null)

@@ -97,7 +97,7 @@ public sealed class SignalFd : IDisposable
 
     private static unsafe void Fill(byte* mask, ReadOnlySpan<int> signals)
     {
-        Libc.sigemptyset(mask);
+        _ = Libc.sigemptyset(mask);   // fails only for a null mask
         foreach (int signal in signals)
         {
             if (Libc.sigaddset(mask, signal) != 0)

@@ -6,7 +6,7 @@ namespace Shim.Os;
 public static class SpawnEnvironment
 {
     /// <summary>Every variable except those <paramref name="drop"/> names, then the "K=V" entries of <paramref name="set"/>, which win over inherited ones.</summary>
-    public static List<string> Inherit(Func<string, bool>? drop = null, params ReadOnlySpan<string> set)
+    public static IReadOnlyList<string> Inherit(Func<string, bool>? drop = null, params ReadOnlySpan<string> set)
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in set)

@@ -77,12 +77,12 @@ public static class Spawner
         {
             if (actions != null)
             {
-                Libc.posix_spawn_file_actions_destroy(actions);
+                _ = Libc.posix_spawn_file_actions_destroy(actions);   // glibc: always 0
                 NativeMemory.Free(actions);
             }
             if (attr != null)
             {
-                Libc.posix_spawnattr_destroy(attr);
+                _ = Libc.posix_spawnattr_destroy(attr);   // glibc: always 0
                 NativeMemory.Free(attr);
             }
             foreach (var handle in held)
@@ -164,8 +164,8 @@ public static class Spawner
     {
         byte* mask = stackalloc byte[Libc.SigsetSize];
         byte* full = stackalloc byte[Libc.SigsetSize];
-        Libc.sigemptyset(mask);
-        Libc.sigfillset(full);
+        _ = Libc.sigemptyset(mask);   // these fail only for a null mask
+        _ = Libc.sigfillset(full);
         foreach (int signal in options.BlockedSignals ?? [])
         {
             if (Libc.sigaddset(mask, signal) != 0)

@@ -1,6 +1,6 @@
 namespace Shim.Runc;
 
-public static partial class RuncArgs
+internal static partial class RuncArgs
 {
     /// <summary>
     /// <c>runc checkpoint --image-path i --work-path w [flags] [--leave-running] id</c>, in the order

@@ -1,7 +1,7 @@
 namespace Shim.Runc;
 
 /// <summary>Builds runc argv lists; pure data so it is tested without running runc.</summary>
-public static partial class RuncArgs
+internal static partial class RuncArgs
 {
     /// <summary>argv[0] and the global flags every runc call starts with.</summary>
     public static List<string> Global(RuncConfig config)
@@ -116,4 +116,4 @@ public static partial class RuncArgs
 public sealed record CreateOptions(string Bundle, string PidFile, string? ConsoleSocket = null, bool NoPivot = false, bool NoNewKeyring = false);
 
 /// <summary>Flags of <c>runc exec</c>.</summary>
-public sealed record ExecOptions(string ProcessFile, string PidFile, string? ConsoleSocket = null);
+internal sealed record ExecOptions(string ProcessFile, string PidFile, string? ConsoleSocket = null);

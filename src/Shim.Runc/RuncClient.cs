@@ -9,8 +9,11 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
     public RuncConfig Config { get; } = config;
 
     /// <summary><c>runc create</c>; the container gets runc's stdio from <paramref name="io"/>.</summary>
-    public Task CreateAsync(string id, CreateOptions options, RuncIo io, CancellationToken ct) =>
-        RunAsync("create", RuncArgs.Create(Config, id, options), io, ct, Unbounded);
+    public Task CreateAsync(string id, CreateOptions options, RuncIo io, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return RunAsync("create", RuncArgs.Create(Config, id, options), io, ct, Unbounded);
+    }
 
     /// <summary><c>runc start</c>.</summary>
     public Task StartAsync(string id, CancellationToken ct) => RunAsync("start", RuncArgs.Start(Config, id), RuncIo.Captured, ct, Unbounded);
@@ -44,12 +47,18 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
         RunAsync("update", RuncArgs.Update(Config, id), new RuncIo { Input = resourcesJson }, ct);
 
     /// <summary><c>runc checkpoint</c>; CRIU's own log lands in the options' work path (dump.log).</summary>
-    public Task CheckpointAsync(string id, CheckpointOptions options, CancellationToken ct) =>
-        RunAsync("checkpoint", RuncArgs.Checkpoint(Config, id, options), RuncIo.Captured, ct, Unbounded);
+    public Task CheckpointAsync(string id, CheckpointOptions options, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return RunAsync("checkpoint", RuncArgs.Checkpoint(Config, id, options), RuncIo.Captured, ct, Unbounded);
+    }
 
     /// <summary><c>runc restore --detach</c>; the restored process gets runc's stdio from <paramref name="io"/>.</summary>
-    public Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct) =>
-        RunAsync("restore", RuncArgs.Restore(Config, id, options), io, ct, Unbounded);
+    public Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return RunAsync("restore", RuncArgs.Restore(Config, id, options), io, ct, Unbounded);
+    }
 
     /// <summary><c>runc features</c>: the OCI features JSON document.</summary>
     public async Task<byte[]> FeaturesAsync(CancellationToken ct)

@@ -1,6 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Shim.Runc;
 
 /// <summary>A runc command failed; Message carries runc's own error text.</summary>
+[SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "every RuncException names the runc command and its exit")]
 public sealed class RuncException : Exception
 {
     /// <summary>Creates the exception for <paramref name="verb"/> exiting with <paramref name="exitCode"/>.</summary>

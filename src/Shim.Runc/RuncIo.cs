@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
 namespace Shim.Runc;
@@ -22,6 +23,7 @@ public sealed class RuncIo
 }
 
 /// <summary>Exit code and captured stdout of a finished runc call.</summary>
+[SuppressMessage("Performance", "CA1819:Properties should not return arrays", Justification = "the bytes runc printed, handed over once; a copy would be waste")]
 public readonly record struct RuncResult(int ExitCode, byte[] Stdout, string Stderr);
 
 /// <summary>Runs one runc command line; faked in unit tests.</summary>

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Shim.Runc;
 
 /// <summary>Reads runc's JSON log (<c>--log-format json</c>) for the text of its last error.</summary>
-public static class RuncLog
+internal static class RuncLog
 {
     private const int TailBytes = 64 * 1024;
 

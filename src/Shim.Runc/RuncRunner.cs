@@ -5,13 +5,16 @@ using Shim.Os;
 namespace Shim.Runc;
 
 /// <summary>Spawns runc through the process's one reaper and collects its output.</summary>
-public sealed class RuncRunner : IRuncRunner
+/// <param name="reaper">The reaper of the process, which alone may reap runc.</param>
+public sealed class RuncRunner(Reaper reaper) : IRuncRunner
 {
     private static readonly string[] Environment = BuildEnvironment();
 
     /// <inheritdoc />
     public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(io);
         var fds = new Dictionary<int, SafeHandle>(3);
         SafeFileHandle? inRead = null, inWrite = null, outRead = null, outWrite = null, errRead = null, errWrite = null;
         try
@@ -44,7 +47,7 @@ public sealed class RuncRunner : IRuncRunner
                 fds[2] = errWrite;
             }
 
-            var child = Reaper.Instance.Spawn(new SpawnOptions { Path = args[0], Args = args, Environment = Environment, Fds = fds });
+            var child = reaper.Spawn(new SpawnOptions { Path = args[0], Args = args, Environment = Environment, Fds = fds });
             // the child holds its own copies now; ours must go so that EOF can arrive
             inRead?.Dispose();
             outWrite?.Dispose();

@@ -39,7 +39,7 @@ internal sealed class FrameReader
     {
         while (_end - _start < FrameCodec.HeaderSize)
         {
-            if (!await FillAsync(ct))
+            if (!await FillAsync(ct).ConfigureAwait(false))
             {
                 if (_end == _start)
                 {
@@ -77,7 +77,7 @@ internal sealed class FrameReader
             if (destination.Length >= BufferSize)
             {
                 // Large payloads skip the staging buffer.
-                int n = await _connection.ReadAsync(destination, ct);
+                int n = await _connection.ReadAsync(destination, ct).ConfigureAwait(false);
                 if (n == 0)
                 {
                     throw new EndOfStreamException("connection closed inside a frame payload");
@@ -87,7 +87,7 @@ internal sealed class FrameReader
             }
             else
             {
-                if (!await FillAsync(ct))
+                if (!await FillAsync(ct).ConfigureAwait(false))
                 {
                     throw new EndOfStreamException("connection closed inside a frame payload");
                 }
@@ -113,7 +113,7 @@ internal sealed class FrameReader
     {
         while (count > 0)
         {
-            if (_end == _start && !await FillAsync(ct))
+            if (_end == _start && !await FillAsync(ct).ConfigureAwait(false))
             {
                 throw new EndOfStreamException("connection closed inside a skipped frame payload");
             }
@@ -141,7 +141,7 @@ internal sealed class FrameReader
         }
 
         Debug.Assert(_end < BufferSize, "callers fill only when fewer than a header's bytes are buffered");
-        int n = await _connection.ReadAsync(_buffer.AsMemory(_end), ct);
+        int n = await _connection.ReadAsync(_buffer.AsMemory(_end), ct).ConfigureAwait(false);
         if (n == 0)
         {
             return false;

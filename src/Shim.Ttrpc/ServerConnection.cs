@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 using Google.Protobuf;
 using Shim.Ttrpc.Wire;
@@ -9,6 +10,7 @@ namespace Shim.Ttrpc;
 /// One accepted connection: a single read loop decodes frames and hands each call to the thread
 /// pool, so calls run concurrently and answer in any order; writes are serialized by a lock.
 /// </summary>
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "_lifetime and _writeLock: no timer and no wait handle is ever requested, so nothing is left to release; calls in flight may still use it after the connection closed")]
 internal sealed class ServerConnection
 {
     private readonly TtrpcServer _server;
@@ -36,6 +38,7 @@ internal sealed class ServerConnection
     public Task Completion => _completion.Task;
 
     /// <summary>Serves the connection until the peer goes away, an I/O error, <paramref name="ct"/> or <see cref="Close"/>.</summary>
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "a bug in one connection must not take the server down; it only costs this connection and is logged")]
     public async Task RunAsync(CancellationToken ct)
     {
         // Keep the caller (the accept loop) free even if frames are already waiting.
@@ -43,7 +46,7 @@ internal sealed class ServerConnection
         _externalStop = ct.UnsafeRegister(static s => ((ServerConnection)s!).Close(), this);
         try
         {
-            await ReadLoopAsync(_lifetime.Token);
+            await ReadLoopAsync(_lifetime.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsConnectionEnd(ex))
         {
@@ -100,28 +103,28 @@ internal sealed class ServerConnection
     private async Task ReadLoopAsync(CancellationToken ct)
     {
         uint lastStreamId = 0;
-        while (await _reader.ReadHeaderAsync(ct) is { } header)
+        while (await _reader.ReadHeaderAsync(ct).ConfigureAwait(false) is { } header)
         {
             var decision = RequestDecoder.Classify(header, ref lastStreamId);
             if (decision.Action != FrameAction.Dispatch)
             {
-                await _reader.SkipAsync(header.Length, ct);
+                await _reader.SkipAsync(header.Length, ct).ConfigureAwait(false);
                 if (decision.Action == FrameAction.Reject)
                 {
-                    await SendStatusAsync(header.StreamId, decision.Code, decision.Message);
+                    await SendStatusAsync(header.StreamId, decision.Code, decision.Message).ConfigureAwait(false);
                 }
 
                 continue;
             }
 
-            var request = await ReadRequestAsync((int)header.Length, ct);
+            var request = await ReadRequestAsync((int)header.Length, ct).ConfigureAwait(false);
             if (request is null)
             {
-                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, RequestDecoder.MalformedEnvelope);
+                await SendStatusAsync(header.StreamId, StatusCode.InvalidArgument, RequestDecoder.MalformedEnvelope).ConfigureAwait(false);
                 continue;
             }
 
-            await DispatchAsync(header.StreamId, request);
+            await DispatchAsync(header.StreamId, request).ConfigureAwait(false);
         }
     }
 
@@ -131,7 +134,7 @@ internal sealed class ServerConnection
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
         try
         {
-            await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct);
+            await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
             return RequestDecoder.TryParseEnvelope(buffer.AsSpan(0, length));
         }
         finally
@@ -140,12 +143,13 @@ internal sealed class ServerConnection
         }
     }
 
+    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the call is handed to the thread pool; RunCallAsync disposes it when it ends")]
     private async ValueTask DispatchAsync(uint streamId, Request request)
     {
         var resolved = RequestDecoder.Resolve(_server.Registry, request);
         if (resolved.Handler is null)
         {
-            await SendStatusAsync(streamId, resolved.Code, resolved.Error);
+            await SendStatusAsync(streamId, resolved.Code, resolved.Error).ConfigureAwait(false);
             return;
         }
 
@@ -161,7 +165,7 @@ internal sealed class ServerConnection
 
         if (refused)
         {
-            await SendStatusAsync(streamId, StatusCode.Unavailable, "ttrpc: server shutdown");
+            await SendStatusAsync(streamId, StatusCode.Unavailable, "ttrpc: server shutdown").ConfigureAwait(false);
             return;
         }
 
@@ -171,6 +175,7 @@ internal sealed class ServerConnection
     }
 
     /// <summary>Runs one call to completion and answers it; never throws.</summary>
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "a handler's exception becomes the call's status; a failed answer closes the connection; never throws onto the thread pool")]
     internal async Task RunCallAsync(ServerCall call)
     {
         try
@@ -178,7 +183,7 @@ internal sealed class ServerConnection
             OutgoingFrame frame;
             try
             {
-                var response = await call.Handler.InvokeAsync(call.Message, call.Context);
+                var response = await call.Handler.InvokeAsync(call.Message, call.Context).ConfigureAwait(false);
                 frame = EncodeResult(call.StreamId, response);
             }
             catch (Exception ex)
@@ -187,7 +192,7 @@ internal sealed class ServerConnection
                 frame = WireEncoding.EncodeStatus(call.StreamId, code, message);
             }
 
-            await SendAsync(frame);
+            await SendAsync(frame).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsConnectionEnd(ex))
         {
@@ -231,6 +236,7 @@ internal sealed class ServerConnection
                 streamId, StatusCode.ResourceExhausted, $"response exceeds maximum message size of {FrameCodec.MaxPayload}");
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "a throwing error mapper must still produce an answer (UNKNOWN) for the call")]
     private (StatusCode Code, string Message) MapError(Exception ex, ServerCall call)
     {
         if (ex is OperationCanceledException && call.DeadlineExpired && !_lifetime.IsCancellationRequested)
@@ -270,10 +276,10 @@ internal sealed class ServerConnection
         try
         {
             var ct = _lifetime.Token;
-            await _writeLock.WaitAsync(ct);
+            await _writeLock.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                await _connection.WriteAsync(frame.Memory, ct);
+                await _connection.WriteAsync(frame.Memory, ct).ConfigureAwait(false);
             }
             finally
             {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 using Google.Protobuf;
 using Shim.Ttrpc.Wire;
@@ -13,7 +14,9 @@ public sealed class TtrpcClient : IAsyncDisposable
 {
     private readonly ITtrpcConnection _connection;
     private readonly FrameReader _reader;
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "no timer and no wait handle is ever requested, so nothing is left to release; calls in flight may still use it after the connection closed")]
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "no timer and no wait handle is ever requested, so nothing is left to release; calls in flight may still use it after the connection closed")]
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
@@ -55,7 +58,7 @@ public sealed class TtrpcClient : IAsyncDisposable
 
     /// <summary>Connects to the unix socket at <paramref name="unixSocketPath"/>; connection failures surface as <see cref="SocketException"/>.</summary>
     public static async Task<TtrpcClient> ConnectAsync(string unixSocketPath, CancellationToken ct) =>
-        new(await SocketTtrpcConnection.ConnectAsync(unixSocketPath, ct));
+        new(await SocketTtrpcConnection.ConnectAsync(unixSocketPath, ct).ConfigureAwait(false));
 
     /// <summary>
     /// Calls <paramref name="service"/>/<paramref name="method"/>. A non-OK answer throws
@@ -63,6 +66,7 @@ public sealed class TtrpcClient : IAsyncDisposable
     /// timeout_nano and also enforced locally (DEADLINE_EXCEEDED); a lost connection gives
     /// UNAVAILABLE; cancelling <paramref name="ct"/> throws <see cref="OperationCanceledException"/>.
     /// </summary>
+    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "both token sources are disposed by their using declarations")]
     public async Task<TResponse> CallAsync<TRequest, TResponse>(
         string service,
         string method,
@@ -97,8 +101,8 @@ public sealed class TtrpcClient : IAsyncDisposable
         uint streamId = 0;
         try
         {
-            streamId = await SendRequestAsync(frame, completion, token);
-            var response = await completion.Task.WaitAsync(token);
+            streamId = await SendRequestAsync(frame, completion, token).ConfigureAwait(false);
+            var response = await completion.Task.WaitAsync(token).ConfigureAwait(false);
             if (response.Status is { Code: not 0 } status)
             {
                 throw new TtrpcException((StatusCode)status.Code, status.Message);
@@ -133,7 +137,7 @@ public sealed class TtrpcClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Close("ttrpc: client closed");
-        await _readLoop;
+        await _readLoop.ConfigureAwait(false);
     }
 
     /// <summary>Allocates the stream id and writes the frame under the write lock, so ids reach the server in increasing order.</summary>
@@ -141,7 +145,7 @@ public sealed class TtrpcClient : IAsyncDisposable
     {
         try
         {
-            await _writeLock.WaitAsync(ct);
+            await _writeLock.WaitAsync(ct).ConfigureAwait(false);
             uint streamId;
             try
             {
@@ -162,7 +166,7 @@ public sealed class TtrpcClient : IAsyncDisposable
                 try
                 {
                     // Not cancellable: abandoning a half-written frame would corrupt the stream.
-                    await _connection.WriteAsync(frame.Memory, _lifetime.Token);
+                    await _connection.WriteAsync(frame.Memory, _lifetime.Token).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
                 {
@@ -183,30 +187,31 @@ public sealed class TtrpcClient : IAsyncDisposable
         }
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "whatever ends the read loop (I/O error, disposal, a bug) leaves the connection unusable: pending calls fail with UNAVAILABLE and the reason")]
     private async Task ReadLoopAsync()
     {
         var ct = _lifetime.Token;
         string reason = "ttrpc: connection closed by the server";
         try
         {
-            while (await _reader.ReadHeaderAsync(ct) is { } header)
+            while (await _reader.ReadHeaderAsync(ct).ConfigureAwait(false) is { } header)
             {
                 if (header.Type != FrameType.Response)
                 {
-                    await _reader.SkipAsync(header.Length, ct);
+                    await _reader.SkipAsync(header.Length, ct).ConfigureAwait(false);
                     continue;
                 }
 
                 if (header.IsOversized)
                 {
-                    await _reader.SkipAsync(header.Length, ct);
+                    await _reader.SkipAsync(header.Length, ct).ConfigureAwait(false);
                     Fail(header.StreamId, new TtrpcException(
                         StatusCode.ResourceExhausted,
                         $"ttrpc: response length {header.Length} exceeds maximum message size of {FrameCodec.MaxPayload}"));
                     continue;
                 }
 
-                var response = await ReadResponseAsync((int)header.Length, ct);
+                var response = await ReadResponseAsync((int)header.Length, ct).ConfigureAwait(false);
                 if (response is null)
                 {
                     Fail(header.StreamId, new TtrpcException(StatusCode.Internal, "ttrpc: malformed ttrpc.Response"));
@@ -239,7 +244,7 @@ public sealed class TtrpcClient : IAsyncDisposable
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
         try
         {
-            await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct);
+            await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
             return TryParse(buffer.AsSpan(0, length));
         }
         finally

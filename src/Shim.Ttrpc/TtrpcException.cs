@@ -1,9 +1,12 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Shim.Ttrpc;
 
 /// <summary>
 /// A call failed with a ttrpc status: thrown by handlers to choose the code, and by the client
 /// when the server answers non-OK or the connection dies.
 /// </summary>
+[SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "every TtrpcException carries a status code")]
 public sealed class TtrpcException : Exception
 {
     /// <summary>Creates an exception carrying <paramref name="code"/> and <paramref name="message"/>.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 
 namespace Shim.Ttrpc;
@@ -7,6 +8,7 @@ public sealed class TtrpcServer : IAsyncDisposable
 {
     private const int MaxAcceptBackoffMs = 1000;
 
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "no timer, nothing to release; ServeAsync may still link to it after DisposeAsync")]
     private readonly CancellationTokenSource _acceptStop = new();
     private readonly Lock _gate = new();
     private readonly HashSet<ServerConnection> _connections = [];  // guarded by _gate
@@ -62,7 +64,7 @@ public sealed class TtrpcServer : IAsyncDisposable
             ITtrpcConnection connection;
             try
             {
-                connection = await listener.AcceptAsync(stop.Token);
+                connection = await listener.AcceptAsync(stop.Token).ConfigureAwait(false);
                 backoffMs = 0;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -84,7 +86,7 @@ public sealed class TtrpcServer : IAsyncDisposable
                 LogMessage($"ttrpc: accept failed ({ex.Message}), retrying in {backoffMs} ms");
                 try
                 {
-                    await Task.Delay(backoffMs, stop.Token);
+                    await Task.Delay(backoffMs, stop.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -154,7 +156,7 @@ public sealed class TtrpcServer : IAsyncDisposable
         var all = Task.WhenAll(connections.Select(c => c.Completion));
         try
         {
-            await all.WaitAsync(ct);
+            await all.WaitAsync(ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -164,7 +166,7 @@ public sealed class TtrpcServer : IAsyncDisposable
                 connection.Close();
             }
 
-            await all;
+            await all.ConfigureAwait(false);
         }
     }
 
@@ -177,7 +179,7 @@ public sealed class TtrpcServer : IAsyncDisposable
             connection.Close();
         }
 
-        await Task.WhenAll(connections.Select(c => c.Completion));
+        await Task.WhenAll(connections.Select(c => c.Completion)).ConfigureAwait(false);
     }
 
     internal void Remove(ServerConnection connection)
@@ -203,6 +205,7 @@ public sealed class TtrpcServer : IAsyncDisposable
         return connections;
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "a throwing accept filter refuses the connection (logged) instead of ending the accept loop")]
     private bool Admit(ITtrpcConnection connection)
     {
         var filter = Options.AcceptFilter;

@@ -33,9 +33,6 @@ public sealed class TtrpcServiceRegistry
         }
     }
 
-    /// <summary>True when <paramref name="service"/> has at least one registered method.</summary>
-    public bool HasService(string service) => _services.ContainsKey(service);
-
     /// <summary>Finds the handler, or the UNIMPLEMENTED status message the Go server would give.</summary>
     internal MethodHandler? Find(string service, string method, out string? notFound)
     {

@@ -4,7 +4,7 @@ using Shim.Core.Errors;
 namespace Shim.Core.Cgroups;
 
 /// <summary>Finds a process's cgroup from /proc/&lt;pid&gt;/cgroup (as the Go shim does after create).</summary>
-public static class CgroupFactory
+internal static class CgroupFactory
 {
     /// <summary>Where cgroup hierarchies are mounted.</summary>
     public const string DefaultRoot = "/sys/fs/cgroup";

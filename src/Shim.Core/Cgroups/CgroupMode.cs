@@ -3,7 +3,7 @@ using Shim.Os;
 namespace Shim.Core.Cgroups;
 
 /// <summary>How cgroups are mounted on the host (containerd/cgroups <c>Mode()</c>).</summary>
-public enum CgroupMode
+internal enum CgroupMode
 {
     /// <summary>Nothing usable at the root.</summary>
     Unavailable,
@@ -16,7 +16,7 @@ public enum CgroupMode
 }
 
 /// <summary>Detects the <see cref="CgroupMode"/> from the filesystem type of the cgroup root.</summary>
-public static class CgroupModes
+internal static class CgroupModes
 {
     private static readonly Lazy<CgroupMode> HostMode = new(() => Detect(CgroupFactory.DefaultRoot));
 

@@ -6,7 +6,7 @@ using IOPath = System.IO.Path;
 namespace Shim.Core.Cgroups;
 
 /// <summary>blkio controller: the CFQ *_recursive files, else the throttle.* files, with device names from /proc/partitions.</summary>
-public sealed partial class CgroupV1
+internal sealed partial class CgroupV1
 {
     private static readonly (string File, Func<BlkIOStat, RepeatedField<BlkIOEntry>> Entries)[] CfqFiles =
     [

@@ -5,7 +5,7 @@ using IOPath = System.IO.Path;
 namespace Shim.Core.Cgroups;
 
 /// <summary>memory controller: memory.stat, memory.oom_control and the usage/limit files.</summary>
-public sealed partial class CgroupV1
+internal sealed partial class CgroupV1
 {
     private static readonly (string Module, Func<MemoryStat, MemoryEntry> Entry)[] MemoryModules =
     [

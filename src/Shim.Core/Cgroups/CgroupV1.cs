@@ -14,7 +14,7 @@ namespace Shim.Core.Cgroups;
 /// Paths are used as /proc/&lt;pid&gt;/cgroup lists them; like the Go shim on a host cgroup namespace,
 /// no mountinfo re-rooting is done.
 /// </remarks>
-public sealed partial class CgroupV1 : ICgroup
+internal sealed partial class CgroupV1 : ICgroup
 {
     // cpuacct.stat is in USER_HZ ticks, which is 100 on every Linux ABI (containerd hard-codes it too).
     private const ulong ClockTicks = 100;

@@ -14,7 +14,7 @@ namespace Shim.Core.Cgroups;
 /// memory.events, io.stat (+ io.pressure), rdma, hugetlb. As upstream, "max" reads as
 /// ulong.MaxValue here (v1 reads it as 0), and pids/cpu/memory/io/rdma messages are always present.
 /// </remarks>
-public sealed class CgroupV2 : ICgroup
+internal sealed class CgroupV2 : ICgroup
 {
     private readonly string _hugePagesDirectory;
 

@@ -4,7 +4,7 @@ namespace Shim.Core.Cgroups;
 /// On cgroup v2, enables every controller the root offers on the way down to a container's cgroup,
 /// as the Go shim does after create, so limits set later (runc update) have a controller to land in.
 /// </summary>
-public static class CgroupV2Controllers
+internal static class CgroupV2Controllers
 {
     /// <summary>
     /// Writes "+ctrl" into cgroup.subtree_control of the root and every ancestor of

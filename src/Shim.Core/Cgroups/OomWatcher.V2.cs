@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Shim.Core.Errors;
 using Shim.Os;
 
@@ -12,6 +13,7 @@ public sealed partial class OomWatcher
     // _lock: watch descriptor → the watches using it (two containers may name the same cgroup).
     private readonly Dictionary<int, List<V2Watch>> _byWd = [];
     private Inotify? _inotify;
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "released through _loop.Unwatch in DisposeInotify, which must run on the loop")]
     private IDisposable? _inotifyRegistration;
 
     // Loop thread only (the inotify callback).
@@ -24,6 +26,7 @@ public sealed partial class OomWatcher
     /// <summary>Inotify reads handled so far (tests wait on it).</summary>
     internal long InotifyBatches => Interlocked.Read(ref _inotifyBatches);
 
+    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the inotify instance belongs to the watcher (_inotify) and is disposed in DisposeInotify")]
     private void AddV2(string containerId, CgroupV2 cgroup, Action<string> onOom)
     {
         var watch = new V2Watch(this, containerId, onOom, cgroup.Directory);
@@ -49,6 +52,7 @@ public sealed partial class OomWatcher
         watch.Check(lost: false);   // an OOM between the baseline read and the watches
     }
 
+    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the new instance becomes _inotify or is disposed on every other path")]
     private Inotify EnsureInotify()
     {
         lock (_lock)
@@ -109,6 +113,7 @@ public sealed partial class OomWatcher
     }
 
     /// <summary>Loop thread: reads the queued events and checks each container they concern once.</summary>
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "one container's failing OOM callback must not stop the checks of the others; every failure is rethrown together at the end")]
     private void OnInotifyReadable(Inotify inotify)
     {
         _events.Clear();

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os;
@@ -24,6 +25,7 @@ public sealed partial class OomWatcher
         protected bool Armed { get; set; }
 
         /// <summary>Polls and reports; removes the watch when the cgroup is gone. <paramref name="lost"/>: the kernel dropped a watch.</summary>
+        [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "the callback's failure is rethrown once the watch is released, so a throwing callback cannot leave the watch half-closed")]
         public void Check(bool lost)
         {
             bool gone;

@@ -32,12 +32,6 @@ public sealed partial class OomWatcher : IDisposable
     private readonly Dictionary<string, Watch> _watches = new(StringComparer.Ordinal);
     private bool _disposed;
 
-    /// <summary>A watcher on <see cref="IoLoop.Shared"/>.</summary>
-    public OomWatcher()
-        : this(IoLoop.Shared)
-    {
-    }
-
     /// <summary>A watcher on <paramref name="loop"/>.</summary>
     public OomWatcher(IoLoop loop)
     {

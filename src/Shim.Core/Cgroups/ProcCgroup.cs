@@ -1,7 +1,7 @@
 namespace Shim.Core.Cgroups;
 
 /// <summary>The contents of /proc/&lt;pid&gt;/cgroup.</summary>
-public sealed class ProcCgroup
+internal sealed class ProcCgroup
 {
     private ProcCgroup(IReadOnlyDictionary<string, string> controllers, string? unified)
     {

@@ -19,8 +19,11 @@ public static class ShimAddress
     }
 
     /// <summary>The filesystem path inside a unix:// address.</summary>
-    public static string PathOf(string address) =>
-        address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
+    public static string PathOf(string address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        return address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
+    }
 
     /// <summary>
     /// The group of a bundle: annotation io.containerd.runc.v2.group, then io.kubernetes.cri.sandbox-id,

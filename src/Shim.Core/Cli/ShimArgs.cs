@@ -32,6 +32,7 @@ public sealed record ShimArgs
     /// <summary>Parses argv (without the program name); throws ArgumentException on an unknown or incomplete flag.</summary>
     public static ShimArgs Parse(IReadOnlyList<string> argv)
     {
+        ArgumentNullException.ThrowIfNull(argv);
         var result = new ShimArgs();
         int i = 0;
         for (; i < argv.Count; i++)

@@ -14,6 +14,7 @@ public static class ShimPlacement
     /// <summary>Moves <paramref name="pid"/> into <paramref name="cgroupPath"/> (v1: every mounted controller; v2: the unified tree).</summary>
     public static void MoveToCgroup(int pid, string cgroupPath, string root = CgroupFactory.DefaultRoot)
     {
+        ArgumentNullException.ThrowIfNull(cgroupPath);
         if (cgroupPath.Length == 0)
         {
             return;

@@ -55,6 +55,7 @@ public static class StartBootstrap
     /// <summary>The bytes to print on stdout for <paramref name="address"/>.</summary>
     public static byte[] Answer(StartInput input, string address, bool maxShimVersionSet)
     {
+        ArgumentNullException.ThrowIfNull(input);
         if (input.IsBootstrap)
         {
             // we serve task v3 and v2 on one socket, so the native v3 is offered

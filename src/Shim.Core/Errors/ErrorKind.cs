@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Shim.Core.Errors;
 
 /// <summary>containerd's error classes (errdefs); the task service maps each to one ttrpc status.</summary>
@@ -22,6 +24,7 @@ public enum ErrorKind
 }
 
 /// <summary>A failure with an error class and a message saying what was attempted on what.</summary>
+[SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "every ShimException carries an ErrorKind; a constructor without one would make one that maps to no status")]
 public sealed class ShimException(ErrorKind kind, string message, Exception? inner = null) : Exception(message, inner)
 {
     /// <summary>The error class containerd will see.</summary>

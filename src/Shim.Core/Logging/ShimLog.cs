@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
@@ -40,6 +41,7 @@ public static class ShimLog
     public static long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Writes to an already non-blocking fd 2 from now on.</summary>
+    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the sink lives as long as the process; its handle does not own fd 2")]
     public static void UseStderr()
     {
         lock (Gate)

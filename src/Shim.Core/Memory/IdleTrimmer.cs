@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Shim.Core.Memory;
 
 /// <summary>
@@ -38,6 +40,7 @@ public sealed class IdleTrimmer : IDisposable
     /// </summary>
     public IdleTrimmer(TimeSpan quiet, TimeSpan late, Action trim, TimeProvider time, Func<long>? allocated = null, long minAllocated = 0)
     {
+        ArgumentNullException.ThrowIfNull(time);
         _quiet = quiet;
         _late = late;
         _trim = trim;
@@ -130,6 +133,7 @@ public sealed class IdleTrimmer : IDisposable
         return since == long.MinValue || _allocated() - since >= _minAllocated;
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "a failing trim is logged and costs only memory; it runs on a timer thread, where throwing would end the process")]
     private void Trim()
     {
         Volatile.Write(ref _allocatedAtTrim, _allocated());

@@ -9,7 +9,7 @@ namespace Shim.Core.Options;
 /// table (runtimeoptions.v1.Options config_body, or the file at config_path). Keys are the Go field
 /// names of the runc options (BinaryName, Root, SystemdCgroup...); snake_case is accepted too.
 /// </summary>
-public static class CriOptionsToml
+internal static class CriOptionsToml
 {
     /// <summary>Parses the table into runtime options; unknown keys are ignored, bad syntax is an invalid argument.</summary>
     public static RuntimeOptions Parse(string toml, string source)

@@ -112,6 +112,7 @@ public static class OptionsCodec
     /// <summary>The JSON kept in the bundle's options.json for the <c>delete</c> action.</summary>
     public static byte[] ToJson(RuntimeOptions o)
     {
+        ArgumentNullException.ThrowIfNull(o);
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
         {
@@ -180,6 +181,7 @@ public static class OptionsCodec
     /// <summary>Resolves the runc binary: an absolute name as is, else the first match on PATH.</summary>
     public static string ResolveBinary(string binaryName)
     {
+        ArgumentNullException.ThrowIfNull(binaryName);
         string name = binaryName.Length > 0 ? binaryName : "runc";
         if (name.Contains('/', StringComparison.Ordinal))
         {

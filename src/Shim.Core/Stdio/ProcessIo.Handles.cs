@@ -16,9 +16,19 @@ public abstract partial class ProcessIo
         return handle;
     }
 
-    /// <summary>Queues a copy for <see cref="Start"/>; <paramref name="stream"/> names it in logs ("stdin" and "terminal input" are inputs).</summary>
-    private protected void Copy(SafeHandle source, SafeHandle destination, bool closeAtEof, string stream) =>
-        _pumps.Add((source, destination, closeAtEof, stream));
+    /// <summary>Which way a copy runs: output copies are tracked (progress, unread bytes, end of output).</summary>
+    private protected enum Flow
+    {
+        /// <summary>From the client to the process (stdin, terminal input).</summary>
+        Input,
+
+        /// <summary>From the process to the client.</summary>
+        Output,
+    }
+
+    /// <summary>Queues a copy for <see cref="Start"/>; <paramref name="stream"/> names it in logs.</summary>
+    private protected void Copy(SafeHandle source, SafeHandle destination, bool closeAtEof, Flow flow, string stream) =>
+        _pumps.Add((source, destination, closeAtEof, flow, stream));
 
     /// <summary>
     /// Opens the stdin FIFO for reading; the shim also keeps a writer open (until
@@ -43,7 +53,7 @@ public abstract partial class ProcessIo
         var (pipeRead, pipeWrite) = Pipes.Create();
         var runcEnd = RuncEnd(pipeRead, uid, gid);
         Own(pipeWrite);
-        Copy(reader, pipeWrite, true, "stdin");
+        Copy(reader, pipeWrite, true, Flow.Input, "stdin");
         return runcEnd;
     }
 
@@ -54,7 +64,7 @@ public abstract partial class ProcessIo
         Own(pipeRead);
         // the destination is closed at EOF: the reader (ctr, CRI) waits for EOF on the FIFO before Delete,
         // and data still buffered in the FIFO stays readable after our close, as long as a reader holds it
-        Copy(pipeRead, destination, true, stream);
+        Copy(pipeRead, destination, true, Flow.Output, stream);
         return (RuncEnd(pipeWrite, uid, gid), pipeRead);
     }
 

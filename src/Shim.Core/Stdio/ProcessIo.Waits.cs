@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Shim.Core.Logging;
 using Shim.Os;
 
@@ -23,7 +24,9 @@ public abstract partial class ProcessIo
     private readonly List<PumpHandle> _outputs = new(2);
     private readonly Action _onProgress;
     private int _outputsRunning;                // output copies started and not ended
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "borrowed: the waiter is owned and disposed by the running WaitOutputReadAsync")]
     private volatile ProgressWaiter? _readWait; // poked on copy progress while WaitOutputReadAsync runs
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "borrowed: the waiter is owned and disposed by the running WaitOutputAsync")]
     private volatile ProgressWaiter? _endWait;  // poked when an output copy ends while WaitOutputAsync runs
 
     /// <summary>

@@ -17,7 +17,7 @@ public abstract partial class ProcessIo : IDisposable
 {
     private readonly List<SafeHandle> _runcSide = new(3);
     private readonly List<SafeHandle> _owned = new(6);
-    private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, string Stream)> _pumps = new(3);
+    private readonly List<(SafeHandle Source, SafeHandle Destination, bool CloseAtEof, Flow Flow, string Stream)> _pumps = new(3);
     private readonly CancellationTokenSource _abandon = new();
     private SafeFileHandle? _stdinKeeper;
 
@@ -89,9 +89,9 @@ public abstract partial class ProcessIo : IDisposable
             handle.Dispose();
         }
         _runcSide.Clear();
-        foreach (var (source, destination, closeAtEof, stream) in _pumps)
+        foreach (var (source, destination, closeAtEof, flow, stream) in _pumps)
         {
-            bool output = stream is not ("stdin" or "terminal input");
+            bool output = flow == Flow.Output;
             var pump = Context.Loop.StartPump(source, destination, closeAtEof, _abandon.Token, output ? _onProgress : null);
             if (output)
             {
@@ -117,6 +117,17 @@ public abstract partial class ProcessIo : IDisposable
     /// </summary>
     public void Dispose()
     {
+        Dispose(disposing: true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the handles and stops the copies; there is no finalizer, so <paramref name="disposing"/> is always true.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (!disposing)
+        {
+            return;
+        }
         if (!_abandon.IsCancellationRequested)
         {
             _abandon.Cancel();
@@ -130,7 +141,7 @@ public abstract partial class ProcessIo : IDisposable
         _runcSide.Clear();
         // handles still owned by running pumps are closed by the pump (destination) or stay with
         // the pump until its source reaches EOF; only never-started ones are released here
-        foreach (var (source, destination, _, _) in _pumps)
+        foreach (var (source, destination, _, _, _) in _pumps)
         {
             source.Dispose();
             destination.Dispose();
@@ -142,7 +153,6 @@ public abstract partial class ProcessIo : IDisposable
         }
         _owned.Clear();
         _abandon.Dispose();
-        GC.SuppressFinalize(this);
     }
 
     /// <summary>Stops what only this mode has (a logging binary, a console socket); runs first in <see cref="Dispose"/>.</summary>

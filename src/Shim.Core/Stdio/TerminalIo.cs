@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os;
 
@@ -12,9 +13,13 @@ internal sealed class TerminalIo(StdioContext context, string containerId, strin
 {
     private static readonly TimeSpan ConsoleTimeout = TimeSpan.FromSeconds(30);
 
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "disposed in ReleaseMode, which Dispose runs first")]
     private ConsoleSocket? _console;
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "registered with Own: the base class disposes it")]
     private SafeFileHandle? _master;
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "registered with Own: the base class disposes it")]
     private SafeFileHandle? _output;
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "registered with Own: the base class disposes it")]
     private SafeFileHandle? _input;
     private BinaryLogger? _logger;
 
@@ -59,12 +64,12 @@ internal sealed class TerminalIo(StdioContext context, string containerId, strin
         _console = null;
         if (_output is not null)
         {
-            Copy(master, _output, true, "terminal output");
+            Copy(master, _output, true, Flow.Output, "terminal output");
         }
         if (_input is not null)
         {
             // the master stays open at stdin EOF: with a tty, EOF is a ^D the client types
-            Copy(_input, master, false, "terminal input");
+            Copy(_input, master, false, Flow.Input, "terminal input");
         }
     }
 

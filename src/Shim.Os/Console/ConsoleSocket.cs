@@ -63,14 +63,14 @@ public sealed class ConsoleSocket : IDisposable
     public async Task<SafeFileHandle> ReceiveMasterAsync(CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        using var connection = await _listener.AcceptAsync(ct);
+        using var connection = await _listener.AcceptAsync(ct).ConfigureAwait(false);
         var peek = new byte[1];
         while (true)
         {
             // .NET has no SCM_RIGHTS API, so the message is read with recvmsg(2) on the raw fd.
             // First wait (cancellably) until runc's message or its hang-up is there, peeking so
             // the data stays queued together with its control message.
-            await connection.ReceiveAsync(peek, SocketFlags.Peek, ct);
+            await connection.ReceiveAsync(peek, SocketFlags.Peek, ct).ConfigureAwait(false);
             if (ScmRights.TryReceive(connection.SafeHandle, out var master, out _))
             {
                 return master!;

@@ -113,10 +113,8 @@ internal static partial class Libc
     internal const int PR_SET_CHILD_SUBREAPER = 36;
     internal const int PR_GET_CHILD_SUBREAPER = 37;
     internal const int PR_SCHED_CORE = 62;          // include/uapi/linux/prctl.h, the same on every architecture
-    internal const int PR_SCHED_CORE_GET = 0;
     internal const int PR_SCHED_CORE_CREATE = 1;
-    internal const int PIDTYPE_PID = 0;             // enum pid_type (include/linux/pid.h), as PR_SCHED_CORE takes it
-    internal const int PIDTYPE_PGID = 2;
+    internal const int PIDTYPE_PGID = 2;            // enum pid_type (include/linux/pid.h), as PR_SCHED_CORE takes it
 
     // posix_spawn(3), glibc values
     internal const short POSIX_SPAWN_SETPGROUP = 0x02;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Shim.Os.Interop;
@@ -103,6 +104,7 @@ public sealed partial class IoLoop
         }
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "the loop serves every fd of the shim: a throwing command is reported (CallbackFailed) and must not end the loop")]
     private void RunCommands()
     {
         while (_commands.TryDequeue(out var command))
@@ -118,6 +120,7 @@ public sealed partial class IoLoop
         }
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "the loop serves every fd of the shim: a throwing handler is reported and aborted, and must not end the loop")]
     private void Invoke(IoHandler handler, uint mask)
     {
         try
@@ -138,6 +141,7 @@ public sealed partial class IoLoop
         }
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "a failing failure handler must not take the loop down")]
     private void ReportFailure(Exception ex)
     {
         try
@@ -156,6 +160,7 @@ public sealed partial class IoLoop
         _ = Libc.read(_wakeFd, (byte*)&value, sizeof(ulong));
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "every handler gets its Abort even when an earlier one throws; failures are reported")]
     private void Shutdown()
     {
         RunCommands();   // late registrations see _disposed and abort

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
@@ -107,6 +108,7 @@ public sealed partial class IoLoop : IDisposable
     /// EAGAIN (for an eventfd one read suffices). Dispose stops further calls; a call already
     /// running on the loop thread may still finish after Dispose returns on another thread.
     /// </remarks>
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "whatever Begin throws on the loop thread is handed to the caller of Watch through the completion, not lost on the loop")]
     public IDisposable Watch(SafeHandle fd, Action onReadable)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
@@ -43,6 +44,7 @@ public sealed class LoopListener : IDisposable
     /// Waits for the next connection. <see cref="ObjectDisposedException"/> once disposed;
     /// <see cref="IOException"/> for failures such as EMFILE (worth retrying after a pause).
     /// </summary>
+    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the accepted socket is returned: the caller owns it")]
     public ValueTask<LoopSocket> AcceptAsync(CancellationToken ct)
     {
         if (ct.IsCancellationRequested)
@@ -66,6 +68,7 @@ public sealed class LoopListener : IDisposable
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the accepted socket is returned: the caller owns it")]
     private async ValueTask<LoopSocket> AcceptSlowAsync(int seen, CancellationToken ct)
     {
         var readiness = _watch.Read;
@@ -87,10 +90,7 @@ public sealed class LoopListener : IDisposable
     /// <summary>The next queued connection, or null when none is waiting.</summary>
     private unsafe LoopSocket? TryAccept()
     {
-        if (Volatile.Read(ref _closed) != 0)
-        {
-            throw new ObjectDisposedException(nameof(LoopListener));
-        }
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
         bool added = false;
         try
         {
@@ -100,7 +100,18 @@ public sealed class LoopListener : IDisposable
                 int fd = Libc.accept4(_watch.Fd, null, null, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
                 if (fd >= 0)
                 {
-                    return new LoopSocket(_loop, new SafeFileHandle(fd, ownsHandle: true));
+                    // if the watch fails (epoll_ctl: ENOMEM, ENOSPC), the connection closes now, not at finalization
+                    SafeFileHandle? connected = new(fd, ownsHandle: true);
+                    try
+                    {
+                        var socket = new LoopSocket(_loop, connected);
+                        connected = null;
+                        return socket;
+                    }
+                    finally
+                    {
+                        connected?.Dispose();
+                    }
                 }
                 int errno = Errno.Last;
                 switch (errno)

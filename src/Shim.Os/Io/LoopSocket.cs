@@ -280,10 +280,7 @@ public sealed class LoopSocket : IDisposable
 
     private void AddRef(ref bool added)
     {
-        if (Volatile.Read(ref _closed) != 0)
-        {
-            throw new ObjectDisposedException(nameof(LoopSocket));
-        }
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _closed) != 0, this);
         _handle.DangerousAddRef(ref added);
     }
 

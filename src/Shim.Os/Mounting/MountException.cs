@@ -1,6 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Shim.Os;
 
 /// <summary>A rootfs mount failed; the message names the mount and, where one is to blame, the option.</summary>
+[SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "every MountException names the mount that failed")]
 public sealed class MountException : Exception
 {
     /// <summary>Creates the exception; <paramref name="badInput"/> marks a request that can never succeed.</summary>

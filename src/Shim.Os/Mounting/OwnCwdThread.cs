@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
 using Shim.Os.Interop;
 
@@ -12,6 +13,7 @@ namespace Shim.Os;
 internal static class OwnCwdThread
 {
     /// <summary>Runs <paramref name="action"/> with the cwd at <paramref name="directory"/>; rethrows what it threw.</summary>
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "whatever the action throws on the helper thread is captured and rethrown on the caller's thread")]
     internal static void Run(string directory, Action action)
     {
         ExceptionDispatchInfo? failure = null;

@@ -1,5 +1,8 @@
 using Shim.Os.Interop;
 
+// the constants keep the kernel's names (statfs magic numbers), so they can be looked up in its headers
+#pragma warning disable CA1707
+
 namespace Shim.Os;
 
 /// <summary>Which filesystem holds a path (statfs f_type).</summary>

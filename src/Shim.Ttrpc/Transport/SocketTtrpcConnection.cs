@@ -62,7 +62,7 @@ public sealed class SocketTtrpcConnection : ITtrpcConnection
 }
 
 /// <summary>The default listener: a bound, listening <see cref="System.Net.Sockets.Socket"/>; closing it stays with its owner.</summary>
-public sealed class SocketTtrpcListener(Socket listener) : ITtrpcListener
+internal sealed class SocketTtrpcListener(Socket listener) : ITtrpcListener
 {
     /// <inheritdoc />
     public async ValueTask<ITtrpcConnection> AcceptAsync(CancellationToken ct)

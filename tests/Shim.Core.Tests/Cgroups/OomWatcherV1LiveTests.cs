@@ -19,7 +19,7 @@ public sealed class OomWatcherV1LiveTests
         {
             group.Write("memory", "memory.memsw.limit_in_bytes", "16M");
         }
-        using var watcher = new OomWatcher();
+        using var watcher = new OomWatcher(IoLoop.Shared);
         var reports = new List<(string Id, int Thread)>();
         var reported = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _ = IoLoop.Shared;
@@ -73,7 +73,7 @@ public sealed class OomWatcherV1LiveTests
     {
         CgroupPrereqs.RequireV1Root();
         using var group = new LiveCgroupV1("memory");
-        using var watcher = new OomWatcher();
+        using var watcher = new OomWatcher(IoLoop.Shared);
         _ = IoLoop.Shared;
         int fdsBefore = CgroupPrereqs.OpenFdCount();
         int reports = 0;
@@ -94,7 +94,7 @@ public sealed class OomWatcherV1LiveTests
     {
         CgroupPrereqs.RequireV1Root();
         using var group = new LiveCgroupV1("memory");
-        using var watcher = new OomWatcher();
+        using var watcher = new OomWatcher(IoLoop.Shared);
         _ = IoLoop.Shared;
         int fdsBefore = CgroupPrereqs.OpenFdCount();
 

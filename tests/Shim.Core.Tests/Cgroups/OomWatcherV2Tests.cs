@@ -11,7 +11,7 @@ public sealed class OomWatcherV2Tests : IDisposable
     private const string Events0 = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n";
 
     private readonly FixtureTree _tree = new();
-    private readonly OomWatcher _watcher = new();
+    private readonly OomWatcher _watcher = new(IoLoop.Shared);
     private readonly List<(string Id, int Thread)> _reports = [];
     private readonly List<Exception> _loopFailures = [];
 

@@ -28,6 +28,9 @@ public static class BundleFiles
     /// <summary>The runtime (runc binary) name, as containerd's shim keeps it.</summary>
     public const string Runtime = "runtime";
 
+    /// <summary>init's exit status and time, kept by the shim for the <c>delete</c> action.</summary>
+    public const string ExitStatus = "exit-status";
+
     /// <summary>The CRIU work directory when the options name none.</summary>
     public const string Work = "work";
 }

@@ -27,6 +27,7 @@ public sealed class TaskEvents(IEventPublisher publisher)
     /// <summary>runc create returned with init's pid.</summary>
     public void Created(CreateTaskRequest request, int pid)
     {
+        ArgumentNullException.ThrowIfNull(request);
         var created = new TaskCreate
         {
             ContainerId = request.Id,

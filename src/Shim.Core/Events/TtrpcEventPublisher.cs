@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Containerd.Services.Events.Ttrpc.V1;
 using Containerd.Types;
 using Google.Protobuf;
@@ -24,7 +25,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     private readonly string _address;
     private readonly string _namespace;
     private const int Capacity = 4096;
-    private readonly EventQueue<ForwardRequest> _queue = new(Capacity, IsCritical);
+    private readonly EventBacklog<ForwardRequest> _queue = new(Capacity, IsCritical);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _consumer;
     private long _published;
@@ -39,6 +40,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     /// </summary>
     public TtrpcEventPublisher(string ttrpcAddress, string ns, Func<string, CancellationToken, ValueTask<ITtrpcConnection>>? connect = null)
     {
+        ArgumentNullException.ThrowIfNull(ttrpcAddress);
         _connect = connect ?? (static async (path, ct) => await SocketTtrpcConnection.ConnectAsync(path, ct).ConfigureAwait(false));
         _address = ttrpcAddress.StartsWith("unix://", StringComparison.Ordinal) ? ttrpcAddress["unix://".Length..] : ttrpcAddress;
         _namespace = ns;
@@ -131,6 +133,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     }
 
     /// <summary>Returns once <paramref name="request"/> was delivered or rejected.</summary>
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "any failure to reach containerd (socket, ttrpc, timeout) is retried: losing an event leaves a container running for ever in containerd's eyes")]
     private async Task DeliverAsync(ForwardRequest request, CancellationToken ct)
     {
         var delay = TimeSpan.FromMilliseconds(100);

@@ -115,7 +115,7 @@ public sealed class Container
     }
 
     /// <summary>Called once init's exit was reported: keeps it in the bundle for the delete action.</summary>
-    public void OnInitExited(InitProcess init)
+    internal void OnInitExited(InitProcess init)
     {
         try
         {
@@ -132,7 +132,7 @@ public sealed class Container
     {
         if (RootfsMounted)
         {
-            Mounts.UnmountRecursive(Path.Combine(Bundle, "rootfs"));
+            Mounts.UnmountRecursive(Path.Combine(Bundle, BundleFiles.Rootfs));
         }
     }
 
@@ -145,7 +145,7 @@ public sealed class Container
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(bundle, "config.json")));
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(bundle, BundleFiles.Config)));
             if (!doc.RootElement.TryGetProperty("linux", out var linux) || !linux.TryGetProperty("namespaces", out var namespaces))
             {
                 return true;

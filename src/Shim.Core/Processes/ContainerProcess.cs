@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Shim.Core.Events;
 using Shim.Core.Logging;
 using Shim.Core.Stdio;
@@ -9,12 +10,14 @@ namespace Shim.Core.Processes;
 /// What init and exec processes share: state, stdio, pidfd and exit record. The process owns the
 /// lock; the state decides; when an exit is reported is its container's <see cref="ExitSequencer"/>'s call.
 /// </summary>
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "see _operations: the semaphore holds no OS resource")]
 public abstract class ContainerProcess : IExitTarget
 {
     /// <summary>Exit status of an exec whose start failed (it never ran; runc exec exits 255 on failure too).</summary>
     internal const int FailedStartStatus = 255;
 
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "a SemaphoreSlim holds no OS resource unless its AvailableWaitHandle is read, which nothing does; disposing it could fail an operation still waiting")]
     private readonly SemaphoreSlim _operations = new(1, 1); // one operation at a time (never the exit path)
     private ProcessState _state;                           // guarded by Gate
     private PidFd? _pidfd;                                 // guarded by Gate
@@ -131,7 +134,7 @@ public abstract class ContainerProcess : IExitTarget
     protected static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
 
     /// <inheritdoc />
-    void IExitTarget.OnExit(ChildExit exit) => Sequencer.Reaped(this, exit);
+    void IExitTarget.OnExit(ChildExit reaped) => Sequencer.Reaped(this, reaped);
 
     /// <summary>A start opened the stdio (runc has not run yet): a CloseIO that came first is applied now.</summary>
     internal void AttachIo(ProcessIo io)

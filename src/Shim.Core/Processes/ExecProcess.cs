@@ -13,7 +13,7 @@ public sealed class ExecProcess : ContainerProcess
 
     /// <summary>Stores an exec; nothing runs until <see cref="StartAsync"/>.</summary>
     public ExecProcess(Container container, string execId, StdioPaths stdio, byte[] processJson)
-        : base(container.Id, execId, stdio, container.Init.Sequencer, ExecState.Created)
+        : base((container ?? throw new ArgumentNullException(nameof(container))).Id, execId, stdio, container.Init.Sequencer, ExecState.Created)
     {
         _container = container;
         _processJson = processJson;

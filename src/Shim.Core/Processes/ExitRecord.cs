@@ -10,7 +10,7 @@ namespace Shim.Core.Processes;
 public static class ExitRecord
 {
     /// <summary>File name inside the bundle.</summary>
-    public const string FileName = "exit-status";
+    public const string FileName = BundleFiles.ExitStatus;
 
     /// <summary>Writes "status unix-nanoseconds" atomically (temp file, then rename).</summary>
     public static void Write(string bundle, int status, DateTimeOffset exitedAt)

@@ -110,6 +110,7 @@ public sealed class ExitRouter
     /// <summary>Runs the exit loop over a reaper subscription until it completes or <paramref name="ct"/> fires.</summary>
     public async Task RunAsync(ExitSubscription exits, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(exits);
         try
         {
             while (await exits.Reader.WaitToReadAsync(ct).ConfigureAwait(false))

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Shim.Core.Errors;
 using Shim.Core.Events;
 using Shim.Core.Logging;
@@ -147,6 +148,7 @@ internal sealed class ExitSequencer
         _ = ReadyWhenPreparedAsync(process, exit, prepared);
     }
 
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "runs unobserved off the exit loop: whatever fails in one step is logged and the exit is still reported, or containerd would wait for it for ever")]
     private async Task ReadyWhenPreparedAsync(ContainerProcess process, ChildExit exit, Task prepared)
     {
         try

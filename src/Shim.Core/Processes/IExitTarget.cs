@@ -6,5 +6,5 @@ namespace Shim.Core.Processes;
 public interface IExitTarget
 {
     /// <summary>Called once with the reaped exit (from the exit loop, or replayed after a start).</summary>
-    void OnExit(ChildExit exit);
+    void OnExit(ChildExit reaped);
 }

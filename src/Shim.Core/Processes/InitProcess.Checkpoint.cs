@@ -42,7 +42,7 @@ public sealed partial class InitProcess
         bool temporary = work.Length == 0;
         if (temporary)
         {
-            work = Path.Combine(container.Bundle, "work", "criu-work");
+            work = Path.Combine(container.Bundle, BundleFiles.Work, "criu-work");
         }
         // runc makes the work dir with mkdir, not mkdir -p (containerd's <bundle>/work normally exists)
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(work))!);
@@ -93,12 +93,12 @@ public sealed partial class InitProcess
     {
         var restore = Restore ?? throw new ShimException(ErrorKind.Internal, $"restore {ContainerId}: no checkpoint recorded");
         var container = Container ?? throw new ShimException(ErrorKind.Internal, $"restore {ContainerId}: container not set up");
-        string pidFile = Path.Combine(container.Bundle, "init.pid");
+        string pidFile = Path.Combine(container.Bundle, BundleFiles.InitPid);
         var plan = new StartPlan(router, pidFile, container.Options.IoUid, container.Options.IoGid, container.Namespace,
             (io, token) => Runc.RestoreAsync(ContainerId, new RestoreOptions(restore.ImagePath, container.Bundle, pidFile)
             {
                 // as containerd's shim: the CriuWorkPath option, else the container's work dir (<bundle>/work), where restore.log stays
-                WorkPath = container.Options.CriuWorkPath.Length > 0 ? container.Options.CriuWorkPath : Path.Combine(container.Bundle, "work"),
+                WorkPath = container.Options.CriuWorkPath.Length > 0 ? container.Options.CriuWorkPath : Path.Combine(container.Bundle, BundleFiles.Work),
                 ParentPath = restore.ParentPath.Length > 0 ? restore.ParentPath : null,
                 ConsoleSocket = io.ConsoleSocketPath,
                 NoPivot = container.Options.NoPivotRoot,

@@ -16,6 +16,7 @@ public sealed partial class TaskService
     /// <summary>Checkpoint: runc checkpoint of init into the request's path; no event (as the Go shim).</summary>
     public async Task<Empty> CheckpointAsync(CheckpointTaskRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("checkpoint", request.Id);
         var container = Get(request.Id);
         var options = CheckpointRequestOptions.Decode(request.Options);
@@ -52,7 +53,7 @@ public sealed partial class TaskService
         {
             if (mounted)
             {
-                Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
+                Mounts.UnmountRecursive(Path.Combine(bundle, BundleFiles.Rootfs));
             }
             throw;
         }

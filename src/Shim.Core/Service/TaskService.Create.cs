@@ -14,6 +14,7 @@ public sealed partial class TaskService
     /// <summary>Create: mount the rootfs, open stdio, runc create, publish TaskCreate.</summary>
     public async Task<CreateTaskResponse> CreateAsync(CreateTaskRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         string id = request.Id;
         Identifiers.Check("create", id);
         if (string.IsNullOrEmpty(request.Bundle) || !Directory.Exists(request.Bundle))
@@ -60,7 +61,7 @@ public sealed partial class TaskService
             var stdio = new StdioPaths(request.Stdin, request.Stdout, request.Stderr, request.Terminal);
             var init = new InitProcess(id, stdio, runc, NewSequencer(id));
             var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace, Stdio = _stdio };
-            string pidFile = Path.Combine(bundle, "init.pid");
+            string pidFile = Path.Combine(bundle, BundleFiles.InitPid);
             var plan = new StartPlan(_router, pidFile, options.IoUid, options.IoGid, _settings.Namespace,
                 (io, token) => runc.CreateAsync(id, new CreateOptions(bundle, pidFile, io.ConsoleSocketPath, options.NoPivotRoot, options.NoNewKeyring), io.RuncSide, token))
             {
@@ -78,7 +79,7 @@ public sealed partial class TaskService
             await DeleteQuietlyAsync(runc, id).ConfigureAwait(false);
             if (mounted)
             {
-                Mounts.UnmountRecursive(Path.Combine(bundle, "rootfs"));
+                Mounts.UnmountRecursive(Path.Combine(bundle, BundleFiles.Rootfs));
             }
             throw;
         }
@@ -104,7 +105,7 @@ public sealed partial class TaskService
     private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, () => _oom?.Drain(id));
 
     private RuncClient RuncFor(string bundle, RuntimeOptions options) => new(
-        new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, "log.json"), options.SystemdCgroup)
+        new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, BundleFiles.RuncLog), options.SystemdCgroup)
         {
             CallTimeout = _settings.RuncCallTimeout,
         },
@@ -149,7 +150,7 @@ public sealed partial class TaskService
         {
             return false;
         }
-        string rootfs = Path.Combine(bundle, "rootfs");
+        string rootfs = Path.Combine(bundle, BundleFiles.Rootfs);
         Directory.CreateDirectory(rootfs);
         File.SetUnixFileMode(rootfs, (UnixFileMode)Convert.ToInt32("711", 8));
         try
@@ -166,10 +167,10 @@ public sealed partial class TaskService
     private static void WriteBundleFiles(string bundle, RuntimeOptions options)
     {
         var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        string optionsPath = Path.Combine(bundle, "options.json");
+        string optionsPath = Path.Combine(bundle, BundleFiles.Options);
         File.WriteAllBytes(optionsPath, OptionsCodec.ToJson(options));
         File.SetUnixFileMode(optionsPath, mode);
-        string runtimePath = Path.Combine(bundle, "runtime");
+        string runtimePath = Path.Combine(bundle, BundleFiles.Runtime);
         File.WriteAllText(runtimePath, options.BinaryName);
         File.SetUnixFileMode(runtimePath, mode);
     }

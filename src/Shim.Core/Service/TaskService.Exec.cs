@@ -12,6 +12,7 @@ public sealed partial class TaskService
     /// <summary>Exec: stores the OCI process spec (terminal forced to the request's); runc runs at Start.</summary>
     public Task<Empty> ExecAsync(ExecProcessRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("exec", request.Id, request.ExecId);
         _ = ct;
         var container = Get(request.Id);

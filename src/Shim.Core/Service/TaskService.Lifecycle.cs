@@ -3,6 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Errors;
 using Shim.Core.Logging;
 using Shim.Core.Processes;
+using Shim.Os;
 using Shim.Protos;
 using TaskStatus = Containerd.Types.Task.Status;
 
@@ -13,6 +14,7 @@ public sealed partial class TaskService
     /// <summary>Start: runc start of init, or runc exec of a stored exec.</summary>
     public async Task<StartResponse> StartAsync(StartRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("start", request.Id, request.ExecId);
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
@@ -28,6 +30,7 @@ public sealed partial class TaskService
     /// <summary>Kill: runc kill [--all] for init, kill(2) for an exec.</summary>
     public async Task<Empty> KillAsync(KillRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("kill", request.Id, request.ExecId);
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
@@ -44,6 +47,7 @@ public sealed partial class TaskService
     /// <summary>Delete: for init runc delete, unmount, TaskDelete and the container is forgotten; for an exec its record goes.</summary>
     public async Task<DeleteResponse> DeleteAsync(DeleteRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("delete", request.Id, request.ExecId);
         var container = Get(request.Id);
         if (request.ExecId.Length > 0)
@@ -60,7 +64,7 @@ public sealed partial class TaskService
         {
             container.UnmountRootfs();
         }
-        catch (Exception ex)
+        catch (Exception ex) when (ex is ErrnoException or IOException or UnauthorizedAccessException)
         {
             ShimLog.Warn("unmounting rootfs failed", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
         }
@@ -78,6 +82,7 @@ public sealed partial class TaskService
     /// <summary>Wait: blocks until the process exits.</summary>
     public async Task<WaitResponse> WaitAsync(WaitRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("wait", request.Id, request.ExecId);
         var process = Find(request.Id, request.ExecId);
         await process.WaitAsync(ct).ConfigureAwait(false);
@@ -87,6 +92,7 @@ public sealed partial class TaskService
     /// <summary>State: answered from memory, never from runc.</summary>
     public Task<StateResponse> StateAsync(StateRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("state", request.Id, request.ExecId);
         _ = ct;
         var container = Get(request.Id);
@@ -114,6 +120,7 @@ public sealed partial class TaskService
     /// <summary>Pids: runc ps, with the exec id attached to exec processes.</summary>
     public async Task<PidsResponse> PidsAsync(PidsRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("pids", request.Id);
         var container = Get(request.Id);
         var pids = await container.Init.Runc.PsAsync(container.Id, ct).ConfigureAwait(false);
@@ -134,6 +141,7 @@ public sealed partial class TaskService
     /// <summary>CloseIO: drops the shim's stdin writer of init or an exec, at once or, before its stdio is open, as soon as it is.</summary>
     public Task<Empty> CloseIOAsync(CloseIORequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("close-io", request.Id, request.ExecId);
         _ = ct;
         Find(request.Id, request.ExecId).CloseStdin();
@@ -143,6 +151,7 @@ public sealed partial class TaskService
     /// <summary>ResizePty: sets the window size of init's or an exec's terminal, at once or as soon as the console arrives.</summary>
     public Task<Empty> ResizePtyAsync(ResizePtyRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("resize-pty", request.Id, request.ExecId);
         _ = ct;
         Find(request.Id, request.ExecId).Resize(request.Width, request.Height);
@@ -152,6 +161,7 @@ public sealed partial class TaskService
     /// <summary>Pause: runc pause, PAUSING while it runs, then TaskPaused.</summary>
     public async Task<Empty> PauseAsync(PauseRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("pause", request.Id);
         await Get(request.Id).Init.PauseAsync(ct).ConfigureAwait(false);
         return new Empty();
@@ -160,6 +170,7 @@ public sealed partial class TaskService
     /// <summary>Resume: runc resume, then TaskResumed.</summary>
     public async Task<Empty> ResumeAsync(ResumeRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("resume", request.Id);
         await Get(request.Id).Init.ResumeAsync(ct).ConfigureAwait(false);
         return new Empty();
@@ -168,6 +179,7 @@ public sealed partial class TaskService
     /// <summary>Update: the resources Any carries OCI LinuxResources JSON for runc update.</summary>
     public async Task<Empty> UpdateAsync(UpdateTaskRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("update", request.Id);
         var container = Get(request.Id);
         if (request.Resources is null || request.Resources.Value.IsEmpty)
@@ -181,6 +193,7 @@ public sealed partial class TaskService
     /// <summary>Stats: the container's cgroup metrics (v1 or v2 message, as the host mounts them).</summary>
     public Task<StatsResponse> StatsAsync(StatsRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("stats", request.Id);
         _ = ct;
         var container = Get(request.Id);
@@ -191,6 +204,7 @@ public sealed partial class TaskService
     /// <summary>Connect: the shim's pid and the task's init pid.</summary>
     public Task<ConnectResponse> ConnectAsync(ConnectRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         _ = ct;
         uint taskPid = 0;
         lock (_gate)
@@ -206,6 +220,7 @@ public sealed partial class TaskService
     /// <summary>Shutdown: the shim exits only when no container is left.</summary>
     public Task<Empty> ShutdownAsync(ShutdownRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
         _ = request;
         _ = ct;
         lock (_gate)

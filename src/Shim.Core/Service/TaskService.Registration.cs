@@ -16,6 +16,7 @@ public sealed partial class TaskService
     /// <summary>Binds every task RPC under both service names.</summary>
     public void Register(TtrpcServiceRegistry registry)
     {
+        ArgumentNullException.ThrowIfNull(registry);
         foreach (string service in (ReadOnlySpan<string>)[TaskV2, TaskV3])
         {
             Bind(registry, service, "State", StateRequest.Parser, StateAsync);

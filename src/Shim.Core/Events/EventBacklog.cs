@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Shim.Core.Events;
 
 /// <summary>
@@ -5,7 +7,8 @@ namespace Shim.Core.Events;
 /// not critical (TaskExit, TaskOOM, TaskDelete are critical: losing them leaves containers
 /// "running" forever); only a queue full of critical events sheds its oldest critical one.
 /// </summary>
-public sealed class EventQueue<T>(int capacity, Func<T, bool> isCritical)
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "its SemaphoreSlim holds no OS resource unless AvailableWaitHandle is read, which nothing does")]
+internal sealed class EventBacklog<T>(int capacity, Func<T, bool> isCritical)
 {
     private readonly Lock _gate = new();
     private readonly LinkedList<T> _items = new(); // guarded by _gate

@@ -2,9 +2,9 @@ using Shim.Core.Events;
 
 namespace Shim.Core.Tests.Events;
 
-public class EventQueueTests
+public class EventBacklogTests
 {
-    private static EventQueue<string> Queue(int capacity) => new(capacity, e => e.StartsWith("exit", StringComparison.Ordinal));
+    private static EventBacklog<string> Queue(int capacity) => new(capacity, e => e.StartsWith("exit", StringComparison.Ordinal));
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

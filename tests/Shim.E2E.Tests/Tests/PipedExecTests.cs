@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Shim.E2E.Tests;
+
+/// <summary>
+/// <c>echo hello | ctr task exec ... cat</c> as ctr is really used. ctr (cio) opens its end of the
+/// stdin FIFO without waiting and copies its stdin as soon as the shim opens the read end; when its
+/// stdin ends it closes its writer and sends CloseIO. Our shim opens the FIFO during Start, so with
+/// a short input the CloseIO arrives while Start is still in runc exec, and must not be lost: the
+/// shim's own writer of the FIFO (kept so the process sees no EOF before the client attached) has to
+/// close, or cat never sees EOF. (containerd's shim opens the read end only after runc exec, so
+/// ctr's CloseIO cannot come earlier there.) A timing race: many rounds, each bounded.
+/// </summary>
+public sealed class PipedExecTests : E2ETest
+{
+    private static readonly TimeSpan RoundTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>Rounds of the racing loops: RCS_E2E_LOOPS, else 200 under CI and 20 otherwise.</summary>
+    private static int Loops =>
+        int.TryParse(Environment.GetEnvironmentVariable("RCS_E2E_LOOPS"), NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0
+            ? n
+            : Prereqs.IsCi ? 200 : 20;
+
+    [Fact]
+    public async Task Echo_piped_into_ctr_task_exec_of_cat_prints_hello_and_ends_every_time()
+    {
+        (await CtrAsync(RunArgs("pipe", detach: true, "sleep", "300"))).EnsureSuccess();
+        var hello = Encoding.ASCII.GetBytes("hello\n");
+
+        await LoopAsync(Loops, "ctr task exec cat", async round =>
+        {
+            var r = await CtrAsync(["task", "exec", "--fifo-dir", Ctrd.FifoDir, "--exec-id", $"x{round}", "pipe", "cat"], hello, RoundTimeout);
+            Assert.True(r.ExitCode == 0 && r.Stdout == "hello\n", $"round {round}: {r.Describe()}");
+        });
+    }
+
+    [Fact]
+    public async Task Ctr_task_exec_of_wc_with_an_empty_stdin_counts_zero_bytes_and_ends()
+    {
+        // stdin at EOF from the start: ctr's CloseIO comes as early as it can
+        (await CtrAsync(RunArgs("empty", detach: true, "sleep", "300"))).EnsureSuccess();
+
+        await LoopAsync(Math.Max(1, Loops / 4), "ctr task exec wc -c", async round =>
+        {
+            var r = await CtrAsync(["task", "exec", "--fifo-dir", Ctrd.FifoDir, "--exec-id", $"w{round}", "empty", "wc", "-c"], [], RoundTimeout);
+            Assert.True(r.ExitCode == 0 && r.Stdout.Trim() == "0", $"round {round}: {r.Describe()}");
+        });
+    }
+
+    [Fact]
+    public async Task Echo_piped_into_ctr_run_of_cat_prints_hi_and_ends()
+    {
+        // init's stdin: ctr run sends CloseIO once its stdin ends, after the task's Start
+        var hi = Encoding.ASCII.GetBytes("hi\n");
+
+        await LoopAsync(Math.Max(1, Loops / 4), "ctr run --rm cat", async round =>
+        {
+            var r = await CtrAsync(RunArgs($"run{round}", detach: false, "cat"), hi, RoundTimeout);
+            Assert.True(r.ExitCode == 0 && r.Stdout == "hi\n", $"round {round}: {r.Describe()}");
+        });
+    }
+
+    // each round bounded by the ctr timeout: a round that hangs is killed and fails naming its number
+    private static async Task LoopAsync(int rounds, string what, Func<int, Task> round)
+    {
+        var total = Stopwatch.StartNew();
+        for (int i = 0; i < rounds; i++)
+        {
+            try { await round(i); }
+            catch (TimeoutException e)
+            {
+                Assert.Fail($"round {i} of {rounds} of {what} did not end within {RoundTimeout.TotalSeconds:0} s (ctr killed): {e.Message}");
+            }
+        }
+        Log($"{rounds} rounds of {what} in {total.Elapsed.TotalSeconds:0.0} s ({total.Elapsed.TotalMilliseconds / rounds:0} ms each)");
+    }
+}

@@ -49,9 +49,9 @@ public abstract class HeldExecTest : E2ETest, IAsyncLifetime
     }
 
     /// <summary>New stdin/stdout FIFOs for one exec, opened as containerd's client opens them.</summary>
-    private protected async Task<ClientStdio> NewStdioAsync()
+    private protected async Task<ClientStdio> NewStdioAsync(bool terminal = false)
     {
-        var stdio = await ClientStdio.CreateAsync(TempDir("rcs-xio-"), Ct);
+        var stdio = await ClientStdio.CreateAsync(TempDir("rcs-xio-"), terminal, Ct);
         _stdio.Add(stdio);
         return stdio;
     }
@@ -88,6 +88,7 @@ public abstract class HeldExecTest : E2ETest, IAsyncLifetime
             Terminal = terminal,
             Stdin = stdio?.Stdin ?? "",
             Stdout = stdio?.Stdout ?? "",
+            Stderr = stdio?.Stderr ?? "",
             Spec = ProcessSpec(args, hold, terminal),
         }, Empty.Parser);
 

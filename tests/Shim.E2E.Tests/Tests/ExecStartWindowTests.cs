@@ -56,6 +56,28 @@ public sealed class ExecStartWindowTests : HeldExecTest
     }
 
     [Fact]
+    public async Task CloseIO_during_Start_with_an_empty_input_lets_wc_count_zero_bytes()
+    {
+        // `ctr task exec ... wc -c </dev/null` in raw form: the client's writer closes without a byte
+        OursOnly("containerd's shim opens its own writer of the stdin FIFO after runc exec, and a CloseIO before that has nothing to close: wc never ends");
+        await using var shim = await StartSleeperAsync(Id);
+        var stdio = await NewStdioAsync();
+        var hold = await NewHoldAsync();
+        await ExecAsync(shim, Id, "x1", ["wc", "-c"], hold, stdio);
+        var start = await StartHeldAsync(shim, Id, "x1", hold);
+
+        await CallAsync(shim, "CloseIO", new CloseIORequest { Id = Id, ExecId = "x1", Stdin = true }, Empty.Parser).WaitAsync(StepTimeout, Ct);
+        await hold.ReleaseAsync(StepTimeout, Ct);
+        Assert.Equal(StatusCode.OK, (await start.WaitAsync(StepTimeout, Ct)).Code);
+        await stdio.WriteAndCloseAsync([], StepTimeout, Ct);
+
+        var exit = await WithinAsync(WaitAsync(shim, Id, "x1"), "the exit of wc: it never saw EOF on its stdin");
+        Assert.Equal(0u, exit.ExitStatus);
+        Assert.Equal("0", (await stdio.ReadAllAsync(StepTimeout, Ct)).Trim());
+        await CallAsync(shim, "Delete", new DeleteRequest { Id = Id, ExecId = "x1" }, DeleteResponse.Parser);
+    }
+
+    [Fact]
     public async Task CloseIO_after_Start_lets_cat_see_eof_once_the_client_closes_its_writer()
     {
         await using var shim = await StartSleeperAsync(Id);
@@ -82,7 +104,7 @@ public sealed class ExecStartWindowTests : HeldExecTest
     {
         OursOnly("containerd's shim answers a resize before Start without effect: the exec has no console yet and the size is not kept");
         await using var shim = await StartSleeperAsync(Id);
-        var stdio = await NewStdioAsync();
+        var stdio = await NewStdioAsync(terminal: true);
         await ExecAsync(shim, Id, "t1", SttyAfterALine, stdio: stdio, terminal: true);
 
         await CallAsync(shim, "ResizePty", new ResizePtyRequest { Id = Id, ExecId = "t1", Width = Width, Height = Height }, Empty.Parser);
@@ -95,7 +117,7 @@ public sealed class ExecStartWindowTests : HeldExecTest
     public async Task ResizePty_during_Start_is_applied_once_the_console_arrives()
     {
         await using var shim = await StartSleeperAsync(Id);
-        var stdio = await NewStdioAsync();
+        var stdio = await NewStdioAsync(terminal: true);
         var hold = await NewHoldAsync();
         await ExecAsync(shim, Id, "t1", SttyAfterALine, hold, stdio, terminal: true);
         var start = await StartHeldAsync(shim, Id, "t1", hold);
@@ -114,7 +136,7 @@ public sealed class ExecStartWindowTests : HeldExecTest
     public async Task ResizePty_after_Start_is_applied_at_once()
     {
         await using var shim = await StartSleeperAsync(Id);
-        var stdio = await NewStdioAsync();
+        var stdio = await NewStdioAsync(terminal: true);
         await ExecAsync(shim, Id, "t1", SttyAfterALine, stdio: stdio, terminal: true);
         await CallAsync(shim, "Start", new StartRequest { Id = Id, ExecId = "t1" }, StartResponse.Parser);
 
@@ -368,6 +390,7 @@ public sealed class ExecStartWindowTests : HeldExecTest
         var exit = await WithinAsync(WaitAsync(shim, Id, execId), $"the exit of cat ({execId}): it never saw EOF on its stdin");
         Assert.Equal(0u, exit.ExitStatus);
         Assert.Equal("hello\n", await stdio.ReadAllAsync(StepTimeout, Ct));
+        Assert.Equal("", await stdio.ReadStderrAsync(StepTimeout, Ct));
         await CallAsync(shim, "Delete", new DeleteRequest { Id = Id, ExecId = execId }, DeleteResponse.Parser);
     }
 

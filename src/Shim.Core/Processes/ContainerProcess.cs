@@ -17,8 +17,12 @@ public abstract class ContainerProcess : IExitTarget
     internal const int FailedStartStatus = 255;
 
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private ProcessState _state = CreatedState.Instance; // guarded by Gate
-    private PidFd? _pidfd;                               // guarded by Gate
+    private readonly SemaphoreSlim _operations = new(1, 1); // one operation at a time (never the exit path)
+    private ProcessState _state = CreatedState.Instance;   // guarded by Gate
+    private PidFd? _pidfd;                                 // guarded by Gate
+    private ProcessIo? _io;                                // guarded by Gate (read without it: a reference read is atomic)
+    private bool _stdinClosed;                             // guarded by Gate: CloseIO came, whenever that was
+    private (uint Width, uint Height)? _window;            // guarded by Gate: the last ResizePty, whenever it came
 
     /// <summary>Creates the record of a process of container <paramref name="containerId"/>.</summary>
     private protected ContainerProcess(string containerId, string execId, StdioPaths stdio, IEventPublisher events, ExitSequencer sequencer)
@@ -57,8 +61,8 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Stdio as requested.</summary>
     public StdioPaths Stdio { get; }
 
-    /// <summary>The shim side of the stdio once opened.</summary>
-    public ProcessIo? Io { get; private set; }
+    /// <summary>The shim side of the stdio, from the moment a start opened it (before runc runs) until a failed start or delete closes it.</summary>
+    public ProcessIo? Io => Volatile.Read(ref _io);
 
     /// <summary>Exit code (or 128+signal) once stopped.</summary>
     public int ExitStatus { get; private set; }
@@ -84,8 +88,46 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Waits for the exit.</summary>
     public Task WaitAsync(CancellationToken ct) => _exited.Task.WaitAsync(ct);
 
-    /// <summary>Drops the shim's stdin writer so the process sees EOF once the client closes too.</summary>
-    public void CloseStdin() => Io?.CloseStdin();
+    /// <summary>
+    /// CloseIO: drops the shim's stdin writer so the process sees EOF once the client closes too.
+    /// Kept when it comes before or during Start and applied as soon as the stdio is open: ctr and
+    /// nerdctl call CloseIO the moment their stdin ends, which for a short pipe is while runc exec runs.
+    /// </summary>
+    public void CloseStdin()
+    {
+        lock (Gate)
+        {
+            _stdinClosed = true;
+            _io?.CloseStdin();
+        }
+    }
+
+    /// <summary>
+    /// ResizePty: sets the terminal's window size; kept when it comes before the console is there
+    /// and applied once it arrives (under the lock, so the last size asked for is the one that stays).
+    /// </summary>
+    public void Resize(uint width, uint height)
+    {
+        lock (Gate)
+        {
+            _window = (width, height);
+            _io?.Resize(width, height);
+        }
+    }
+
+    /// <summary>Waits for this process's turn: operations on one process run one at a time, in arrival order (as containerd's shim holds the process mutex).</summary>
+    internal async ValueTask<Turn> TurnAsync(CancellationToken ct)
+    {
+        await _operations.WaitAsync(ct).ConfigureAwait(false);
+        return new Turn(_operations);
+    }
+
+    /// <summary>Ends an operation's turn when disposed.</summary>
+    internal readonly struct Turn(SemaphoreSlim operations) : IDisposable
+    {
+        /// <inheritdoc />
+        public void Dispose() => operations.Release();
+    }
 
     /// <summary>Delete waits for the output copies as long as they move; this long without a byte moving, nobody reads them.</summary>
     protected static readonly TimeSpan OutputDrainTimeout = TimeSpan.FromSeconds(10);
@@ -93,11 +135,47 @@ public abstract class ContainerProcess : IExitTarget
     /// <inheritdoc />
     void IExitTarget.OnExit(ChildExit exit) => Sequencer.Reaped(this, exit);
 
-    /// <summary>The process is running: its pid, stdio and pidfd (null when it could not be opened or the process already exited).</summary>
-    internal void Attach(int pid, ProcessIo? io, PidFd? pidfd)
+    /// <summary>A start opened the stdio (runc has not run yet): a CloseIO that came first is applied now.</summary>
+    internal void AttachIo(ProcessIo io)
+    {
+        lock (Gate)
+        {
+            _io = io;
+            if (_stdinClosed)
+            {
+                io.CloseStdin();
+            }
+        }
+    }
+
+    /// <summary>The console arrived: the last window size asked for so far is applied.</summary>
+    internal void ApplyWindow()
+    {
+        lock (Gate)
+        {
+            if (_window is { } w)
+            {
+                _io?.Resize(w.Width, w.Height);
+            }
+        }
+    }
+
+    /// <summary>A start failed: its stdio is closed.</summary>
+    internal void DetachIo()
+    {
+        ProcessIo? io;
+        lock (Gate)
+        {
+            io = _io;
+            _io = null;
+        }
+        io?.Dispose();
+    }
+
+    /// <summary>The process is running: its pid and pidfd (null when it could not be opened or the process already exited).</summary>
+    internal void Attach(int pid, PidFd? pidfd)
     {
         Pid = pid;
-        Io = io;
         lock (Gate)
         {
             _pidfd = pidfd;
@@ -166,7 +244,10 @@ public abstract class ContainerProcess : IExitTarget
         _exited.TrySetResult();
     }
 
-    /// <summary>An exec that will never run (its start failed): stopped with <see cref="FailedStartStatus"/>, no TaskExit, Wait answers.</summary>
+    /// <summary>
+    /// An exec that will never run (its start failed): it stays CREATED, as containerd's shim leaves it
+    /// (containerd's TestIssue10589 checks it), with <see cref="FailedStartStatus"/>, no TaskExit, and Wait answers.
+    /// </summary>
     internal void FailStart()
     {
         lock (Gate)
@@ -175,7 +256,7 @@ public abstract class ContainerProcess : IExitTarget
             {
                 return;
             }
-            _state = StoppedState.Instance;
+            _state = StartFailedState.Instance;
             ExitStatus = FailedStartStatus;
             ExitedAt = DateTimeOffset.UtcNow;
         }
@@ -219,7 +300,7 @@ public abstract class ContainerProcess : IExitTarget
     /// <summary>Closes the stdio and the pidfd of a process being deleted.</summary>
     protected void Release()
     {
-        Io?.Dispose();
+        DetachIo();
         DropPidFd();
     }
 }

@@ -26,13 +26,28 @@ public sealed class ExecProcess : ContainerProcess
     /// runc exec --detach; TaskExecStarted goes out before any TaskExit of this exec. A failed start
     /// is final: the exec is stopped and Wait answers (containerd's shim closes its wait channel too).
     /// </summary>
-    public Task StartAsync(ExitRouter router, RuntimeOptions options, CancellationToken ct) => State.StartAsync(this, router, options, ct);
+    public async Task StartAsync(ExitRouter router, RuntimeOptions options, CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.StartAsync(this, router, options, ct).ConfigureAwait(false);
+    }
 
-    /// <summary>Signals the exec through its pidfd (runc is not involved), so a pid reused since its exit is never hit.</summary>
-    public void Kill(uint signal) => State.Kill(this, signal);
+    /// <summary>
+    /// Signals the exec through its pidfd (runc is not involved), so a pid reused since its exit is
+    /// never hit. A Kill during Start waits for it and signals the process it started.
+    /// </summary>
+    public async Task KillAsync(uint signal, CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        State.Kill(this, signal);
+    }
 
-    /// <summary>Deletes a stopped (or never started) exec: drains its output, closes its stdio, removes its pid file.</summary>
-    public Task DeleteAsync() => State.DeleteAsync(this);
+    /// <summary>Deletes a stopped (or never started) exec: drains its output, closes its stdio, removes its pid file. A Delete during Start waits for it.</summary>
+    public async Task DeleteAsync(CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.DeleteAsync(this).ConfigureAwait(false);
+    }
 
     /// <summary>runc exec through the one start protocol; running (moved from <paramref name="from"/>) once runc returned.</summary>
     internal Task RunExecAsync(ExitRouter router, RuntimeOptions options, ProcessState from, CancellationToken ct)

@@ -26,7 +26,11 @@ public sealed partial class InitProcess
         new(containerId, stdio, runc, events, sequencer, restore);
 
     /// <summary>Checkpoint of a running or paused container (see <see cref="RunCheckpointAsync"/>).</summary>
-    public Task CheckpointAsync(string imagePath, CheckpointRequestOptions options, CancellationToken ct) => State.CheckpointAsync(this, imagePath, options, ct);
+    public async Task CheckpointAsync(string imagePath, CheckpointRequestOptions options, CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.CheckpointAsync(this, imagePath, options, ct).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// runc checkpoint. The CRIU work dir is the request's, else the

@@ -29,22 +29,46 @@ public sealed partial class InitProcess : ContainerProcess
     /// <paramref name="beforeStartEvent"/> runs with a restored pid before the start event (cgroup
     /// and OOM registration; create ran it already).
     /// </summary>
-    public Task StartAsync(ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct) => State.StartAsync(this, router, beforeStartEvent, ct);
+    public async Task StartAsync(ExitRouter router, Action<int>? beforeStartEvent, CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.StartAsync(this, router, beforeStartEvent, ct).ConfigureAwait(false);
+    }
 
     /// <summary>Sends a signal through runc kill.</summary>
-    public Task KillAsync(uint signal, bool all, CancellationToken ct) => State.KillAsync(this, signal, all, ct);
+    public async Task KillAsync(uint signal, bool all, CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.KillAsync(this, signal, all, ct).ConfigureAwait(false);
+    }
 
     /// <summary>runc pause, with PAUSING visible while it runs.</summary>
-    public Task PauseAsync(CancellationToken ct) => State.PauseAsync(this, ct);
+    public async Task PauseAsync(CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.PauseAsync(this, ct).ConfigureAwait(false);
+    }
 
     /// <summary>runc resume.</summary>
-    public Task ResumeAsync(CancellationToken ct) => State.ResumeAsync(this, ct);
+    public async Task ResumeAsync(CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.ResumeAsync(this, ct).ConfigureAwait(false);
+    }
 
     /// <summary>runc update with a LinuxResources JSON.</summary>
-    public Task UpdateAsync(ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) => State.UpdateAsync(this, resourcesJson, ct);
+    public async Task UpdateAsync(ReadOnlyMemory<byte> resourcesJson, CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.UpdateAsync(this, resourcesJson, ct).ConfigureAwait(false);
+    }
 
     /// <summary>Deletes the runc container after the process stopped (or was never started).</summary>
-    public Task DeleteAsync(CancellationToken ct) => State.DeleteAsync(this, ct);
+    public async Task DeleteAsync(CancellationToken ct)
+    {
+        using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await State.DeleteAsync(this, ct).ConfigureAwait(false);
+    }
 
     /// <summary>Takes <paramref name="execId"/> for a new exec, if the container's state allows one.</summary>
     public void ReserveExec(string execId) => State.ReserveExec(this, execId);

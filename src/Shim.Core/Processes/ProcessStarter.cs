@@ -33,7 +33,8 @@ internal sealed record StartPlan(
 }
 
 /// <summary>
-/// The one start protocol of create, exec and restore: hold exits of unknown pids → open stdio →
+/// The one start protocol of create, exec and restore: hold exits of unknown pids → open stdio (now
+/// reachable by CloseIO and ResizePty) →
 /// runc → read the pid → receive the console → copy stdio → open a pidfd → track the pid →
 /// start event → replay an exit that came first; on failure everything is rolled back.
 /// </summary>
@@ -45,26 +46,28 @@ internal static class ProcessStarter
         var sequencer = process.Sequencer;
         sequencer.BeginStart(process);
         plan.Router.BeginStart(); // from here the exit of a pid not yet known is kept for Track
-        ProcessIo? io = null;
         int pid;
         try
         {
-            io = ProcessIo.Open(plan.Stdio, process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
+            var io = ProcessIo.Open(plan.Stdio, process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
+            // reachable from here on: a CloseIO or ResizePty that comes while runc runs acts on it
+            process.AttachIo(io);
             await plan.RunRunc(io, ct).ConfigureAwait(false);
             pid = PidFile.Read(plan.PidFile);
             await io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
+            process.ApplyWindow();
             io.Start();
         }
         catch
         {
             plan.Router.EndStart();
-            io?.Dispose();
+            process.DetachIo();
             sequencer.StartFailed(process);
             throw;
         }
         // the pid names our unreaped child here, unless Track hands back its exit below
         var pidfd = OpenPidFd(process, pid);
-        process.Attach(pid, io, pidfd);
+        process.Attach(pid, pidfd);
         plan.BeforeStartEvent?.Invoke(pid);
         var early = plan.Router.Track(pid, process);
         if (early is not null)

@@ -253,6 +253,34 @@ internal sealed class PausedState : ProcessState
     public override bool ResumesOnExit => true;
 }
 
+/// <summary>
+/// An exec whose start failed: it never ran and never will. Reported as CREATED, as containerd's
+/// shim leaves such an exec in its created state (its Wait answers: the wait channel was closed).
+/// </summary>
+internal sealed class StartFailedState : ProcessState
+{
+    /// <summary>The one instance.</summary>
+    public static readonly StartFailedState Instance = new();
+
+    /// <inheritdoc />
+    public override string Name => "created (its start failed)";
+
+    /// <inheritdoc />
+    public override TaskStatus Status => TaskStatus.Created;
+
+    /// <inheritdoc />
+    public override void Kill(ExecProcess exec, uint signal) =>
+        throw new ShimException(ErrorKind.FailedPrecondition, $"cannot kill exec {exec.ExecId} of {exec.ContainerId}: its start failed, it never ran");
+
+    /// <inheritdoc />
+    public override Task DeleteAsync(ExecProcess exec)
+    {
+        exec.Remove();
+        exec.Become(DeletedState.Instance);
+        return Task.CompletedTask;
+    }
+}
+
 /// <summary>Exited; its status can be read and it can be deleted.</summary>
 internal sealed class StoppedState : ProcessState
 {

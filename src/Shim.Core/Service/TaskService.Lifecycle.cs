@@ -37,7 +37,7 @@ public sealed partial class TaskService
         }
         else
         {
-            container.GetExec(request.ExecId).Kill(request.Signal);
+            await container.GetExec(request.ExecId).KillAsync(request.Signal, ct).ConfigureAwait(false);
         }
         return new Empty();
     }
@@ -50,7 +50,7 @@ public sealed partial class TaskService
         if (request.ExecId.Length > 0)
         {
             var exec = container.GetExec(request.ExecId);
-            await exec.DeleteAsync().ConfigureAwait(false);
+            await exec.DeleteAsync(ct).ConfigureAwait(false);
             container.RemoveExec(exec.ExecId);
             _router.Forget(exec.Pid);
             return new DeleteResponse { Pid = (uint)exec.Pid, ExitStatus = (uint)exec.ExitStatus, ExitedAt = ExitTime(exec) };
@@ -139,7 +139,7 @@ public sealed partial class TaskService
         return response;
     }
 
-    /// <summary>CloseIO: drops the shim's stdin writer of init or an exec.</summary>
+    /// <summary>CloseIO: drops the shim's stdin writer of init or an exec, at once or, before its stdio is open, as soon as it is.</summary>
     public Task<Empty> CloseIOAsync(CloseIORequest request, CancellationToken ct)
     {
         Identifiers.Check("close-io", request.Id, request.ExecId);
@@ -148,12 +148,12 @@ public sealed partial class TaskService
         return Task.FromResult(new Empty());
     }
 
-    /// <summary>ResizePty: sets the window size of init's or an exec's terminal.</summary>
+    /// <summary>ResizePty: sets the window size of init's or an exec's terminal, at once or as soon as the console arrives.</summary>
     public Task<Empty> ResizePtyAsync(ResizePtyRequest request, CancellationToken ct)
     {
         Identifiers.Check("resize-pty", request.Id, request.ExecId);
         _ = ct;
-        Find(request.Id, request.ExecId).Io?.Resize(request.Width, request.Height);
+        Find(request.Id, request.ExecId).Resize(request.Width, request.Height);
         return Task.FromResult(new Empty());
     }
 

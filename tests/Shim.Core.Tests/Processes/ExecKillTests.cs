@@ -27,9 +27,9 @@ public sealed class ExecKillTests
         Reaper.Instance.Start();
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
-        exec.Attach(child.Pid, null, PidFd.Open(child.Pid));
+        exec.Attach(child.Pid, PidFd.Open(child.Pid));
         exec.Become(RunningState.Instance);
-        exec.Kill(Signals.SIGKILL);
+        await exec.KillAsync(Signals.SIGKILL, Ct);
         Assert.Equal(128 + Signals.SIGKILL, (await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct)).Status);
     }
 
@@ -40,12 +40,12 @@ public sealed class ExecKillTests
         Reaper.Instance.Start();
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
-        exec.Attach(child.Pid, null, PidFd.Open(child.Pid));
+        exec.Attach(child.Pid, PidFd.Open(child.Pid));
         exec.Become(RunningState.Instance);
         Signals.Kill(child.Pid, Signals.SIGKILL);
         await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct); // reaped: the pid is free for anyone
         Assert.Same(RunningState.Instance, exec.State);
-        var ex = Assert.Throws<ShimException>(() => exec.Kill(Signals.SIGTERM));
+        var ex = await Assert.ThrowsAsync<ShimException>(() => exec.KillAsync(Signals.SIGTERM, Ct));
         Assert.Equal(ErrorKind.NotFound, ex.Kind);
     }
 }

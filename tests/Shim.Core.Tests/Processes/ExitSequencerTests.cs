@@ -129,7 +129,7 @@ public class ExitSequencerTests
         Assert.True(exec.Exited.IsCompletedSuccessfully);
         await exec.WaitAsync(TestContext.Current.CancellationToken);
         Assert.Equal(ContainerProcess.FailedStartStatus, exec.ExitStatus);
-        Assert.Same(StoppedState.Instance, exec.State);
+        Assert.Same(StartFailedState.Instance, exec.State);
         Assert.Empty(log.Lines);
     }
 
@@ -143,6 +143,7 @@ public class ExitSequencerTests
         sequencer.Reaped(init, new ChildExit(10, 0, DateTimeOffset.UnixEpoch));
         Assert.Throws<ShimException>(() => sequencer.BeginStart(exec));
         Assert.True(exec.Exited.IsCompletedSuccessfully);
+        Assert.Same(StartFailedState.Instance, exec.State); // CREATED, as containerd's shim leaves it
         Assert.Equal(["exit:c"], log.Lines);
     }
 

@@ -140,6 +140,9 @@ public sealed class ProcessStateTests : IAsyncLifetime
         { "running", "start", FP, None },
         { "running", "kill", "running", None },
         { "running", "delete", FP, None },
+        { "start failed", "start", FP, None },
+        { "start failed", "kill", FP, None },
+        { "start failed", "delete", "deleted", None },
         { "stopped", "start", FP, None },
         { "stopped", "kill", NF, None },
         { "stopped", "delete", "deleted", None },
@@ -156,8 +159,8 @@ public sealed class ProcessStateTests : IAsyncLifetime
         Func<Task> operation = op switch
         {
             "start" => () => exec.StartAsync(new ExitRouter(), new RuntimeOptions(), Ct),
-            "kill" => () => { exec.Kill(0); return Task.CompletedTask; },
-            _ => () => exec.DeleteAsync(),
+            "kill" => () => exec.KillAsync(0, Ct),
+            _ => () => exec.DeleteAsync(Ct),
         };
         await AssertOutcome(exec, op, operation, outcome, runcVerb);
     }
@@ -200,7 +203,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_failed_start_leaves_init_created_and_a_failed_exec_stopped_with_status_255()
+    public async Task A_failed_start_leaves_init_created_and_a_failed_exec_created_with_status_255_and_its_wait_answered()
     {
         _runc.FailVerbWith = "start:hook failed";
         var init = NewInit("created");
@@ -210,7 +213,8 @@ public sealed class ProcessStateTests : IAsyncLifetime
         _runc.FailExec = true;
         var exec = NewExec("created");
         await Assert.ThrowsAnyAsync<Exception>(() => exec.StartAsync(new ExitRouter(), new RuntimeOptions(), Ct));
-        Assert.Same(StoppedState.Instance, exec.State);
+        Assert.Same(StartFailedState.Instance, exec.State);
+        Assert.Equal(TaskStatus.Created, exec.State.Status);
         Assert.Equal(255, exec.ExitStatus);
         Assert.True(exec.Exited.IsCompleted);
     }
@@ -270,7 +274,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
         init.Container = new Container("c1", _bundle, rootfsMounted: false, sharesPidNamespace: false, init) { Stdio = Stdio.TestStdio.Context };
         if (state != "restore pending")
         {
-            init.Attach(_child!.Pid, null, PidFd.Open(_child.Pid));
+            init.Attach(_child!.Pid, PidFd.Open(_child.Pid));
             init.Become(State(state));
         }
         return init;
@@ -282,7 +286,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
         var exec = new ExecProcess(init.Container!, "e1", new StdioPaths("", "", "", false), "{}"u8.ToArray(), _events);
         if (state != "created")
         {
-            exec.Attach(_child!.Pid, null, PidFd.Open(_child.Pid));
+            exec.Attach(_child!.Pid, PidFd.Open(_child.Pid));
             exec.Become(State(state));
         }
         return exec;
@@ -296,6 +300,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
         "pausing" => PausingState.Instance,
         "paused" => PausedState.Instance,
         "stopped" => StoppedState.Instance,
+        "start failed" => StartFailedState.Instance,
         "deleted" => DeletedState.Instance,
         _ => throw new ArgumentException(name),
     };

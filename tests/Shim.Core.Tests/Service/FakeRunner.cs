@@ -21,6 +21,12 @@ internal sealed class FakeRunner : IRuncRunner
     public string? FailVerbWith { get; set; }
     public ConcurrentDictionary<string, IReadOnlyList<string>> ArgsByVerb { get; } = new();
 
+    /// <summary>What "exec" runs (on the host, with the stdio runc was given); `sleep ExecSeconds` when null.</summary>
+    public string[]? ExecCommand { get; set; }
+
+    /// <summary>The pty slave of each terminal exec (runc keeps it as the process's stdio; the test reads its window size).</summary>
+    public ConcurrentQueue<Microsoft.Win32.SafeHandles.SafeFileHandle> ExecTerminals { get; } = new();
+
     /// <summary>A verb that, once entered, waits for <see cref="Release"/> (so a test can act while "runc" runs).</summary>
     public string? HoldVerb { get; set; }
     public TaskCompletionSource HoldEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,7 +66,7 @@ internal sealed class FakeRunner : IRuncRunner
             case "exec" when FailExec:
                 return new RuncResult(1, [], "exec failed: unable to start container process: exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory");
             case "exec":
-                var execChild = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", ExecSeconds] });
+                var execChild = Reaper.Instance.Spawn(ExecSpawn(args, io));
                 string execPidFile = args[args.ToList().IndexOf("--pid-file") + 1];
                 await File.WriteAllTextAsync(execPidFile, execChild.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
                 ExecPids.Enqueue(execChild.Pid);
@@ -99,5 +105,30 @@ internal sealed class FakeRunner : IRuncRunner
                 return new RuncResult(0, System.Text.Encoding.UTF8.GetBytes($"[{Pids[id]}]"), "");
         }
         return new RuncResult(0, [], "");
+    }
+
+    /// <summary>
+    /// The exec's process as runc would start it: on the pipes runc got, or on a new pty whose master
+    /// goes to the console socket (runc sends it before `runc exec --detach` returns).
+    /// </summary>
+    private SpawnOptions ExecSpawn(IReadOnlyList<string> args, RuncIo io)
+    {
+        string[] command = ExecCommand ?? ["/bin/sleep", ExecSeconds];
+        int socket = args.ToList().IndexOf("--console-socket");
+        if (socket >= 0)
+        {
+            var (master, slave, _) = Terminal.OpenPty();
+            using (master)
+            {
+                ConsoleSocket.SendMaster(args[socket + 1], master);
+            }
+            ExecTerminals.Enqueue(slave);
+            return new SpawnOptions { Path = command[0], Args = command, Fds = new Dictionary<int, System.Runtime.InteropServices.SafeHandle> { [0] = slave, [1] = slave, [2] = slave } };
+        }
+        if (io.Stdin is null)
+        {
+            return new SpawnOptions { Path = command[0], Args = command };
+        }
+        return new SpawnOptions { Path = command[0], Args = command, Fds = new Dictionary<int, System.Runtime.InteropServices.SafeHandle> { [0] = io.Stdin, [1] = io.Stdout!, [2] = io.Stderr! } };
     }
 }

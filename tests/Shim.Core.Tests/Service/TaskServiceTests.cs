@@ -215,7 +215,8 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         await Assert.ThrowsAsync<Shim.Runc.RuncException>(() => Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct));
         var waited = await Service.WaitAsync(new WaitRequest { Id = "c1", ExecId = "e1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
         Assert.Equal(255u, waited.ExitStatus);
-        Assert.Equal(TaskStatus.Stopped, (await Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)).Status);
+        // as containerd's shim: an exec that never ran stays CREATED (containerd's TestIssue10589)
+        Assert.Equal(TaskStatus.Created, (await Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)).Status);
         var again = await Assert.ThrowsAsync<ShimException>(() => Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct));
         Assert.Equal(ErrorKind.FailedPrecondition, again.Kind);
         await Service.DeleteAsync(new DeleteRequest { Id = "c1", ExecId = "e1" }, Ct);

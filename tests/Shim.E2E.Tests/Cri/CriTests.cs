@@ -20,7 +20,7 @@ public abstract partial class CriTests : E2ETest
     private protected override bool WithCri => true;
 
     /// <summary>The CRI runtime handler of the runtime under test.</summary>
-    private static string Handler => Prereqs.IsStockRuntime ? PrivateContainerd.StockCriHandler : PrivateContainerd.OurCriHandler;
+    private protected static string Handler => Prereqs.IsStockRuntime ? PrivateContainerd.StockCriHandler : PrivateContainerd.OurCriHandler;
 
 
     [GeneratedRegex(@"^\S+ stdout F " + AppLogLine + "$")]
@@ -233,9 +233,9 @@ public abstract partial class CriTests : E2ETest
         checks.AssertAllPassed();
     }
 
-    private static CallOptions Opts(int seconds = 30) => CriClient.Opts(Ct, TimeSpan.FromSeconds(seconds));
+    private protected static CallOptions Opts(int seconds = 30) => CriClient.Opts(Ct, TimeSpan.FromSeconds(seconds));
 
-    private async Task ImportImagesAsync()
+    private protected async Task ImportImagesAsync()
     {
         foreach (var archive in new[] { await OciImage.GetAsync(), await OciImage.GetPauseAsync() })
         {
@@ -296,7 +296,7 @@ public abstract partial class CriTests : E2ETest
     }
 
     /// <summary>Runs a cleanup call; false when it timed out (CRI is stuck on this pod).</summary>
-    private static async Task<bool> Ignore(Func<Task> f)
+    private protected static async Task<bool> Ignore(Func<Task> f)
     {
         try { await f(); return true; }
         catch (RpcException e)

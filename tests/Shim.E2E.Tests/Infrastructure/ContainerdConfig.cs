@@ -7,7 +7,8 @@ namespace Shim.E2E.Tests;
 /// (where the CRI plugin is split into io.containerd.cri.v1.runtime / .images and NRI is on by
 /// default with a machine-wide socket, so it is always disabled here). With CRI the handlers are
 /// <c>runc</c> (stock shim, private runc root) and <c>runcsharp</c> (ours; no [options] table on
-/// purpose: for a non-runc runtime_type CRI would send it as runtimeoptions.v1.Options).
+/// purpose: for a non-runc runtime_type CRI would send it as runtimeoptions.v1.Options). CRI's
+/// streaming server (exec URLs) listens on 127.0.0.1 only, on a port of its own choosing.
 /// </summary>
 internal static class ContainerdConfig
 {
@@ -60,6 +61,13 @@ internal static class ContainerdConfig
         if (v3)
         {
             sb.Append($"""
+                  [plugins.'io.containerd.grpc.v1.cri']
+                    # the streaming server of Exec/Attach/PortForward URLs: loopback only, a free port
+                    # (each daemon its own; the URL CRI hands out carries the port it got)
+                    disable_tcp_service = true
+                    stream_server_address = "127.0.0.1"
+                    stream_server_port = "0"
+                    enable_tls_streaming = false
                   [plugins.'io.containerd.cri.v1.images'.pinned_images]
                     sandbox = "{PrivateContainerd.SandboxImage}"
                   [plugins.'io.containerd.cri.v1.runtime']
@@ -88,6 +96,12 @@ internal static class ContainerdConfig
             sb.Append($"""
                   [{p}]
                     sandbox_image = "{PrivateContainerd.SandboxImage}"
+                    # the streaming server of Exec/Attach/PortForward URLs: loopback only, a free port
+                    # (each daemon its own; the URL CRI hands out carries the port it got)
+                    disable_tcp_service = true
+                    stream_server_address = "127.0.0.1"
+                    stream_server_port = "0"
+                    enable_tls_streaming = false
                     # no CAP_SYS_RESOURCE here: runc cannot give the pause container oom_score_adj -998
                     restrict_oom_score_adj = true
                     [{p}.cni]

@@ -36,11 +36,22 @@ public sealed class PipedExecTests : E2ETest
         (await CtrAsync(RunArgs("pipe", detach: true, "sleep", "300"))).EnsureSuccess();
         var hello = Encoding.ASCII.GetBytes("hello\n");
 
+        int lost = 0;
         await LoopAsync(Loops, "ctr task exec cat", async round =>
         {
             var r = await CtrAsync(["task", "exec", "--fifo-dir", Ctrd.FifoDir, "--exec-id", $"x{round}", "pipe", "cat"], hello, RoundTimeout);
-            Assert.True(r.ExitCode == 0 && r.Stdout == "hello\n", $"round {round}: {r.Describe()}");
+            Assert.True(r.ExitCode == 0, $"round {round}: {r.Describe()}");
+            if (r.Stdout != "hello\n" && Prereqs.IsStockRuntime && "hello\n".StartsWith(r.Stdout, StringComparison.Ordinal))
+            {
+                // containerd's shim reports the exit without waiting for the client to read the
+                // output, and ctr closes its FIFOs at the exit event (seen with 2.1.9: "" in 1 of 10
+                // rounds); what this test is about, that cat ends, still holds
+                lost++;
+                return;
+            }
+            Assert.True(r.Stdout == "hello\n", $"round {round}: {r.Describe()}");
         });
+        if (lost > 0) { Log($"{Runtime}: {lost} of {Loops} rounds lost (part of) cat's output"); }
     }
 
     // each round bounded by the ctr timeout: a round that hangs is killed and fails naming its number

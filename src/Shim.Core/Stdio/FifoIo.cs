@@ -38,12 +38,12 @@ internal sealed class FifoIo(StdioContext context, string containerId, string ns
         {
             return null;
         }
-        if (!Fds.IsFifo(path))
+        var destination = OpenOutputPath(path, stream, out var fifo);
+        if (fifo is null)
         {
-            return OutputPipe(OpenLogFile(path), uid, gid, stream).RuncEnd;
+            return OutputPipe(destination, uid, gid, stream).RuncEnd;
         }
-        var destination = Own(Fifos.OpenOutput(path));
-        var observer = Own(Fifos.OpenObserver(path));
+        var observer = Own(Fifos.OpenObserver(fifo));
         var (runcEnd, pipeRead) = OutputPipe(destination, uid, gid, stream);
         _delivery.Add((pipeRead, observer));
         return runcEnd;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using Shim.Core.Errors;
 using Shim.Os;
 using Shim.Runc;
 
@@ -36,7 +37,19 @@ public abstract partial class ProcessIo
     /// </summary>
     private protected SafeFileHandle OpenStdinFifo(string path)
     {
-        var (reader, keeper) = Fifos.OpenInput(path);
+        SafeFileHandle reader, keeper;
+        try
+        {
+            (reader, keeper) = Fifos.OpenInput(path);
+        }
+        catch (InvalidDataException)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"opening stdin {path} failed: it is not a FIFO");
+        }
+        catch (ErrnoException ex)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"opening stdin {path} failed: {ex.Message}", ex);
+        }
         Own(reader);
         _stdinKeeper = keeper;
         return reader;
@@ -68,7 +81,29 @@ public abstract partial class ProcessIo
         return (RuncEnd(pipeWrite, uid, gid), pipeRead);
     }
 
-    /// <summary>Opens (creating it and its directory) a log file for appending.</summary>
+    /// <summary>
+    /// An output path of pipe or terminal mode that is not a FIFO (a file, /dev/null): appended to
+    /// when it exists, never created (containerd's shim opens it O_WRONLY|O_APPEND). Null when the
+    /// path names a FIFO, whose handle is returned in <paramref name="fifo"/> instead.
+    /// </summary>
+    private protected SafeFileHandle OpenOutputPath(string path, string stream, out SafeFileHandle? fifo)
+    {
+        SafeFileHandle handle;
+        bool isFifo;
+        try
+        {
+            (handle, isFifo) = Fifos.OpenOutputPath(path);
+        }
+        catch (ErrnoException ex)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"opening {stream} {path} failed: {ex.Message}", ex);
+        }
+        Own(handle);
+        fifo = isFifo ? handle : null;
+        return handle;
+    }
+
+    /// <summary>Opens (creating it and its directory) a log file for appending (file:// URIs, as containerd's shim).</summary>
     private protected SafeFileHandle OpenLogFile(string path)
     {
         string? dir = Path.GetDirectoryName(path);

@@ -40,7 +40,7 @@ internal sealed class TerminalIo(StdioContext context, string containerId, strin
         }
         else if (stdoutPath.Length > 0)
         {
-            _output = scheme == "file" || !Fds.IsFifo(stdoutPath) ? OpenLogFile(stdoutPath) : Own(Fifos.OpenOutput(stdoutPath));
+            _output = scheme == "file" ? OpenLogFile(stdoutPath) : OpenOutputPath(stdoutPath, "stdout", out _);
         }
         if (paths.Stdin.Length > 0)
         {

@@ -1,3 +1,4 @@
+using Shim.Core.Errors;
 using System.Security.Cryptography;
 using System.Text;
 using Shim.Core.Stdio;
@@ -76,6 +77,40 @@ public sealed class FifoIoTests : IDisposable
         Assert.True(await io.WaitOutputAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal("before\nafter\n", File.ReadAllText(log));
         Assert.False(io.HoldsUnreadOutput());
+    }
+
+    [Theory]
+    [InlineData("out.log")]
+    [InlineData("missing-dir/out.log")]
+    public void A_stdout_path_that_does_not_exist_is_an_invalid_argument_and_nothing_is_created(string name)
+    {
+        // containerd's shim appends to an existing file and creates none (only file:// URIs create)
+        string log = Path.Combine(_files.Dir, name);
+
+        var ex = Assert.Throws<ShimException>(() => ProcessIo.Open(TestStdio.Context, new StdioPaths("", log, "", Terminal: false), 0, 0));
+
+        Assert.Equal(ErrorKind.InvalidArgument, ex.Kind);
+        Assert.Contains($"opening stdout {log} failed", ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(log));
+        Assert.False(Directory.Exists(Path.Combine(_files.Dir, "missing-dir")));
+    }
+
+    [Theory]
+    [InlineData("/etc/hostname")]
+    [InlineData("/dev/null")]
+    [InlineData("dir")]
+    public void A_stdin_that_is_not_a_fifo_is_an_invalid_argument(string path)
+    {
+        // containerd's shim: "is not fifo"; ours read the host's file into the process
+        if (path == "dir")
+        {
+            path = _files.Dir;
+        }
+
+        var ex = Assert.Throws<ShimException>(() => ProcessIo.Open(TestStdio.Context, new StdioPaths(path, "", "", Terminal: false), 0, 0));
+
+        Assert.Equal(ErrorKind.InvalidArgument, ex.Kind);
+        Assert.Equal($"opening stdin {path} failed: it is not a FIFO", ex.Message);
     }
 
     [Fact]

@@ -28,13 +28,14 @@ internal static class ServeCommand
         var reaper = Reaper.Instance;
         // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.
         var loop = IoLoop.Shared;
+        var log = OpenLog(args);
         reaper.RunOnCurrentThread(() =>
-            Task.Run(() => RunAsync(args, signalsBlocked, reaper, loop)).ContinueWith(
+            Task.Run(() => RunAsync(args, signalsBlocked, reaper, loop, log)).ContinueWith(
                 t =>
                 {
                     if (t.IsFaulted)
                     {
-                        ShimLog.Error("shim failed", ShimLog.Field("error", t.Exception?.InnerException?.Message));
+                        log.Error("shim failed", ShimLog.Field("error", t.Exception?.InnerException?.Message));
                     }
                     Environment.Exit(t.IsCompletedSuccessfully ? t.Result : 1);
                 },
@@ -50,9 +51,8 @@ internal static class ServeCommand
     // StartCommand gives the daemon): spaced exec probes share one trim instead of one each
     private const long TrimAfterAllocated = 1 << 20;
 
-    private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked, Reaper reaper, IoLoop loop)
+    private static async Task<int> RunAsync(ShimArgs args, bool signalsBlocked, Reaper reaper, IoLoop loop, ShimLogger log)
     {
-        OpenLog(args);
         var settings = new ShimSettings
         {
             Namespace = args.Namespace,
@@ -60,10 +60,10 @@ internal static class ServeCommand
             Address = args.Address,
             TtrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") ?? args.Address + ".ttrpc",
             Debug = args.Debug,
-            RuncCallTimeout = RuncCallTimeout(),
+            RuncCallTimeout = RuncCallTimeout(log),
         };
         // a callback that throws is contained by the loop; it must not also go unnoticed
-        loop.CallbackFailed += static ex => ShimLog.Error("io-loop callback failed", ShimLog.Field("error", ex.ToString()));
+        loop.CallbackFailed += ex => log.Error("io-loop callback failed", ShimLog.Field("error", ex.ToString()));
         using var listener = args.Socket.Length > 0
             ? LoopListener.Bind(loop, ShimAddress.PathOf(args.Socket))
             : InheritedListener(loop);
@@ -71,7 +71,7 @@ internal static class ServeCommand
 
 #pragma warning disable CA2007 // an executable with no SynchronizationContext: nothing for ConfigureAwait to avoid on disposal
         await using var events = new TtrpcEventPublisher(
-            settings.TtrpcAddress, settings.Namespace, (path, ct) => LoopTtrpcConnection.ConnectAsync(loop, path, ct));
+            settings.TtrpcAddress, settings.Namespace, (path, ct) => LoopTtrpcConnection.ConnectAsync(loop, path, ct), log);
         var router = new ExitRouter();
         using var exits = reaper.Subscribe();
         using var stop = new CancellationTokenSource();
@@ -79,31 +79,31 @@ internal static class ServeCommand
 
         using var oom = new Shim.Core.Cgroups.OomWatcher(loop);
         // the one loop and the one reaper of the shim carry every process's stdio too
-        var stdio = new StdioContext(loop, reaper, TimeProvider.System);
+        var stdio = new StdioContext(loop, reaper, TimeProvider.System) { Log = log };
         var service = new TaskService(settings, events, new RuncRunner(reaper), router, stdio, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         using var trimmer = new Shim.Core.Memory.IdleTrimmer(
             TrimAfterQuiet, TrimLate, Shim.Core.Memory.IdleTrimmer.TrimProcess, TimeProvider.System,
-            static () => GC.GetTotalAllocatedBytes(precise: false), TrimAfterAllocated);
+            static () => GC.GetTotalAllocatedBytes(precise: false), TrimAfterAllocated, log);
         await using var server = new TtrpcServer(registry, new TtrpcServerOptions
         {
-            AcceptFilter = SamePeerUser,
+            AcceptFilter = connection => SamePeerUser(connection, log),
             Activity = trimmer.Touch,
             ErrorMapper = StatusMapping.ToStatus,
-            Log = message => ShimLog.Debug(message),
+            Log = message => log.Debug(message),
         });
 #pragma warning restore CA2007
 
         using var signals = ListenForStop(loop, signalsBlocked, stop);
 
-        ShimLog.Info("shim serving", ShimLog.Field("socket", socketPath));
+        log.Info("shim serving", ShimLog.Field("socket", socketPath));
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var onStop = stop.Token.Register(() => stopped.TrySetResult());
         var serving = server.ServeAsync(new LoopTtrpcListener(listener), stop.Token);
         await Task.WhenAny(service.ShutdownRequested, stopped.Task, serving).ConfigureAwait(false);
 
-        ShimLog.Info("shim shutting down");
+        log.Info("shim shutting down");
         using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
         {
             try
@@ -112,7 +112,7 @@ internal static class ServeCommand
             }
             catch (OperationCanceledException)
             {
-                ShimLog.Warn("calls still running at shutdown");
+                log.Warn("calls still running at shutdown");
             }
         }
         await events.FlushAsync(TimeSpan.FromSeconds(3)).ConfigureAwait(false);
@@ -126,17 +126,17 @@ internal static class ServeCommand
     }
 
     /// <summary>The short runc calls' watchdog: RUNCSHARP_RUNC_TIMEOUT when usable, else the default (an unusable value is logged).</summary>
-    private static TimeSpan RuncCallTimeout()
+    private static TimeSpan RuncCallTimeout(ShimLogger log)
     {
         string? value = Environment.GetEnvironmentVariable(RuncTimeoutSetting.Variable);
         if (RuncTimeoutSetting.Parse(value, out string? problem) is { } timeout)
         {
-            ShimLog.Info("runc watchdog from the environment", ShimLog.Field(RuncTimeoutSetting.Variable, value) + " " + ShimLog.Field("seconds", timeout.TotalSeconds));
+            log.Info("runc watchdog from the environment", ShimLog.Field(RuncTimeoutSetting.Variable, value) + " " + ShimLog.Field("seconds", timeout.TotalSeconds));
             return timeout;
         }
         if (problem is not null)
         {
-            ShimLog.Warn($"ignored {RuncTimeoutSetting.Variable}: {problem}",
+            log.Warn($"ignored {RuncTimeoutSetting.Variable}: {problem}",
                 ShimLog.Field("value", value) + " " + ShimLog.Field("seconds", RuncConfig.DefaultCallTimeout.TotalSeconds));
         }
         return RuncConfig.DefaultCallTimeout;
@@ -165,7 +165,7 @@ internal static class ServeCommand
         }
     }
 
-    private static bool SamePeerUser(ITtrpcConnection connection)
+    private static bool SamePeerUser(ITtrpcConnection connection, ShimLogger log)
     {
         if (connection is not LoopTtrpcConnection loopConnection)
         {
@@ -175,25 +175,26 @@ internal static class ServeCommand
         bool same = uid == Shim.Os.ProcessInfo.EffectiveUid && gid == Shim.Os.ProcessInfo.EffectiveGid;
         if (!same)
         {
-            ShimLog.Warn("refused connection from another user", ShimLog.Field("uid", uid) + " " + ShimLog.Field("gid", gid));
+            log.Warn("refused connection from another user", ShimLog.Field("uid", uid) + " " + ShimLog.Field("gid", gid));
         }
         return same;
     }
 
-    private static void OpenLog(ShimArgs args)
+    /// <summary>The shim's log: the bundle's `log` FIFO, which containerd holds the read side of and copies into its own log.</summary>
+    private static ShimLogger OpenLog(ShimArgs args)
     {
-        ShimLog.MinLevel = args.Debug ? LogLevel.Debug : LogLevel.Info;
-        ShimLog.CommonFields = ShimLog.Field("namespace", args.Namespace) + " runtime=io.containerd.runcsharp.v2";
+        var level = args.Debug ? LogLevel.Debug : LogLevel.Info;
+        string common = ShimLog.Field("namespace", args.Namespace) + " runtime=io.containerd.runcsharp.v2";
         try
         {
-            // containerd holds the read side of the bundle's `log` FIFO and copies it into its own log
-            using var log = Fds.Open("log", Fds.O_WRONLY | Fds.O_NONBLOCK);
-            Fds.Dup2(log, 2);
-            ShimLog.UseStderr();
+            using var fifo = Fds.Open("log", Fds.O_WRONLY | Fds.O_NONBLOCK);
+            Fds.Dup2(fifo, 2);
+            return ShimLogger.ToStderr(level, common);
         }
         catch (ErrnoException)
         {
             // no reader (run by hand): log nowhere rather than block
+            return ShimLogger.Discard;
         }
     }
 

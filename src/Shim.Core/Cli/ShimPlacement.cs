@@ -57,7 +57,9 @@ public static class ShimPlacement
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
         {
-            ShimLog.Debug("oom_score_adj not set", ShimLog.Field("error", ex.Message));
+            // the start action has no log (its output goes to containerd as the address); the shim
+            // only runs with containerd's score, as containerd's shim does when it cannot set its own
+            _ = ex;
         }
     }
 }

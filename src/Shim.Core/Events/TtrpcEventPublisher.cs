@@ -28,6 +28,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     private readonly EventBacklog<ForwardRequest> _queue = new(Capacity, IsCritical);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _consumer;
+    private readonly ShimLogger _log;
     private long _published;
     private long _delivered;
     private long _rejected;
@@ -38,9 +39,10 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
     /// Starts the consumer for containerd at <paramref name="ttrpcAddress"/> (a socket path, optionally unix://),
     /// connecting through <paramref name="connect"/> (default: a .NET socket).
     /// </summary>
-    public TtrpcEventPublisher(string ttrpcAddress, string ns, Func<string, CancellationToken, ValueTask<ITtrpcConnection>>? connect = null)
+    public TtrpcEventPublisher(string ttrpcAddress, string ns, Func<string, CancellationToken, ValueTask<ITtrpcConnection>>? connect = null, ShimLogger? log = null)
     {
         ArgumentNullException.ThrowIfNull(ttrpcAddress);
+        _log = log ?? ShimLogger.Discard;
         _connect = connect ?? (static async (path, ct) => await SocketTtrpcConnection.ConnectAsync(path, ct).ConfigureAwait(false));
         _address = ttrpcAddress.StartsWith("unix://", StringComparison.Ordinal) ? ttrpcAddress["unix://".Length..] : ttrpcAddress;
         _namespace = ns;
@@ -65,7 +67,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
         if (shed)
         {
             Interlocked.Increment(ref _delivered); // it will never be delivered; do not make FlushAsync wait for it
-            ShimLog.Error("event queue full: event dropped", ShimLog.Field("topic", victim!.Envelope.Topic) + " " + ShimLog.Field("dropped_total", _queue.Dropped));
+            _log.Error("event queue full: event dropped", ShimLog.Field("topic", victim!.Envelope.Topic) + " " + ShimLog.Field("dropped_total", _queue.Dropped));
         }
     }
 
@@ -153,7 +155,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
                 await _client.CallAsync(Service, "Forward", request, Empty.Parser, ForwardTimeout, null, ct).ConfigureAwait(false);
                 if (attempt > 1)
                 {
-                    ShimLog.Info("event delivered after retries", ShimLog.Field("topic", request.Envelope.Topic) + " " + ShimLog.Field("attempts", attempt));
+                    _log.Info("event delivered after retries", ShimLog.Field("topic", request.Envelope.Topic) + " " + ShimLog.Field("attempts", attempt));
                 }
                 return;
             }
@@ -164,7 +166,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
             catch (Exception ex) when (IsRejection(ex))
             {
                 Interlocked.Increment(ref _rejected);
-                ShimLog.Error("containerd rejected an event: dropped, the events after it go on",
+                _log.Error("containerd rejected an event: dropped, the events after it go on",
                     ShimLog.Field("topic", request.Envelope.Topic) + " " + ShimLog.Field("attempts", attempt) + " " + ShimLog.Field("error", ex.Message));
                 return;
             }
@@ -172,7 +174,7 @@ public sealed class TtrpcEventPublisher : IEventPublisher, IAsyncDisposable
             {
                 if (attempt == 1 || attempt % 20 == 0)
                 {
-                    ShimLog.Warn("forwarding event failed, will retry", ShimLog.Field("topic", request.Envelope.Topic) + " " + ShimLog.Field("error", ex.Message));
+                    _log.Warn("forwarding event failed, will retry", ShimLog.Field("topic", request.Envelope.Topic) + " " + ShimLog.Field("error", ex.Message));
                 }
                 if (_client is not null)
                 {

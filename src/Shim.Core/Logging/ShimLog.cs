@@ -20,77 +20,72 @@ public enum LogLevel
 /// <summary>
 /// The shim's log: logrus-style text lines on fd 2, which serve mode points at the bundle's `log`
 /// FIFO (containerd copies it into its own log). Writes never block: when the FIFO is full the line
-/// is dropped and counted, because a stuck log must not stall container I/O.
+/// is dropped and counted, because a stuck log must not stall container I/O. Made once by the host
+/// and handed down (StdioContext, the exit sequencers, the event publisher); nothing is global.
 /// </summary>
-public static class ShimLog
+public sealed class ShimLogger
 {
-    private static readonly Lock Gate = new();
-    private static FileStream? _sink;
-    private static long _dropped;
+    private readonly Lock _gate = new();
+    private readonly Stream? _sink;       // null: lines are dropped without a word (tests, the start action)
+    private readonly LogLevel _minLevel;
+    private readonly string _commonFields;
+    private long _dropped;
 
-    /// <summary>Lines below this level are skipped (-debug lowers it to Debug).</summary>
-    public static LogLevel MinLevel { get; set; } = LogLevel.Info;
+    /// <summary>A log that writes nothing.</summary>
+    public static ShimLogger Discard { get; } = new(null, LogLevel.Error, "");
 
-    /// <summary>Fields added to every line (namespace, id).</summary>
-    public static string CommonFields { get; set; } = "";
+    /// <summary>A log writing lines of <paramref name="minLevel"/> and up to <paramref name="sink"/>, each with <paramref name="commonFields"/>.</summary>
+    public ShimLogger(Stream? sink, LogLevel minLevel, string commonFields)
+    {
+        _sink = sink;
+        _minLevel = minLevel;
+        _commonFields = commonFields;
+    }
+
+    /// <summary>A log on fd 2, already non-blocking (serve mode pointed it at the bundle's log FIFO).</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the log lives as long as the process; fd 2 is not owned")]
+    public static ShimLogger ToStderr(LogLevel minLevel, string commonFields) =>
+        new(new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 0), minLevel, commonFields);
 
     /// <summary>True when debug lines are written; guard field formatting on hot paths with it.</summary>
-    public static bool DebugEnabled => MinLevel <= LogLevel.Debug && _sink is not null;
+    public bool DebugEnabled => _minLevel <= LogLevel.Debug && _sink is not null;
 
     /// <summary>Lines dropped because the log pipe was full.</summary>
-    public static long Dropped => Interlocked.Read(ref _dropped);
-
-    /// <summary>Writes to an already non-blocking fd 2 from now on.</summary>
-    [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the sink lives as long as the process; its handle does not own fd 2")]
-    public static void UseStderr()
-    {
-        lock (Gate)
-        {
-            _sink = new FileStream(new SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 0);
-        }
-    }
+    public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Debug line.</summary>
-    public static void Debug(string message, string? fields = null) => Write(LogLevel.Debug, message, fields);
+    public void Debug(string message, string? fields = null) => Write(LogLevel.Debug, message, fields);
 
     /// <summary>Info line.</summary>
-    public static void Info(string message, string? fields = null) => Write(LogLevel.Info, message, fields);
+    public void Info(string message, string? fields = null) => Write(LogLevel.Info, message, fields);
 
     /// <summary>Warning line.</summary>
-    public static void Warn(string message, string? fields = null) => Write(LogLevel.Warn, message, fields);
+    public void Warn(string message, string? fields = null) => Write(LogLevel.Warn, message, fields);
 
     /// <summary>Error line.</summary>
-    public static void Error(string message, string? fields = null) => Write(LogLevel.Error, message, fields);
+    public void Error(string message, string? fields = null) => Write(LogLevel.Error, message, fields);
 
-    /// <summary>Formats one field as logrus does (quoted when needed).</summary>
-    public static string Field(string key, object? value)
+    private void Write(LogLevel level, string message, string? fields)
     {
-        string text = value?.ToString() ?? "";
-        bool quote = text.Length == 0 || text.AsSpan().IndexOfAny(" =\"\t\n") >= 0;
-        return quote ? $"{key}={Quote(text)}" : $"{key}={text}";
-    }
-
-    private static void Write(LogLevel level, string message, string? fields)
-    {
-        if (level < MinLevel || _sink is null)
+        if (level < _minLevel || _sink is null)
         {
             return;
         }
         var line = new StringBuilder(128);
         line.Append("time=\"").Append(DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", System.Globalization.CultureInfo.InvariantCulture))
             .Append("\" level=").Append(level switch { LogLevel.Debug => "debug", LogLevel.Info => "info", LogLevel.Warn => "warning", _ => "error" })
-            .Append(" msg=").Append(Quote(message));
+            .Append(" msg=").Append(ShimLog.Quote(message));
         if (fields is { Length: > 0 })
         {
             line.Append(' ').Append(fields);
         }
-        if (CommonFields.Length > 0)
+        if (_commonFields.Length > 0)
         {
-            line.Append(' ').Append(CommonFields);
+            line.Append(' ').Append(_commonFields);
         }
         line.Append('\n');
         byte[] bytes = Encoding.UTF8.GetBytes(line.ToString());
-        lock (Gate)
+        lock (_gate)
         {
             try
             {
@@ -102,7 +97,19 @@ public static class ShimLog
             }
         }
     }
+}
 
-    private static string Quote(string text) =>
+/// <summary>The log's field formatting (logrus's): a pure function, shared by every caller.</summary>
+public static class ShimLog
+{
+    /// <summary>Formats one field as logrus does (quoted when needed).</summary>
+    public static string Field(string key, object? value)
+    {
+        string text = value?.ToString() ?? "";
+        bool quote = text.Length == 0 || text.AsSpan().IndexOfAny(" =\"\t\n") >= 0;
+        return quote ? $"{key}={Quote(text)}" : $"{key}={text}";
+    }
+
+    internal static string Quote(string text) =>
         "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal) + "\"";
 }

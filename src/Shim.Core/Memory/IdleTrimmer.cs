@@ -15,6 +15,7 @@ namespace Shim.Core.Memory;
 /// </summary>
 public sealed class IdleTrimmer : IDisposable
 {
+    private readonly Logging.ShimLogger _log;
     private const int Idle = 0, WaitingQuiet = 1, WaitingLate = 2;
 
     private readonly TimeSpan _quiet;
@@ -38,8 +39,9 @@ public sealed class IdleTrimmer : IDisposable
     /// trim only once <paramref name="minAllocated"/> bytes were allocated since the last trim
     /// began; the first burst always does.
     /// </summary>
-    public IdleTrimmer(TimeSpan quiet, TimeSpan late, Action trim, TimeProvider time, Func<long>? allocated = null, long minAllocated = 0)
+    public IdleTrimmer(TimeSpan quiet, TimeSpan late, Action trim, TimeProvider time, Func<long>? allocated = null, long minAllocated = 0, Logging.ShimLogger? log = null)
     {
+        _log = log ?? Logging.ShimLogger.Discard;
         ArgumentNullException.ThrowIfNull(time);
         _quiet = quiet;
         _late = late;
@@ -144,7 +146,7 @@ public sealed class IdleTrimmer : IDisposable
         }
         catch (Exception ex)
         {
-            Logging.ShimLog.Warn("memory trim failed", Logging.ShimLog.Field("error", ex.Message));
+            _log.Warn("memory trim failed", Logging.ShimLog.Field("error", ex.Message));
         }
     }
 }

@@ -123,7 +123,7 @@ public sealed class Container
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Logging.ShimLog.Warn("could not record the exit status in the bundle", Logging.ShimLog.Field("id", Id) + " " + Logging.ShimLog.Field("error", ex.Message));
+            Stdio.Log.Warn("could not record the exit status in the bundle", Logging.ShimLog.Field("id", Id) + " " + Logging.ShimLog.Field("error", ex.Message));
         }
     }
 

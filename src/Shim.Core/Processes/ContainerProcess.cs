@@ -233,9 +233,9 @@ public abstract class ContainerProcess : IExitTarget
             ExitStatus = exit.Status;
             ExitedAt = exit.ExitedAt;
         }
-        if (ShimLog.DebugEnabled)
+        if (Sequencer.Log.DebugEnabled)
         {
-            ShimLog.Debug("process exited", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("status", exit.Status));
+            Sequencer.Log.Debug("process exited", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("exec", ExecId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("status", exit.Status));
         }
         return true;
     }
@@ -272,7 +272,7 @@ public abstract class ContainerProcess : IExitTarget
     {
         if (!SignalProcess(Signals.SIGKILL))
         {
-            ShimLog.Warn("a failed start could not kill the process it had started (no pidfd, or it is gone)", ExitSequencer.Fields(this) + " " + ShimLog.Field("pid", Pid));
+            Sequencer.Log.Warn("a failed start could not kill the process it had started (no pidfd, or it is gone)", ExitSequencer.Fields(this) + " " + ShimLog.Field("pid", Pid));
         }
     }
 

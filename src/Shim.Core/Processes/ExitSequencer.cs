@@ -26,15 +26,19 @@ internal sealed class ExitSequencer
     private (ContainerProcess Init, ChildExit Exit)? _heldInit;          // guarded by _gate: ready, held for the execs
 
     /// <summary>Creates the sequencer of one container; <paramref name="beforeInitExit"/> runs right before init's TaskExit (OOM drain).</summary>
-    public ExitSequencer(TaskEvents events, ExitTiming? timing = null, Action? beforeInitExit = null)
+    public ExitSequencer(TaskEvents events, ExitTiming? timing = null, Action? beforeInitExit = null, ShimLogger? log = null)
     {
         Events = events;
+        Log = log ?? ShimLogger.Discard;
         Timing = timing ?? ExitTiming.Default;
         _beforeInitExit = beforeInitExit;
     }
 
     /// <summary>What the container's processes tell containerd through.</summary>
     public TaskEvents Events { get; }
+
+    /// <summary>The shim's log, for the container's processes too.</summary>
+    public ShimLogger Log { get; }
 
     /// <summary>How long an exit waits for its output to be read.</summary>
     public ExitTiming Timing { get; }
@@ -157,7 +161,7 @@ internal sealed class ExitSequencer
         }
         catch (Exception ex)
         {
-            ShimLog.Warn("preparing an exit report failed", Fields(process) + " " + ShimLog.Field("error", ex.Message));
+            Log.Warn("preparing an exit report failed", Fields(process) + " " + ShimLog.Field("error", ex.Message));
         }
         try
         {
@@ -170,7 +174,7 @@ internal sealed class ExitSequencer
         }
         catch (Exception ex)
         {
-            ShimLog.Warn("waiting for output to be read failed", Fields(process) + " " + ShimLog.Field("error", ex.Message));
+            Log.Warn("waiting for output to be read failed", Fields(process) + " " + ShimLog.Field("error", ex.Message));
         }
         try
         {
@@ -178,7 +182,7 @@ internal sealed class ExitSequencer
         }
         catch (Exception ex)
         {
-            ShimLog.Error("reporting an exit failed", Fields(process) + " " + ShimLog.Field("error", ex.ToString()));
+            Log.Error("reporting an exit failed", Fields(process) + " " + ShimLog.Field("error", ex.ToString()));
         }
     }
 

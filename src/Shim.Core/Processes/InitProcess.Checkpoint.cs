@@ -69,7 +69,7 @@ public sealed partial class InitProcess
             }
             catch (Exception copy) when (copy is IOException or UnauthorizedAccessException)
             {
-                ShimLog.Warn("could not copy CRIU's dump.log", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", copy.Message));
+                Sequencer.Log.Warn("could not copy CRIU's dump.log", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", copy.Message));
             }
             throw new ShimException(ErrorKind.Unknown, $"checkpoint {ContainerId}: {ex.RuncMessage} (CRIU log: {dumpLog})", ex);
         }
@@ -80,7 +80,7 @@ public sealed partial class InitProcess
                 TryDeleteDirectory(work);
             }
         }
-        ShimLog.Info("container checkpointed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("image", imagePath) + " " + ShimLog.Field("exit", options.Exit));
+        Sequencer.Log.Info("container checkpointed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("image", imagePath) + " " + ShimLog.Field("exit", options.Exit));
     }
 
     /// <summary>
@@ -110,10 +110,10 @@ public sealed partial class InitProcess
         };
         await ProcessStarter.StartAsync(this, plan, ct).ConfigureAwait(false);
         Restore = null;
-        ShimLog.Info("container restored", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("image", restore.ImagePath));
+        Sequencer.Log.Info("container restored", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("pid", Pid) + " " + ShimLog.Field("image", restore.ImagePath));
     }
 
-    private static void TryDeleteDirectory(string dir)
+    private void TryDeleteDirectory(string dir)
     {
         try
         {
@@ -124,7 +124,7 @@ public sealed partial class InitProcess
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            ShimLog.Warn("could not remove the CRIU work dir", ShimLog.Field("dir", dir) + " " + ShimLog.Field("error", ex.Message));
+            Sequencer.Log.Warn("could not remove the CRIU work dir", ShimLog.Field("dir", dir) + " " + ShimLog.Field("error", ex.Message));
         }
     }
 }

@@ -159,7 +159,7 @@ public sealed partial class InitProcess : ContainerProcess
             }
             catch (RuncException ex)
             {
-                ShimLog.Warn("runc kill --all after init exit failed: the container's other processes may live on", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+                Sequencer.Log.Warn("runc kill --all after init exit failed: the container's other processes may live on", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
             }
         }
         if (paused)
@@ -171,7 +171,7 @@ public sealed partial class InitProcess : ContainerProcess
             catch (RuncException ex)
             {
                 // runc kill SIGKILL thaws a paused container itself; then there is nothing to resume
-                ShimLog.Debug("runc resume after init exit", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+                Sequencer.Log.Debug("runc resume after init exit", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
             }
         }
     }

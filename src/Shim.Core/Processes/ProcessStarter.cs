@@ -114,7 +114,7 @@ internal static class ProcessStarter
         }
         catch (ErrnoException ex)
         {
-            ShimLog.Warn("pidfd_open failed: the process cannot be signalled by the shim", ExitSequencer.Fields(process) + " " + ShimLog.Field("error", ex.Message));
+            process.Sequencer.Log.Warn("pidfd_open failed: the process cannot be signalled by the shim", ExitSequencer.Fields(process) + " " + ShimLog.Field("error", ex.Message));
             return null;
         }
     }

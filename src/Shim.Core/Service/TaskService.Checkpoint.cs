@@ -46,7 +46,7 @@ public sealed partial class TaskService
             var init = InitProcess.ForRestore(id, stdio, runc, NewSequencer(id), new RestoreSource(request.Checkpoint, request.ParentCheckpoint));
             var container = new Container(id, bundle, mounted, Container.SpecSharesPidNamespace(bundle), init) { Options = options, Namespace = _settings.Namespace, Stdio = _stdio };
             _events.Created(request, pid: 0);
-            ShimLog.Info("container created from a checkpoint", ShimLog.Field("id", id) + " " + ShimLog.Field("checkpoint", request.Checkpoint));
+            _stdio.Log.Info("container created from a checkpoint", ShimLog.Field("id", id) + " " + ShimLog.Field("checkpoint", request.Checkpoint));
             return container;
         }
         catch

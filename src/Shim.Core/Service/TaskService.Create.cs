@@ -70,7 +70,7 @@ public sealed partial class TaskService
                 Stdio = _stdio,
             };
             await ProcessStarter.StartAsync(init, plan, ct).ConfigureAwait(false);
-            ShimLog.Info("container created", ShimLog.Field("id", id) + " " + ShimLog.Field("pid", init.Pid));
+            _stdio.Log.Info("container created", ShimLog.Field("id", id) + " " + ShimLog.Field("pid", init.Pid));
             return container;
         }
         catch
@@ -86,7 +86,7 @@ public sealed partial class TaskService
     }
 
     /// <summary>runc delete --force of a container whose create failed; "does not exist" (runc create cleaned up itself) is the usual answer.</summary>
-    private static async Task DeleteQuietlyAsync(RuncClient runc, string id)
+    private async Task DeleteQuietlyAsync(RuncClient runc, string id)
     {
         try
         {
@@ -94,7 +94,7 @@ public sealed partial class TaskService
         }
         catch (RuncException ex) when (!ex.IsNotFound)
         {
-            ShimLog.Warn("runc delete after a failed create failed", ShimLog.Field("id", id) + " " + ShimLog.Field("error", ex.RuncMessage));
+            _stdio.Log.Warn("runc delete after a failed create failed", ShimLog.Field("id", id) + " " + ShimLog.Field("error", ex.RuncMessage));
         }
         catch (RuncException)
         {
@@ -102,7 +102,7 @@ public sealed partial class TaskService
     }
 
     /// <summary>The exit order of a new container: OOM events are drained right before init's TaskExit.</summary>
-    private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, () => _oom?.Drain(id));
+    private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, () => _oom?.Drain(id), _stdio.Log);
 
     private RuncClient RuncFor(string bundle, RuntimeOptions options) => new(
         new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, BundleFiles.RuncLog), options.SystemdCgroup)
@@ -121,7 +121,7 @@ public sealed partial class TaskService
         }
         catch (Exception ex) when (ex is ShimException or IOException or UnauthorizedAccessException)
         {
-            ShimLog.Warn("container cgroup not found; no stats or OOM events", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
+            _stdio.Log.Warn("container cgroup not found; no stats or OOM events", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
             return;
         }
         if (cgroup is Cgroups.CgroupV2 v2)
@@ -140,7 +140,7 @@ public sealed partial class TaskService
         }
         catch (Exception ex) when (ex is ShimException or IOException or ErrnoException)
         {
-            ShimLog.Warn("OOM watch not registered", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
+            _stdio.Log.Warn("OOM watch not registered", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
         }
     }
 

@@ -66,7 +66,7 @@ public sealed partial class TaskService
         }
         catch (Exception ex) when (ex is ErrnoException or IOException or UnauthorizedAccessException)
         {
-            ShimLog.Warn("unmounting rootfs failed", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
+            _stdio.Log.Warn("unmounting rootfs failed", ShimLog.Field("id", container.Id) + " " + ShimLog.Field("error", ex.Message));
         }
         _router.Forget(init.Pid);
         _oom?.Remove(container.Id);
@@ -75,7 +75,7 @@ public sealed partial class TaskService
             _containers.Remove(container.Id);
         }
         _events.Deleted(init);
-        ShimLog.Info("container deleted", ShimLog.Field("id", container.Id));
+        _stdio.Log.Info("container deleted", ShimLog.Field("id", container.Id));
         return new DeleteResponse { Pid = (uint)init.Pid, ExitStatus = (uint)init.ExitStatus, ExitedAt = ExitTime(init) };
     }
 

@@ -17,9 +17,11 @@ internal sealed class BinaryLogger
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(12);
 
     private readonly ChildProcess _child;
+    private readonly ShimLogger _log;
 
-    private BinaryLogger(ChildProcess child, SafeFileHandle stdout, SafeFileHandle stderr)
+    private BinaryLogger(ChildProcess child, SafeFileHandle stdout, SafeFileHandle stderr, ShimLogger log)
     {
+        _log = log;
         _child = child;
         Stdout = stdout;
         Stderr = stderr;
@@ -32,7 +34,7 @@ internal sealed class BinaryLogger
     public SafeFileHandle Stderr { get; }
 
     /// <summary>Starts the logger of <paramref name="uri"/> as a child of <paramref name="reaper"/> and waits until it is ready.</summary>
-    public static BinaryLogger Start(Reaper reaper, Uri uri, string containerId, string ns)
+    public static BinaryLogger Start(Reaper reaper, Uri uri, string containerId, string ns, ShimLogger log)
     {
         bool strict = uri.Scheme == "binary-v2"; // v2 requires the readiness byte; v1 also accepts a bare close
         string path = Uri.UnescapeDataString(uri.AbsolutePath);
@@ -80,7 +82,7 @@ internal sealed class BinaryLogger
         }
         using (readyRead)
         {
-            var logger = new BinaryLogger(child, outWrite, errWrite);
+            var logger = new BinaryLogger(child, outWrite, errWrite, log);
             if (!WaitReady(readyRead, strict))
             {
                 logger.Stop();
@@ -104,7 +106,7 @@ internal sealed class BinaryLogger
         {
             if (await Task.WhenAny(_child.Exited, Task.Delay(StopGrace)).ConfigureAwait(false) != _child.Exited)
             {
-                ShimLog.Warn("logging binary ignored SIGTERM; killing it", ShimLog.Field("pid", _child.Pid));
+                _log.Warn("logging binary ignored SIGTERM; killing it", ShimLog.Field("pid", _child.Pid));
                 Signals.Kill(_child.Pid, Signals.SIGKILL);
             }
         });

@@ -58,7 +58,7 @@ public abstract partial class ProcessIo
                 long now = OutputCopied();
                 if (now == copied)
                 {
-                    ShimLog.Warn("stdio copy made no progress: nobody reads it", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("idle", idleTimeout));
+                    Context.Log.Warn("stdio copy made no progress: nobody reads it", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("idle", idleTimeout));
                     return false;
                 }
                 copied = now;
@@ -111,7 +111,7 @@ public abstract partial class ProcessIo
                 var overallLeft = overallLimit - time.GetElapsedTime(start);
                 if (overallLeft <= TimeSpan.Zero)
                 {
-                    ShimLog.Warn("exit reported with output still moving", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("limit", overallLimit));
+                    Context.Log.Warn("exit reported with output still moving", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("limit", overallLimit));
                     return;
                 }
                 var idleLeft = idleLimit - time.GetElapsedTime(lastProgress);
@@ -129,9 +129,9 @@ public abstract partial class ProcessIo
                 }
                 else if (time.GetElapsedTime(lastProgress) >= idleLimit)
                 {
-                    if (ShimLog.DebugEnabled)
+                    if (Context.Log.DebugEnabled)
                     {
-                        ShimLog.Debug("exit reported with output unread: nobody reads it", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("unread", nowUnread));
+                        Context.Log.Debug("exit reported with output unread: nobody reads it", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("unread", nowUnread));
                     }
                     return;
                 }

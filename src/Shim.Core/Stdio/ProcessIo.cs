@@ -172,7 +172,7 @@ public abstract partial class ProcessIo : IDisposable
         }
         if (!pump.IsCompletedSuccessfully)
         {
-            ShimLog.Warn("stdio copy failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("stream", stream) + " " + ShimLog.Field("error", pump.Exception?.GetBaseException().Message));
+            Context.Log.Warn("stdio copy failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("stream", stream) + " " + ShimLog.Field("error", pump.Exception?.GetBaseException().Message));
             return;
         }
         var result = pump.Result;
@@ -184,15 +184,15 @@ public abstract partial class ProcessIo : IDisposable
             + " " + ShimLog.Field("dropped", result.BytesDropped) + " " + ShimLog.Field("errno", result.Errno);
         if (result.Cancelled)
         {
-            ShimLog.Warn("stdio copy abandoned at delete: nobody read the rest", fields);
+            Context.Log.Warn("stdio copy abandoned at delete: nobody read the rest", fields);
         }
         else if (result.BytesDropped > 0)
         {
-            ShimLog.Warn("output bytes could not be delivered", fields);
+            Context.Log.Warn("output bytes could not be delivered", fields);
         }
         else
         {
-            ShimLog.Warn("stdio copy ended on an error", fields);
+            Context.Log.Warn("stdio copy ended on an error", fields);
         }
     }
 

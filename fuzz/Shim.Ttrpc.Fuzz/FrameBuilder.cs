@@ -4,6 +4,7 @@ using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Service;
 using Shim.Ttrpc.Wire;
+using Shim.Os.Terminals;
 
 namespace Shim.Ttrpc.Fuzz;
 

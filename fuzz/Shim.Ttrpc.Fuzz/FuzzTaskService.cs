@@ -24,7 +24,7 @@ internal static class FuzzTaskService
     {
         var service = new TaskService(
             new ShimSettings { Namespace = "fuzz", Id = "fuzz" }, new DiscardPublisher(), new RefusingRunner(), new ExitRouter(),
-            new Shim.Core.Stdio.StdioContext(Shim.Os.IoLoop.Shared, Shim.Os.Reaper.Instance, TimeProvider.System));
+            new Shim.Core.Stdio.StdioContext(Shim.Os.Io.IoLoop.Shared, Shim.Os.Reaper.Instance, TimeProvider.System));
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         return registry;

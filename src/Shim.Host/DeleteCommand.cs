@@ -6,6 +6,7 @@ using Shim.Core.Options;
 using Shim.Os;
 using Shim.Protos;
 using Shim.Runc;
+using Shim.Os.Mounting;
 
 namespace Shim.Host;
 

@@ -11,6 +11,8 @@ using Shim.Core.Transport;
 using Shim.Os;
 using Shim.Runc;
 using Shim.Ttrpc;
+using Shim.Os.Io;
+using Shim.Ttrpc.Transport;
 
 namespace Shim.Host;
 

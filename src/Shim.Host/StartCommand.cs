@@ -3,6 +3,7 @@ using Microsoft.Win32.SafeHandles;
 using Shim.Core;
 using Shim.Core.Cli;
 using Shim.Os;
+using Shim.Os.Io;
 
 namespace Shim.Host;
 

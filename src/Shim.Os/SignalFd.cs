@@ -1,5 +1,6 @@
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
+using Shim.Os.Io;
 
 namespace Shim.Os;
 

@@ -1,3 +1,4 @@
+using Shim.Os.Terminals;
 namespace Shim.Runc;
 
 internal static partial class RuncArgs

@@ -1,3 +1,4 @@
+using Shim.Os.Terminals;
 namespace Shim.Runc;
 
 /// <summary>Builds runc argv lists; pure data so it is tested without running runc.</summary>

@@ -3,6 +3,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 using Google.Protobuf;
 using Shim.Ttrpc.Wire;
+using Shim.Ttrpc.Transport;
 
 namespace Shim.Ttrpc;
 

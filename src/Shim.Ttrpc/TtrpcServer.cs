@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
+using Shim.Ttrpc.Transport;
 
 namespace Shim.Ttrpc;
 

@@ -1,3 +1,4 @@
+using Shim.Ttrpc.Transport;
 namespace Shim.Ttrpc;
 
 /// <summary>Optional behaviour of a <see cref="TtrpcServer"/>.</summary>

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Shim.Os.Interop;
 using Shim.Os.Tests.Support;
+using Shim.Os.Terminals;
 
 namespace Shim.Os.Tests;
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Tests.Support;
+using Shim.Os.Io;
 
 namespace Shim.Os.Tests;
 

@@ -1,4 +1,5 @@
 using Shim.Os.Tests.Support;
+using Shim.Os.Io;
 
 namespace Shim.Os.Tests;
 

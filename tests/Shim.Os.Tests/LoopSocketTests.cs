@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using Shim.Os.Tests.Support;
+using Shim.Os.Io;
 
 namespace Shim.Os.Tests;
 

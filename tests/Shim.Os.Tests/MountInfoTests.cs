@@ -1,3 +1,4 @@
+using Shim.Os.Mounting;
 namespace Shim.Os.Tests;
 
 public sealed class MountInfoTests

@@ -1,4 +1,5 @@
 using Shim.Os.Interop;
+using Shim.Os.Mounting;
 
 namespace Shim.Os.Tests;
 

@@ -1,4 +1,5 @@
 using Shim.Os.Tests.Support;
+using Shim.Os.Mounting;
 
 namespace Shim.Os.Tests;
 

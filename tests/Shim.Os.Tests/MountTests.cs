@@ -1,4 +1,5 @@
 using Shim.Os.Tests.Support;
+using Shim.Os.Mounting;
 
 namespace Shim.Os.Tests;
 
@@ -15,12 +16,12 @@ public sealed class MountTests
         File.WriteAllText(Path.Combine(source, "file"), "from source");
         try
         {
-            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", ["nosuid", "nodev", "size=16m", "mode=755"])], top);
+            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", ["nosuid", "nodev", "size=16m", "mode=755"])], top, Reaper.Instance);
             Assert.True(Mounts.IsMountPoint(top));
             string nested = Path.Combine(top, "nested");
             Directory.CreateDirectory(nested);
 
-            RootfsMounts.MountAll([new MountRequest("bind", source, "nested", ["rbind", "ro"])], top);
+            RootfsMounts.MountAll([new MountRequest("bind", source, "nested", ["rbind", "ro"])], top, Reaper.Instance);
             Assert.True(Mounts.IsMountPoint(nested));
             Assert.Equal("from source", File.ReadAllText(Path.Combine(nested, "file")));
             Assert.ThrowsAny<IOException>(() => File.WriteAllText(Path.Combine(nested, "new"), "x"));
@@ -44,7 +45,7 @@ public sealed class MountTests
         Directory.CreateDirectory(target);
         try
         {
-            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", []), new MountRequest("tmpfs", "tmpfs", "", [])], target);
+            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", []), new MountRequest("tmpfs", "tmpfs", "", [])], target, Reaper.Instance);
             Assert.Equal(2, MountInfo.ReadMountPoints().Count(p => p == Mounts.RealPath(target)));
             Mounts.UnmountRecursive(target);
             Assert.False(Mounts.IsMountPoint(target));
@@ -70,7 +71,7 @@ public sealed class MountTests
     {
         using var dir = TestIo.CreateTempDir();
         var ex = Assert.Throws<MountException>(() =>
-            RootfsMounts.MountAll([new MountRequest("bind", dir.Combine("nope"), "", ["bind"])], dir.Path));
+            RootfsMounts.MountAll([new MountRequest("bind", dir.Combine("nope"), "", ["bind"])], dir.Path, Reaper.Instance));
         Assert.Equal($"mount bind {dir.Combine("nope")} on /: mount(2): No such file or directory (errno 2)", ex.Message);
         Assert.Equal(2, Assert.IsType<ErrnoException>(ex.InnerException).Errno);
     }

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using Shim.Os.Tests.Support;
+using Shim.Os.Io;
+using Shim.Os.Notify;
 
 namespace Shim.Os.Tests;
 

@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Tests.Support;
+using Shim.Os.Io;
+using Shim.Os.Terminals;
 
 namespace Shim.Os.Tests;
 

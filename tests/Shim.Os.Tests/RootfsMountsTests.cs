@@ -1,4 +1,5 @@
 using Shim.Os.Tests.Support;
+using Shim.Os.Mounting;
 
 namespace Shim.Os.Tests;
 
@@ -28,7 +29,7 @@ public sealed class RootfsMountsTests
         string cwd = Environment.CurrentDirectory;
         try
         {
-            RootfsMounts.MountAll([new MountRequest("overlay", "overlay", "", options)], rootfs);
+            RootfsMounts.MountAll([new MountRequest("overlay", "overlay", "", options)], rootfs, Reaper.Instance);
 
             Assert.Equal(120, Directory.GetFiles(Path.Combine(rootfs, "layers")).Length);
             Assert.Equal(cwd, Environment.CurrentDirectory);
@@ -50,7 +51,7 @@ public sealed class RootfsMountsTests
         string missing = dir.Combine("missing");
 
         var ex = Assert.Throws<MountException>(() => RootfsMounts.MountAll(
-            [new MountRequest("tmpfs", "tmpfs", "", ["size=1m"]), new MountRequest("bind", missing, "", ["rbind"])], rootfs));
+            [new MountRequest("tmpfs", "tmpfs", "", ["size=1m"]), new MountRequest("bind", missing, "", ["rbind"])], rootfs, Reaper.Instance));
 
         Assert.StartsWith($"mount 2 of 2 (bind {missing} on /): mount(2): ", ex.Message, StringComparison.Ordinal);
         Assert.False(ex.BadInput);
@@ -69,7 +70,7 @@ public sealed class RootfsMountsTests
         Directory.CreateDirectory(source);
 
         var ex = Assert.Throws<MountException>(() => RootfsMounts.MountAll(
-            [new MountRequest("tmpfs", "tmpfs", "", []), new MountRequest("bind", source, "", ["rbind", option, "gidmap=0:1:1"])], rootfs));
+            [new MountRequest("tmpfs", "tmpfs", "", []), new MountRequest("bind", source, "", ["rbind", option, "gidmap=0:1:1"])], rootfs, Reaper.Instance));
 
         Assert.True(ex.BadInput);
         Assert.Equal($"mount 2 of 2 (bind {source} on /): {expected}", ex.Message);
@@ -84,7 +85,7 @@ public sealed class RootfsMountsTests
         Directory.CreateDirectory(rootfs);
 
         var ex = Assert.Throws<MountException>(() => RootfsMounts.MountAll(
-            [new MountRequest("tmpfs", "tmpfs", "", []), new MountRequest("tmpfs", "tmpfs", "../../etc", [])], rootfs));
+            [new MountRequest("tmpfs", "tmpfs", "", []), new MountRequest("tmpfs", "tmpfs", "../../etc", [])], rootfs, Reaper.Instance));
 
         Assert.True(ex.BadInput);
         Assert.EndsWith("target \"../../etc\" leads out of the rootfs", ex.Message, StringComparison.Ordinal);
@@ -103,7 +104,7 @@ public sealed class RootfsMountsTests
         File.CreateSymbolicLink(Path.Combine(rootfs, "escape"), host);
 
         var ex = Assert.Throws<MountException>(() => RootfsMounts.MountAll(
-            [new MountRequest("tmpfs", "tmpfs", "escape", [])], rootfs));
+            [new MountRequest("tmpfs", "tmpfs", "escape", [])], rootfs, Reaper.Instance));
 
         Assert.Contains("resolve target escape in the rootfs", ex.Message, StringComparison.Ordinal);
         Assert.False(Mounts.IsMountPoint(host));
@@ -126,7 +127,7 @@ public sealed class RootfsMountsTests
         string? device = null;
         try
         {
-            RootfsMounts.MountAll([new MountRequest("ext4", image, "", ["loop", "X-containerd.ignored=1"])], rootfs);
+            RootfsMounts.MountAll([new MountRequest("ext4", image, "", ["loop", "X-containerd.ignored=1"])], rootfs, Reaper.Instance);
 
             device = MountSource(rootfs);
             Assert.StartsWith("/dev/loop", device, StringComparison.Ordinal);
@@ -154,7 +155,7 @@ public sealed class RootfsMountsTests
         }
 
         var ex = Assert.Throws<MountException>(() =>
-            RootfsMounts.MountAll([new MountRequest("ext4", image, "", ["loop", "ro"])], rootfs));
+            RootfsMounts.MountAll([new MountRequest("ext4", image, "", ["loop", "ro"])], rootfs, Reaper.Instance));
 
         Assert.Contains("mount(2)", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(image, AttachedLoopFiles());
@@ -172,7 +173,7 @@ public sealed class RootfsMountsTests
         var helpersBefore = UnshareHelpers();
         try
         {
-            RootfsMounts.MountAll([new MountRequest("bind", source, "", ["rbind", "uidmap=0:200000:65536", "gidmap=0:300000:65536"])], rootfs);
+            RootfsMounts.MountAll([new MountRequest("bind", source, "", ["rbind", "uidmap=0:200000:65536", "gidmap=0:300000:65536"])], rootfs, Reaper.Instance);
 
             Assert.Equal((200000, 300000), Owner(Path.Combine(rootfs, "file")));
             Assert.Equal((0, 0), Owner(Path.Combine(source, "file")));
@@ -203,7 +204,7 @@ public sealed class RootfsMountsTests
             "uidmap=0:200000:65536", "gidmap=0:200000:65536"];
         try
         {
-            RootfsMounts.MountAll([new MountRequest("overlay", "overlay", "", options)], rootfs);
+            RootfsMounts.MountAll([new MountRequest("overlay", "overlay", "", options)], rootfs, Reaper.Instance);
 
             Assert.Equal((200000, 200000), Owner(Path.Combine(rootfs, "lower1")));
             Assert.Equal((200000, 200000), Owner(Path.Combine(rootfs, "lower2")));
@@ -230,7 +231,7 @@ public sealed class RootfsMountsTests
         string[] options = [$"lowerdir={snapshots}/2/fs:{snapshots}/1/fs", $"upperdir={snapshots}/3/fs", $"workdir={snapshots}/3/work",
             "uidmap=0:200000:65536", "gidmap=0:200000:65536"];
 
-        var ex = Assert.Throws<MountException>(() => RootfsMounts.MountAll([new MountRequest("overlay", "overlay", "", options)], rootfs));
+        var ex = Assert.Throws<MountException>(() => RootfsMounts.MountAll([new MountRequest("overlay", "overlay", "", options)], rootfs, Reaper.Instance));
 
         Assert.Contains("mount(2) with data \"lowerdir=", ex.Message, StringComparison.Ordinal);
         Assert.Equal(["rootfs"], Directory.GetFileSystemEntries(bundle).Select(Path.GetFileName));

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Shim.Os.Tests.Support;
+using Shim.Os.Mounting;
 
 namespace Shim.Os.Tests;
 

@@ -8,6 +8,7 @@ using Shim.Core.Processes;
 using Shim.Core.Service;
 using Shim.Os;
 using Shim.Runc;
+using Shim.Os.Io;
 
 namespace Shim.Ttrpc.Fuzz.Tests;
 

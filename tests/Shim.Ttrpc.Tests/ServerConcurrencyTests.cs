@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Google.Protobuf.WellKnownTypes;
+using Shim.Ttrpc.Transport;
 
 namespace Shim.Ttrpc.Tests;
 

@@ -1,4 +1,5 @@
 using Shim.Os;
+using Shim.Os.Notify;
 
 namespace Shim.Core.Cgroups;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using Shim.Core.Errors;
 using Shim.Os;
+using Shim.Os.Notify;
 
 namespace Shim.Core.Cgroups;
 

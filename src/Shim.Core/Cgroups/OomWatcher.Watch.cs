@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os;
+using Shim.Os.Notify;
 
 namespace Shim.Core.Cgroups;
 

@@ -1,5 +1,7 @@
 using Shim.Core.Errors;
 using Shim.Os;
+using Shim.Os.Io;
+using Shim.Os.Notify;
 
 namespace Shim.Core.Cgroups;
 

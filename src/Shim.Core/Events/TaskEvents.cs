@@ -2,6 +2,7 @@ using Containerd.Events;
 using Containerd.Task.V2;
 using Shim.Core.Processes;
 using Shim.Protos;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Events;
 

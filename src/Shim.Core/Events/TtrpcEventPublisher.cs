@@ -6,6 +6,7 @@ using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Logging;
 using Shim.Protos;
 using Shim.Ttrpc;
+using Shim.Ttrpc.Transport;
 
 namespace Shim.Core.Events;
 

@@ -1,4 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Options;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Shim.Core.Errors;
 using Shim.Os;
+using Shim.Os.Mounting;
 
 namespace Shim.Core.Processes;
 

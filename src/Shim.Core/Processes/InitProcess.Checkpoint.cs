@@ -3,6 +3,7 @@ using Shim.Core.Logging;
 using Shim.Core.Options;
 using Shim.Core.Stdio;
 using Shim.Runc;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Processes;
 

@@ -8,6 +8,7 @@ using Shim.Core.Processes;
 using Shim.Core.Stdio;
 using Shim.Os;
 using Shim.Runc;
+using Shim.Os.Mounting;
 
 namespace Shim.Core.Service;
 

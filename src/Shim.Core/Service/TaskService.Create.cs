@@ -6,6 +6,7 @@ using Shim.Core.Processes;
 using Shim.Core.Stdio;
 using Shim.Os;
 using Shim.Runc;
+using Shim.Os.Mounting;
 
 namespace Shim.Core.Service;
 
@@ -144,7 +145,7 @@ public sealed partial class TaskService
         }
     }
 
-    private static bool MountRootfs(CreateTaskRequest request, string bundle)
+    private bool MountRootfs(CreateTaskRequest request, string bundle)
     {
         if (request.Rootfs.Count == 0)
         {
@@ -155,7 +156,7 @@ public sealed partial class TaskService
         File.SetUnixFileMode(rootfs, (UnixFileMode)Convert.ToInt32("711", 8));
         try
         {
-            RootfsMounts.MountAll([.. request.Rootfs.Select(m => new MountRequest(m.Type, m.Source, m.Target, m.Options))], rootfs);
+            RootfsMounts.MountAll([.. request.Rootfs.Select(m => new MountRequest(m.Type, m.Source, m.Target, m.Options))], rootfs, _stdio.Reaper);
         }
         catch (MountException ex)
         {

@@ -5,6 +5,7 @@ using Shim.Core.Logging;
 using Shim.Core.Processes;
 using Shim.Os;
 using Shim.Protos;
+using Shim.Os.Terminals;
 using TaskStatus = Containerd.Types.Task.Status;
 
 namespace Shim.Core.Service;

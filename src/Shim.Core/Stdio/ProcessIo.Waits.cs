@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using Shim.Core.Logging;
 using Shim.Os;
+using Shim.Os.Io;
 
 namespace Shim.Core.Stdio;
 

@@ -4,6 +4,7 @@ using Shim.Core.Errors;
 using Shim.Core.Logging;
 using Shim.Os;
 using Shim.Runc;
+using Shim.Os.Io;
 
 namespace Shim.Core.Stdio;
 

@@ -1,4 +1,5 @@
 using Shim.Os;
+using Shim.Os.Io;
 
 namespace Shim.Core.Stdio;
 

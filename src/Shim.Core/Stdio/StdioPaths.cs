@@ -1,3 +1,4 @@
+using Shim.Os.Terminals;
 namespace Shim.Core.Stdio;
 
 /// <summary>The stdio URIs or FIFO paths containerd gave for one process.</summary>

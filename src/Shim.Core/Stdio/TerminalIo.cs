@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Stdio;
 

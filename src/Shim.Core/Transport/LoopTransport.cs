@@ -1,5 +1,7 @@
 using Shim.Os;
 using Shim.Ttrpc;
+using Shim.Os.Io;
+using Shim.Ttrpc.Transport;
 
 namespace Shim.Core.Transport;
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>
 /// A handler watching one fd: holds a reference on the handle from construction until released

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>A <see cref="IoLoop.Watch"/> registration: calls back on readability until disposed.</summary>
 internal sealed class FdWatcher : FdRegistration, IDisposable

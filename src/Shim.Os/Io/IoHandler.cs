@@ -1,4 +1,4 @@
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>Something driven by the I/O loop thread: readiness events and scheduled turns.</summary>
 internal abstract class IoHandler

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>The loop thread itself: wait, dispatch, run commands, run scheduled turns.</summary>
 public sealed partial class IoLoop

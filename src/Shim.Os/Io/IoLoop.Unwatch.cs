@@ -1,4 +1,4 @@
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>Synchronous removal of a <see cref="Watch"/> registration.</summary>
 public sealed partial class IoLoop

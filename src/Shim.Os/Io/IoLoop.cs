@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>One epoll thread shared by every stdio copy of the process (later also consoles and OOM eventfds).</summary>
 /// <remarks>

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>
 /// A connected, non-blocking unix stream socket whose waits are driven by an <see cref="IoLoop"/>

@@ -1,4 +1,4 @@
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>A running <see cref="IoLoop.StartPump"/>: its outcome, and how far it got meanwhile.</summary>
 public sealed class PumpHandle

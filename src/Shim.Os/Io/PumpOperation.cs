@@ -1,7 +1,8 @@
 using System.Runtime.InteropServices;
 using Shim.Os.Interop;
+using Shim.Os.Terminals;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>One source → destination copy, a state machine driven by readiness on the loop thread.</summary>
 internal sealed unsafe class PumpOperation : IoHandler

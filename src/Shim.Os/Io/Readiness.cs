@@ -1,6 +1,6 @@
 using System.Threading.Tasks.Sources;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>
 /// One direction (read or write) of a socket registered on the loop: the loop thread bumps a

@@ -1,7 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>
 /// The loop-side half of a <see cref="LoopSocket"/> or <see cref="LoopListener"/>: keeps the fd

@@ -1,7 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>
 /// Plain listening sockets for short-lived processes (the `start` action): bind, listen and probe

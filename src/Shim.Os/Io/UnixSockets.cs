@@ -3,7 +3,7 @@ using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Io;
 
 /// <summary>sockaddr_un and socket creation for <see cref="LoopSocket"/> and <see cref="LoopListener"/>.</summary>
 internal static class UnixSockets

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>One line of a uid_map/gid_map: <see cref="Size"/> ids from <see cref="ContainerId"/> inside map to <see cref="HostId"/> outside.</summary>
 internal readonly record struct IdMapping(uint ContainerId, uint HostId, uint Size)

@@ -1,7 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>
 /// Idmapped mounts: a detached copy of a tree (open_tree OPEN_TREE_CLONE), given a user

@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>A rootfs mount failed; the message names the mount and, where one is to blame, the option.</summary>
 [SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "every MountException names the mount that failed")]

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>Reads mount points from /proc/self/mountinfo.</summary>
 internal static class MountInfo

@@ -1,6 +1,6 @@
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>
 /// containerd mount options split into mount(2) flags, propagation flags, the data string and the

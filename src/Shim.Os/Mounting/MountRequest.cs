@@ -1,4 +1,4 @@
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>One mount of a container's rootfs as containerd sends it (types.Mount): target is relative to the rootfs, "" for the rootfs itself.</summary>
 public readonly record struct MountRequest(string Type, string Source, string Target, IReadOnlyList<string> Options)

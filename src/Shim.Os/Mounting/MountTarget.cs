@@ -2,7 +2,7 @@ using System.Globalization;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>
 /// A mount target inside the rootfs, resolved by the kernel with openat2 RESOLVE_IN_ROOT: ".."

@@ -1,6 +1,6 @@
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>Unmounting and mount-point queries; mounting is <see cref="RootfsMounts"/>.</summary>
 public static class Mounts

@@ -1,4 +1,4 @@
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>
 /// The overlay "lowerdir=" option: finding it, the layers' common parent, and the compaction of a

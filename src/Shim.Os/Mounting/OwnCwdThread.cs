@@ -2,7 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>
 /// Runs an action on a short-lived thread that has its own working directory, so relative paths

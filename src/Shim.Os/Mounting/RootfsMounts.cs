@@ -1,7 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>
 /// Mounts a container's rootfs from the mounts containerd sends in Create, doing what containerd's
@@ -19,14 +19,14 @@ public static class RootfsMounts
     /// failure unmounts everything under the rootfs again and throws <see cref="MountException"/>
     /// naming the mount (its position, type, source and target) and the option or step that failed.
     /// </summary>
-    public static void MountAll(IReadOnlyList<MountRequest> mounts, string rootfs)
+    public static void MountAll(IReadOnlyList<MountRequest> mounts, string rootfs, Reaper reaper)
     {
         ArgumentNullException.ThrowIfNull(mounts);
         for (int i = 0; i < mounts.Count; i++)
         {
             try
             {
-                Mount(mounts[i], rootfs);
+                Mount(mounts[i], rootfs, reaper);
             }
             catch (Exception ex) when (ex is ErrnoException or FormatException or IOException or UnauthorizedAccessException)
             {
@@ -37,7 +37,7 @@ public static class RootfsMounts
         }
     }
 
-    private static void Mount(MountRequest m, string rootfs)
+    private static void Mount(MountRequest m, string rootfs, Reaper reaper)
     {
         var options = m.Options;
         var parsed = MountOptions.Parse(options);
@@ -49,7 +49,7 @@ public static class RootfsMounts
         {
             if (parsed.IsIdMapped)
             {
-                userNamespace = UserNamespace.Create(ParseMap(parsed.UidMap!, "uidmap"), ParseMap(parsed.GidMap!, "gidmap"));
+                userNamespace = UserNamespace.Create(reaper, ParseMap(parsed.UidMap!, "uidmap"), ParseMap(parsed.GidMap!, "gidmap"));
                 if (overlay)
                 {
                     // overlay takes the mapping from its layers: idmap the lowers, not the overlay

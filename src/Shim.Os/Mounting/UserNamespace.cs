@@ -1,7 +1,7 @@
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Mounting;
 
 /// <summary>
 /// A user namespace carrying given uid/gid mappings, held only as a descriptor: what
@@ -17,7 +17,7 @@ internal static class UserNamespace
     private static readonly TimeSpan HelperExitTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Creates the namespace and returns its descriptor; the helper has exited when this returns.</summary>
-    internal static SafeFileHandle Create(IReadOnlyList<IdMapping> uidMap, IReadOnlyList<IdMapping> gidMap)
+    internal static SafeFileHandle Create(Reaper reaper, IReadOnlyList<IdMapping> uidMap, IReadOnlyList<IdMapping> gidMap)
     {
         string unshare = Find(UnshareCandidates);
         string cat = Find(CatCandidates);
@@ -29,7 +29,7 @@ internal static class UserNamespace
             using (childIn)
             using (childOut)
             {
-                child = Reaper.Instance.Spawn(new SpawnOptions
+                child = reaper.Spawn(new SpawnOptions
                 {
                     Path = unshare,
                     Args = ["unshare", "--user", cat],

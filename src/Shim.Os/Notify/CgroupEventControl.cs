@@ -3,7 +3,7 @@ using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Notify;
 
 /// <summary>cgroup v1 event notifications registered through cgroup.event_control.</summary>
 public static class CgroupEventControl

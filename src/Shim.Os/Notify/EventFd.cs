@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Notify;
 
 /// <summary>eventfd(2) counters.</summary>
 public static class EventFd

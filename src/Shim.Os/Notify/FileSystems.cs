@@ -3,7 +3,7 @@ using Shim.Os.Interop;
 // the constants keep the kernel's names (statfs magic numbers), so they can be looked up in its headers
 #pragma warning disable CA1707
 
-namespace Shim.Os;
+namespace Shim.Os.Notify;
 
 /// <summary>Which filesystem holds a path (statfs f_type).</summary>
 public static class FileSystems

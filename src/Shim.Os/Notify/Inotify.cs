@@ -6,7 +6,7 @@ using Shim.Os.Interop;
 // the constants keep the kernel's names (inotify event bits), so they can be looked up in its headers
 #pragma warning disable CA1707
 
-namespace Shim.Os;
+namespace Shim.Os.Notify;
 
 /// <summary>An inotify instance (non-blocking, close-on-exec) whose fd can be put on the <see cref="IoLoop"/>.</summary>
 /// <remarks>

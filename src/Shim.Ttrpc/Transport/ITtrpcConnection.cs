@@ -1,4 +1,4 @@
-namespace Shim.Ttrpc;
+namespace Shim.Ttrpc.Transport;
 
 /// <summary>
 /// A connected, ordered byte channel carrying ttrpc frames. The server and client use at most one

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 
-namespace Shim.Ttrpc;
+namespace Shim.Ttrpc.Transport;
 
 /// <summary>The default transport: a connected <see cref="System.Net.Sockets.Socket"/> (uses the .NET socket engine).</summary>
 public sealed class SocketTtrpcConnection : ITtrpcConnection

@@ -141,14 +141,14 @@ public sealed class CgroupParsingTests
         using var tree = new FixtureTree();
         Assert.Equal(CgroupMode.Unavailable, CgroupModes.Detect("/nonexistent"));
         Assert.Equal(CgroupMode.Legacy, CgroupModes.Detect(tree.Root));
-        if (Shim.Os.FileSystems.TryGetMagic("/sys/fs/cgroup/unified") == Shim.Os.FileSystems.CGROUP2_SUPER_MAGIC)
+        if (Shim.Os.Notify.FileSystems.TryGetMagic("/sys/fs/cgroup/unified") == Shim.Os.Notify.FileSystems.CGROUP2_SUPER_MAGIC)
         {
             // this machine: tmpfs at /sys/fs/cgroup with v1 controllers and cgroup2 at unified/
             Assert.Equal(CgroupMode.Hybrid, CgroupModes.Detect("/sys/fs/cgroup"));
             Assert.Equal(CgroupMode.Unified, CgroupModes.Detect("/sys/fs/cgroup/unified"));
             Assert.False(CgroupModes.Detect("/sys/fs/cgroup").IsV2());
         }
-        else if (Shim.Os.FileSystems.TryGetMagic("/sys/fs/cgroup") == Shim.Os.FileSystems.CGROUP2_SUPER_MAGIC)
+        else if (Shim.Os.Notify.FileSystems.TryGetMagic("/sys/fs/cgroup") == Shim.Os.Notify.FileSystems.CGROUP2_SUPER_MAGIC)
         {
             Assert.Equal(CgroupMode.Unified, CgroupModes.Detect("/sys/fs/cgroup"));
         }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Shim.Os;
+using Shim.Os.Notify;
 
 namespace Shim.Core.Tests.Cgroups;
 

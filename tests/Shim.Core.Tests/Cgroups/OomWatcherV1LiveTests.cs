@@ -1,6 +1,7 @@
 using Shim.Core.Cgroups;
 using Shim.Core.Errors;
 using Shim.Os;
+using Shim.Os.Io;
 
 namespace Shim.Core.Tests.Cgroups;
 

@@ -1,6 +1,8 @@
 using Shim.Core.Cgroups;
 using Shim.Core.Errors;
 using Shim.Os;
+using Shim.Os.Io;
+using Shim.Os.Notify;
 
 namespace Shim.Core.Tests.Cgroups;
 

@@ -3,6 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Errors;
 using Shim.Core.Options;
 using Shim.Protos;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Tests.Options;
 

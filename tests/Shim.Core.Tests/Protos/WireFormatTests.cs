@@ -1,3 +1,4 @@
+using Shim.Os.Terminals;
 namespace Shim.Core.Tests.Protos;
 
 // The using directives sit inside the namespace and are global::-qualified so that types or namespaces

@@ -1,4 +1,5 @@
 using Shim.Runc;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Tests.Runc;
 

@@ -6,6 +6,7 @@ using Shim.Core.Processes;
 using Shim.Core.Service;
 using Shim.Os;
 using Shim.Protos;
+using Shim.Os.Terminals;
 using TaskStatus = Containerd.Types.Task.Status;
 
 namespace Shim.Core.Tests.Service;

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Shim.Core.Errors;
 using Shim.Os;
 using Shim.Protos;
+using Shim.Os.Terminals;
 using TaskStatus = Containerd.Types.Task.Status;
 
 namespace Shim.Core.Tests.Service;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Shim.Os;
 using Shim.Runc;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Tests.Service;
 

@@ -4,6 +4,7 @@ using Shim.Core.Processes;
 using Shim.Core.Service;
 using Shim.Os;
 using Shim.Protos;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Tests.Service;
 

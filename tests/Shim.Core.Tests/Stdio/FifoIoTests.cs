@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Shim.Core.Stdio;
 using Shim.Os;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Tests.Stdio;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Shim.Core.Stdio;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Tests.Stdio;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using Shim.Core.Stdio;
 using Shim.Os;
+using Shim.Os.Terminals;
 
 namespace Shim.Core.Tests.Stdio;
 

@@ -1,5 +1,6 @@
 using Shim.Core.Stdio;
 using Shim.Os;
+using Shim.Os.Io;
 
 namespace Shim.Core.Tests.Stdio;
 

@@ -2,6 +2,8 @@ using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Transport;
 using Shim.Os;
 using Shim.Ttrpc;
+using Shim.Os.Io;
+using Shim.Ttrpc.Transport;
 
 namespace Shim.Core.Tests.Transport;
 

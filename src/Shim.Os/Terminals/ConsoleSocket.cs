@@ -4,7 +4,7 @@ using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Terminals;
 
 /// <summary>A listening unix socket in a fresh private temp dir that receives one pty master from runc (--console-socket).</summary>
 public sealed class ConsoleSocket : IDisposable

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Terminals;
 
 /// <summary>Window size of a pseudo-terminal, and opening pty pairs (tests; runc makes the real ones).</summary>
 public static class Terminal

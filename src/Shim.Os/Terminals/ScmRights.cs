@@ -3,7 +3,7 @@ using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Interop;
 
-namespace Shim.Os;
+namespace Shim.Os.Terminals;
 
 /// <summary>Passing one file descriptor over a connected unix stream socket (SCM_RIGHTS), as runc's --console-socket does.</summary>
 internal static class ScmRights

@@ -13,23 +13,29 @@ namespace Shim.E2E.Tests;
 /// image per container), its own cgroup parent. daemon.json names the runtime under test as a shim
 /// v2 runtime (<c>"runtimeType": "io.containerd.runcsharp.v2"</c>, what Docker ≥ 23 accepts), so
 /// <c>docker run --runtime <see cref="RuntimeName"/></c> has containerd start that shim. Never the
-/// system's daemon; disposal removes its containers, stops it by its PID and removes everything.
-/// Dispose it before the containerd it uses.
+/// system's daemon; disposal removes its containers, stops it by its PID and removes everything,
+/// including the plugin socket dir dockerd always creates (/run/docker/plugins, fixed in Docker)
+/// when it was not there before. Dispose it before the containerd it uses.
 /// </summary>
 internal sealed class PrivateDocker : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan CleanupCallTimeout = TimeSpan.FromSeconds(30);
 
+    // dockerd creates this at start whatever its exec root (Docker's plugin discovery dir)
+    private const string RunDocker = "/run/docker";
+
     private readonly Process _daemon;
     private readonly string _bin;
+    private readonly bool _madeRunDocker;
     private bool _disposed;
 
-    private PrivateDocker(string dir, string bin, Process daemon)
+    private PrivateDocker(string dir, string bin, Process daemon, bool madeRunDocker)
     {
         Dir = dir;
         _bin = bin;
         _daemon = daemon;
+        _madeRunDocker = madeRunDocker;
     }
 
     /// <summary>Docker's name of the runtime under test (the daemon.json key; "runc" is Docker's own default).</summary>
@@ -54,6 +60,8 @@ internal sealed class PrivateDocker : IAsyncDisposable
     public static async Task<PrivateDocker> StartAsync(PrivateContainerd ctrd, string ns, CancellationToken ct)
     {
         var bin = Prereqs.RequireDockerOrSkip();
+        ctrd.TrackNamespace(ns);
+        ctrd.TrackNamespace(ns + "-plugins");
         var dir = MakeTempDir();
         foreach (var sub in new[] { "data", "exec", "cli" }) { Directory.CreateDirectory(Path.Combine(dir, sub)); }
         var config = new JsonObject
@@ -83,9 +91,10 @@ internal sealed class PrivateDocker : IAsyncDisposable
         psi.Environment["LOG"] = Path.Combine(dir, "dockerd.log");
         // dockerd reports (and execs for `docker info`) the runc on its PATH: the one the shims get
         psi.Environment["PATH"] = $"{runcDir}:{ctrd.Line.BinDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        bool madeRunDocker = !Directory.Exists(RunDocker);
         var daemon = Process.Start(psi) ?? throw new InvalidOperationException("could not start dockerd");
 
-        var docker = new PrivateDocker(dir, bin, daemon);
+        var docker = new PrivateDocker(dir, bin, daemon, madeRunDocker);
         try
         {
             await docker.WaitUntilServingAsync(ct);
@@ -179,6 +188,16 @@ internal sealed class PrivateDocker : IAsyncDisposable
             try { if (Directory.Exists(parent) && !Directory.EnumerateDirectories(parent).Any()) { Directory.Delete(parent); } }
             catch (IOException e) { notes.Add($"could not remove {parent}: {e.Message}"); }
             catch (UnauthorizedAccessException e) { notes.Add($"could not remove {parent}: {e.Message}"); }
+        }
+        if (_madeRunDocker)
+        {
+            // only empty dirs go (non-recursive deletes): anything else in there is not ours
+            foreach (var d in new[] { Path.Combine(RunDocker, "plugins"), RunDocker })
+            {
+                try { if (Directory.Exists(d)) { Directory.Delete(d); } }
+                catch (IOException e) { notes.Add($"left {d}: {e.Message}"); }
+                catch (UnauthorizedAccessException e) { notes.Add($"left {d}: {e.Message}"); }
+            }
         }
         if (ProcFs.MountsUnder(Dir).Count == 0)
         {

@@ -10,6 +10,10 @@
 #   runc from sid (1.3.x), patchelf'd to sid's own ld.so/libc/libseccomp (it needs glibc >= 2.38,
 #        bookworm has 2.36); bookworm's patchelf is itself only unpacked, not installed
 #   containernetworking-plugins from sid (the `tap` plugin, for pods with their own netns)
+#   docker.io + docker-cli from sid (dockerd and docker 28.x: the first Debian Docker that takes a
+#        shim v2 runtime name, `"runtimeType": "io.containerd.runcsharp.v2"` in daemon.json; bookworm's
+#        20.10 cannot). They need glibc >= 2.34 only, so they run on bookworm's as they are; dockerd
+#        needs libsystemd.so.0 (bookworm's libsystemd0, which apt itself depends on)
 #
 # Idempotent: when everything is in place (checked by running the binaries) it only prints the
 # env file and exits, without any network access, so it works offline after one success. When
@@ -21,6 +25,8 @@
 #   RCS_CONTAINERD_1_7_VERSION=1.7.24~ds1-6+deb13u1   RCS_CONTAINERD_1_7_SUITE=trixie
 #   RCS_RUNC=/…/runc   RCS_RUNC_VERSION=…      the patched sid runc
 #   RCS_CNI_BIN=/…/usr/lib/cni   RCS_CNI_VERSION=…
+#   RCS_DOCKER_BIN=/…/docker/<version>   dir with dockerd and docker (links into the unpacked debs)
+#   RCS_DOCKER_VERSION=28.5.2+dfsg4-5
 #
 # Environment (optional):
 #   RCS_VERSIONS_DIR   cache dir (default /var/cache/runcsharp-versions; keep it outside the repo)
@@ -51,11 +57,14 @@ verify() {
     "$RCS_RUNC" --version >/dev/null 2>&1 || exit 1
     [ -x "$RCS_CNI_BIN/tap" ] && [ -x "$RCS_CNI_BIN/static" ] || exit 1
     CNI_COMMAND=VERSION "$RCS_CNI_BIN/tap" </dev/null >/dev/null 2>&1 || exit 1
+    [ -n "$RCS_DOCKER_BIN" ] || exit 1
+    "$RCS_DOCKER_BIN/dockerd" --version >/dev/null 2>&1 || exit 1
+    "$RCS_DOCKER_BIN/docker" --version >/dev/null 2>&1 || exit 1
   )
 }
 
 if [ "${RCS_FETCH_FORCE:-0}" != 1 ] && verify; then
-  say "cached in $dir: $(grep -E '^RCS_(CONTAINERD_[0-9_]+|RUNC|CNI)_VERSION=' "$envfile" | sed -E "s/^RCS_(CONTAINERD_)?//; s/_VERSION=/ /; s/'//g; s/_/./" | paste -sd, - | sed 's/,/, /g')"
+  say "cached in $dir: $(grep -E '^RCS_(CONTAINERD_[0-9_]+|RUNC|CNI|DOCKER)_VERSION=' "$envfile" | sed -E "s/^RCS_(CONTAINERD_)?//; s/_VERSION=/ /; s/'//g; s/_/./" | paste -sd, - | sed 's/,/, /g')"
   exit 0
 fi
 
@@ -186,6 +195,27 @@ say "CNI plugins $(debver "$cni_deb") (sid) -> $cd_/usr/lib/cni"
 {
   echo "RCS_CNI_BIN='$cd_/usr/lib/cni'"
   echo "RCS_CNI_VERSION='$(debver "$cni_deb")'"
+} >> "$new"
+
+# --- Docker from sid (dockerd from docker.io, the client from docker-cli) ---------------------
+# Only the two binaries are used: the tests start dockerd with --iptables=false --bridge=none
+# --userland-proxy=false (no docker-proxy) and run no container with --init (no docker-init/tini).
+dockerd_deb=$(fetch docker.io sid); dcli_deb=$(fetch docker-cli sid)
+dv=$(debver "$dockerd_deb")
+[ "$(debver "$dcli_deb")" = "$dv" ] || die "sid serves docker.io $dv but docker-cli $(debver "$dcli_deb")"
+dd=$(unpack "$dockerd_deb"); dc=$(unpack "$dcli_deb")
+[ -x "$dd/usr/sbin/dockerd" ] || die "docker.io $dv has no usr/sbin/dockerd"
+[ -x "$dc/usr/bin/docker" ] || die "docker-cli $dv has no usr/bin/docker"
+db=$dir/docker/$dv
+mkdir -p "$db"
+ln -sfn "$dd/usr/sbin/dockerd" "$db/dockerd"
+ln -sfn "$dc/usr/bin/docker" "$db/docker"
+"$db/dockerd" --version >/dev/null 2>&1 || die "dockerd $dv does not run here: $("$db/dockerd" --version 2>&1 | head -n 3)"
+"$db/docker" --version >/dev/null 2>&1 || die "docker $dv does not run here: $("$db/docker" --version 2>&1 | head -n 3)"
+say "docker $dv (sid) -> $db"
+{
+  echo "RCS_DOCKER_BIN='$db'"
+  echo "RCS_DOCKER_VERSION='$dv'"
   echo "RCS_CONTAINERD_VERSIONS='${lines[*]}'"
 } >> "$new"
 

@@ -2,7 +2,7 @@
 # scripts/setup.sh -- make a Debian 12 machine ready to build and test runcsharp.
 # Idempotent: installs with apt only what is missing (containerd, runc, busybox-static, python3),
 # checks that the .NET 10 SDK is there (it is not installed by this script), then runs
-# scripts/fetch-versions.sh (containerd 1.7 / 2.x, sid's runc and CNI plugins, cached in
+# scripts/fetch-versions.sh (containerd 1.7 / 2.x, sid's runc, CNI plugins and Docker, cached in
 # /var/cache/runcsharp-versions without touching the system's apt state).
 set -euo pipefail
 

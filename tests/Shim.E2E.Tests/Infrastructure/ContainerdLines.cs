@@ -46,6 +46,13 @@ internal static partial class ContainerdLines
     public static string? FetchedCniBin =>
         Env.Value.TryGetValue("RCS_CNI_BIN", out var c) && File.Exists(Path.Combine(c, "tap")) ? c : null;
 
+    /// <summary>The folder with sid's dockerd and docker (RCS_DOCKER_BIN), or null.</summary>
+    public static string? DockerBin =>
+        Env.Value.TryGetValue("RCS_DOCKER_BIN", out var d) && File.Exists(Path.Combine(d, "dockerd")) && File.Exists(Path.Combine(d, "docker")) ? d : null;
+
+    /// <summary>The Debian version of that Docker (RCS_DOCKER_VERSION).</summary>
+    public static string DockerVersion => Env.Value.GetValueOrDefault("RCS_DOCKER_VERSION", "?");
+
     /// <summary>The line by name, or null with the reason it is not there.</summary>
     public static ContainerdLine? Find(string name, out string? missing)
     {

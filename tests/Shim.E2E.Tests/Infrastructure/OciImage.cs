@@ -11,6 +11,9 @@ namespace Shim.E2E.Tests;
 /// shim has to mount into the bundle and take down again. Three images share the busybox layer:
 /// busybox (Cmd /bin/sh), a pod sandbox ("pause") image whose entrypoint sleeps forever, and a
 /// many-layered one (busybox plus <see cref="ExtraLayers"/> layers each adding /layers/N).
+/// The busybox image also comes as a `docker load` archive: the same OCI layout plus the
+/// manifest.json `docker save` writes next to it since Docker 25 (Docker 28 with a graph driver
+/// loads only archives with a manifest.json; an OCI layout alone goes to its legacy loader).
 /// </summary>
 internal static class OciImage
 {
@@ -29,10 +32,11 @@ internal static class OciImage
     private static readonly Lazy<Task<string>> Built = new(() => Task.Run(() => Build(Name, null, ["/bin/sh"], 0, ".oci.tar")));
     private static readonly Lazy<Task<string>> PauseBuilt = new(() => Task.Run(() => Build(PauseName, ["/bin/sleep", "2147483647"], null, 0, ".pause.oci.tar")));
     private static readonly Lazy<Task<string>> LayeredBuilt = new(() => Task.Run(() => Build(LayeredName, null, ["/bin/sh"], ExtraLayers, ".layers.oci.tar")));
+    private static readonly Lazy<Task<string>> DockerBuilt = new(() => Task.Run(() => Build(Name, null, ["/bin/sh"], 0, ".docker.tar", dockerManifest: true)));
 
     /// <summary>Paths of the archives built so far (for the end-of-run cleanup).</summary>
     public static IEnumerable<string> BuiltPaths =>
-        new[] { Built, PauseBuilt, LayeredBuilt }.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Select(l => l.Value.Result);
+        new[] { Built, PauseBuilt, LayeredBuilt, DockerBuilt }.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully).Select(l => l.Value.Result);
 
     /// <summary>Path of the busybox archive (null until built).</summary>
     public static string? PathIfBuilt => Built.IsValueCreated && Built.Value.IsCompletedSuccessfully ? Built.Value.Result : null;
@@ -46,7 +50,10 @@ internal static class OciImage
     /// <summary>Builds the many-layered archive (busybox + <see cref="ExtraLayers"/> one-file layers) on first use and returns its path.</summary>
     public static Task<string> GetLayeredAsync() => LayeredBuilt.Value;
 
-    private static async Task<string> Build(string name, string[]? entrypoint, string[]? cmd, int extraLayers, string suffix)
+    /// <summary>Builds the busybox archive for `docker load` (OCI layout + manifest.json) on first use and returns its path.</summary>
+    public static Task<string> GetDockerAsync() => DockerBuilt.Value;
+
+    private static async Task<string> Build(string name, string[]? entrypoint, string[]? cmd, int extraLayers, string suffix, bool dockerManifest = false)
     {
         var rootfs = await Rootfs.GetAsync();
         var layer = new MemoryStream();
@@ -98,6 +105,16 @@ internal static class OciImage
             foreach (var blob in layers.Append(config).Append(manifest))
             {
                 await Add(w, "blobs/sha256/" + Digest(blob)["sha256:".Length..], blob);
+            }
+            if (dockerManifest)
+            {
+                static JsonNode Blob(byte[] b) => "blobs/sha256/" + Digest(b)["sha256:".Length..];
+                await Add(w, "manifest.json", Encoding.UTF8.GetBytes(new JsonArray(new JsonObject
+                {
+                    ["Config"] = Blob(config),
+                    ["RepoTags"] = new JsonArray(name),
+                    ["Layers"] = new JsonArray([.. layers.Select(Blob)]),
+                }).ToJsonString()));
             }
         }
         return archive;

@@ -78,6 +78,15 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         lock (_gate) { _podNetns.Add(path); }
     }
 
+    /// <summary>
+    /// Remembers a namespace another client (a test's dockerd) puts containers in: disposal cleans
+    /// it and removes runc's state dir and cgroup parent of it, as for the namespaces ctr used.
+    /// </summary>
+    public void TrackNamespace(string ns)
+    {
+        lock (_gate) { _namespaces.Add(ns); }
+    }
+
     /// <summary>CRI already hung on a pod: disposal goes straight to stopping the daemon.</summary>
     public void SkipCriCleanup() => _skipCriCleanup = true;
 

@@ -20,12 +20,7 @@ internal sealed class ExecHold
     /// </summary>
     public const string Snippet = $$"""
         if [ "$verb" = exec ]; then
-          spec= prev=
-          for a in "$@"; do
-            case "$a" in --process=*) spec=${a#--process=} ;; esac
-            [ "$prev" = --process ] && spec=$a
-            prev=$a
-          done
+          {{RuncWrapper.FindProcessSpec}}
           hold=$(sed -n 's/.*"{{EnvName}}=\([^"]*\)".*/\1/p' "$spec")
           if [ -n "$hold" ]; then
             echo "held $hold" >> "$dir/record"

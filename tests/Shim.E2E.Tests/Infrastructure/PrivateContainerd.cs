@@ -287,15 +287,7 @@ internal sealed class PrivateContainerd : IAsyncDisposable
             {
                 await Quiet(() => CleanNamespaceAsync(ns));
             }
-            await Quiet(() => Command.RunAsync("/bin/kill", ["-TERM", Pid.ToString(CultureInfo.InvariantCulture)], timeout: CleanupCallTimeout));
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try { await _daemon.WaitForExitAsync(grace.Token); }
-            catch (OperationCanceledException)
-            {
-                notes.Add($"containerd {Pid} ignored SIGTERM for 10 s: SIGKILL");
-                try { _daemon.Kill(); } catch (InvalidOperationException) { }
-                await _daemon.WaitForExitAsync(CancellationToken.None);
-            }
+            await Daemons.StopAsync(_daemon, "containerd", TimeSpan.FromSeconds(10), notes);
         }
         _daemon.Dispose();
 

@@ -165,15 +165,7 @@ internal sealed class PrivateDocker : IAsyncDisposable
             var ids = (await Quiet(notes, () => DockerAsync(["ps", "-aq"], timeout: CleanupCallTimeout)))?.Stdout
                 .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
             if (ids.Length > 0) { await Quiet(notes, () => DockerAsync(["rm", "-f", .. ids], timeout: CleanupCallTimeout)); }
-            await Quiet(notes, () => Command.RunAsync("/bin/kill", ["-TERM", Pid.ToString(CultureInfo.InvariantCulture)], timeout: CleanupCallTimeout));
-            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-            try { await _daemon.WaitForExitAsync(grace.Token); }
-            catch (OperationCanceledException)
-            {
-                notes.Add($"dockerd {Pid} ignored SIGTERM for 15 s: SIGKILL");
-                try { _daemon.Kill(); } catch (InvalidOperationException) { }
-                await _daemon.WaitForExitAsync(CancellationToken.None);
-            }
+            await Daemons.StopAsync(_daemon, "dockerd", TimeSpan.FromSeconds(15), notes);
         }
         _daemon.Dispose();
 

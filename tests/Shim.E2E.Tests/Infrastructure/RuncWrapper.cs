@@ -12,6 +12,10 @@ internal sealed class RuncWrapper : IDisposable
 {
     private RuncWrapper(string dir) => Dir = dir;
 
+    /// <summary>A snippet line that sets <c>$spec</c> to the <c>--process</c> file of a <c>runc exec</c> (both shims pass it, as one JSON line).</summary>
+    public const string FindProcessSpec =
+        "spec= prev=; for a in \"$@\"; do case \"$a\" in --process=*) spec=${a#--process=} ;; esac; [ \"$prev\" = --process ] && spec=$a; prev=$a; done";
+
     /// <summary>The folder holding <c>runc</c>; goes first on the daemon's PATH.</summary>
     public string Dir { get; }
 

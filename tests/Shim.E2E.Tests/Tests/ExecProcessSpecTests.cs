@@ -25,12 +25,7 @@ public sealed class ExecProcessSpecTests : E2ETest, IAsyncLifetime
         // ctr's exec takes the container's process spec, environment included, with new arguments
         Runc.Before($$"""
             if [ "$verb" = exec ]; then
-              spec= prev=
-              for a in "$@"; do
-                case "$a" in --process=*) spec=${a#--process=} ;; esac
-                [ "$prev" = --process ] && spec=$a
-                prev=$a
-              done
+              {{RuncWrapper.FindProcessSpec}}
               if grep -qF '{{secret}}' "$spec"; then carries=secret; else carries=nothing; fi
               echo "$(stat -c '%a %U' "$spec") $carries $spec" >> "$dir/record"
             fi

@@ -213,7 +213,7 @@ public sealed class LiveServerFuzzTests : IAsyncLifetime
                 break;
             }
 
-            all.Write(buffer, 0, n);
+            await all.WriteAsync(buffer.AsMemory(0, n), Ct);
             var bytes = all.GetBuffer().AsSpan(0, (int)all.Length);
             while (bytes.Length - parsed >= FrameCodec.HeaderSize)
             {

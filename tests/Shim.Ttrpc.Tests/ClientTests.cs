@@ -31,6 +31,7 @@ public sealed class ClientTests : IAsyncLifetime
     {
         await _client.DisposeAsync();
         _server.Dispose();
+        _serverSide.Dispose(); // the raw connection reads and writes it; the socket is the test's
         Directory.Delete(_directory, recursive: true);
     }
 

@@ -6,6 +6,8 @@ namespace Shim.Ttrpc.Tests;
 
 public sealed class ServerConcurrencyTests
 {
+    private static readonly string[] Blocker = ["block"];
+
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -47,7 +49,7 @@ public sealed class ServerConcurrencyTests
         await using var client = await server.ConnectAsync();
 
         // Blocking and waiting calls go out first, so the runners are behind them on the wire.
-        var kinds = new[] { "block" }.Concat(Enumerable.Repeat("wait", waiters)).Concat(Enumerable.Repeat("run", runners)).ToArray();
+        var kinds = Blocker.Concat(Enumerable.Repeat("wait", waiters)).Concat(Enumerable.Repeat("run", runners)).ToArray();
         var calls = kinds.Select(kind =>
             client.CallAsync(TestServer.Service, "Work", new StringValue { Value = kind }, StringValue.Parser, timeout: Patience, ct: Ct)).ToArray();
         var replies = await Task.WhenAll(calls);

@@ -211,11 +211,17 @@ public sealed class OomWatcherV2Tests : IDisposable
     }
 
     /// <summary>Parks the shared loop thread in a callback until disposed.</summary>
-    private static IDisposable BlockLoop()
+    private static Unblock BlockLoop()
     {
+#pragma warning disable CA2000 // owned by the disposable BlockLoop returns
         var entered = new ManualResetEventSlim();
+#pragma warning restore CA2000
+#pragma warning disable CA2000 // owned by the disposable BlockLoop returns
         var release = new ManualResetEventSlim();
+#pragma warning restore CA2000
+#pragma warning disable CA2000 // owned by the disposable BlockLoop returns
         var fd = EventFd.Create();
+#pragma warning restore CA2000
         var watch = IoLoop.Shared.Watch(fd, () =>
         {
             entered.Set();

@@ -27,7 +27,9 @@ public sealed class ExecKillTests
         Reaper.Instance.Start();
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
+#pragma warning disable CA2000 // the process owns its pidfd from Attach on
         exec.Attach(child.Pid, PidFd.Open(child.Pid));
+#pragma warning restore CA2000
         exec.StartTestIn(ExecState.Running);
         await exec.KillAsync(Signals.SIGKILL, Ct);
         Assert.Equal(128 + Signals.SIGKILL, (await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct)).Status);
@@ -40,7 +42,9 @@ public sealed class ExecKillTests
         Reaper.Instance.Start();
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
+#pragma warning disable CA2000 // the process owns its pidfd from Attach on
         exec.Attach(child.Pid, PidFd.Open(child.Pid));
+#pragma warning restore CA2000
         exec.StartTestIn(ExecState.Running);
         Signals.Kill(child.Pid, Signals.SIGKILL);
         await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct); // reaped: the pid is free for anyone

@@ -78,6 +78,7 @@ public class ExitSequencerTests
         var attempts = new Dictionary<string, StartAttempt>();
         FakeProcess P(string id) => processes.TryGetValue(id, out var p) ? p : processes[id] = new FakeProcess(id == "c" ? "" : id, sequencer);
         var init = P("c");
+        ArgumentNullException.ThrowIfNull(steps);
         foreach (string step in steps.Split(' '))
         {
             string[] parts = step.Split(':');

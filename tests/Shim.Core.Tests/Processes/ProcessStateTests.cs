@@ -121,6 +121,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
     public async Task Each_init_state_performs_or_refuses_each_operation(string state, string op, string outcome, string runcVerb)
     {
         var init = NewInit(state);
+        ArgumentNullException.ThrowIfNull(runcVerb);
         await AssertOutcome(init, op, InitOperation(init, op), outcome, runcVerb);
     }
 
@@ -149,6 +150,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
     public async Task Each_exec_state_performs_or_refuses_each_operation(string state, string op, string outcome, string runcVerb)
     {
         var exec = NewExec(state);
+        ArgumentNullException.ThrowIfNull(runcVerb);
         await AssertOutcome(exec, op, ExecOperation(exec, op), outcome, runcVerb);
     }
 
@@ -204,6 +206,7 @@ public sealed class ProcessStateTests : IAsyncLifetime
         _runc.Release.SetResult();
         await one.WaitAsync(TimeSpan.FromSeconds(10), Ct);
 
+        ArgumentNullException.ThrowIfNull(runcVerbs);
         await AssertOutcome(process, second, () => two, outcome, runcVerbs);
     }
 
@@ -337,7 +340,9 @@ public sealed class ProcessStateTests : IAsyncLifetime
         _ = new Container("c1", _bundle, rootfsMounted: false, sharesPidNamespace: false, init) { Stdio = Stdio.TestStdio.Context };
         if (state != "restore pending")
         {
+#pragma warning disable CA2000 // the process owns its pidfd from Attach on
             init.Attach(_child!.Pid, PidFd.Open(_child.Pid));
+#pragma warning restore CA2000
             init.StartTestIn(InitStateNamed(state));
         }
         return init;
@@ -349,7 +354,9 @@ public sealed class ProcessStateTests : IAsyncLifetime
         var exec = new ExecProcess(init.Container!, "e1", new StdioPaths("", "", "", false), "{}"u8.ToArray());
         if (state != "created")
         {
+#pragma warning disable CA2000 // the process owns its pidfd from Attach on
             exec.Attach(_child!.Pid, PidFd.Open(_child.Pid));
+#pragma warning restore CA2000
             exec.StartTestIn(ExecStateNamed(state));
         }
         return exec;

@@ -12,13 +12,13 @@ public sealed class ExecSpecFileTests
         public UnixFileMode Mode;
         public string? Content;
 
-        public Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
+        public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
         {
             int i = args.ToList().IndexOf("--process");
             Path = args[i + 1];
             Mode = File.GetUnixFileMode(Path);
-            Content = File.ReadAllText(Path);
-            return Task.FromResult(new RuncResult(0, [], ""));
+            Content = await File.ReadAllTextAsync(Path, ct);
+            return new RuncResult(0, [], "");
         }
     }
 

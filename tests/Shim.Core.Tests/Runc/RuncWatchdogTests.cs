@@ -29,7 +29,7 @@ public sealed class RuncWatchdogTests : IDisposable
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
         Assert.Contains("runc kill", ex.Message, StringComparison.Ordinal);
         Assert.Contains("killed", ex.Message, StringComparison.Ordinal);
-        int pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        int pid = int.Parse((await File.ReadAllTextAsync(pidFile, TestContext.Current.CancellationToken)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.False(Directory.Exists($"/proc/{pid}"), "the hung runc is still alive");
     }
 

@@ -22,14 +22,14 @@ public sealed class CheckpointServiceTests : TaskServiceTestBase
         Options = TypeUrls.Pack(new Containerd.Runc.V1.Options { BinaryName = "/bin/true" }),
     };
 
-    private CheckpointTaskRequest Checkpoint(Containerd.Runc.V1.CheckpointOptions? options = null) => new()
+    private static CheckpointTaskRequest Checkpoint(Containerd.Runc.V1.CheckpointOptions? options = null) => new()
     {
         Id = "c1",
         Path = "/img",
         Options = options is null ? null : TypeUrls.Pack(options),
     };
 
-    private IReadOnlyList<string> RuncArgs(string verb) => Runc.ArgsByVerb[verb].Skip(7).ToList();
+    private List<string> RuncArgs(string verb) => Runc.ArgsByVerb[verb].Skip(7).ToList();
 
     [Fact]
     public async Task Checkpoint_is_refused_before_start_and_after_exit()

@@ -30,7 +30,9 @@ public sealed class ExecStartWindowTests : TaskServiceTestBase
         await RunningContainerAsync();
         await Service.ExecAsync(ExecRequest("e1", stdin: stdin), Ct);
         // the client's end: open read-write, so it neither blocks nor depends on when the shim opens its reader
+#pragma warning disable CA2000 // the FileStream owns the handle and is disposed by the using
         using (var client = new FileStream(File.OpenHandle(stdin, FileMode.Open, FileAccess.ReadWrite), FileAccess.ReadWrite, bufferSize: 0))
+#pragma warning restore CA2000
         {
             client.Write("hello\n"u8);
 

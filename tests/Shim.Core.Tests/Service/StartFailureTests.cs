@@ -21,6 +21,7 @@ public sealed class StartFailureTests : TaskServiceTestBase
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1032:Implement standard exception constructors", Justification = "the test's own failure, always made with the step it is injected before")]
     private sealed class InjectedFailure(StartStep step) : Exception($"injected failure before {step}");
 
     public static TheoryData<string> Steps => [.. Enum.GetNames<StartStep>()];

@@ -32,14 +32,13 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
 
     protected static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    public ValueTask InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         Reaper.Instance.Start();
         _exits = Reaper.Instance.Subscribe();
         _loop = RouteAsync(_exits, _stop.Token);
-        File.WriteAllText(Path.Combine(Bundle, "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""");
+        await File.WriteAllTextAsync(Path.Combine(Bundle, "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""", Ct);
         Service = new TaskService(new ShimSettings { Namespace = "unit", Id = "c1" }, Events, Runc, Router, Stdio.TestStdio.Context);
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>Creates and starts container c1 over the fake runc.</summary>
@@ -116,6 +115,7 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
         await _stop.CancelAsync();
         await _loop!;
         _exits!.Dispose();
+        _stop.Dispose();
         Directory.Delete(Bundle, recursive: true);
         GC.SuppressFinalize(this);
     }

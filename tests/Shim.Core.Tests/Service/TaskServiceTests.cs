@@ -107,7 +107,7 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         Assert.Equal([created.Pid], pids.Processes.Select(p => p.Pid));
     }
 
-    private ExecProcessRequest Exec(string execId) => new()
+    private static ExecProcessRequest Exec(string execId) => new()
     {
         Id = "c1",
         ExecId = execId,

@@ -67,7 +67,7 @@ public sealed class FifoIoTests : IDisposable
     public async Task A_stdout_path_that_is_not_a_fifo_is_appended_to_as_a_file()
     {
         string log = Path.Combine(_files.Dir, "out.log");
-        File.WriteAllText(log, "before\n");
+        await File.WriteAllTextAsync(log, "before\n", Ct);
         using var io = ProcessIo.Open(TestStdio.Context, new StdioPaths("", log, "", Terminal: false), 0, 0);
         await using (var process = StdioTestFiles.ProcessEnd(io.RuncSide.Stdout!, FileAccess.Write))
         {
@@ -76,7 +76,7 @@ public sealed class FifoIoTests : IDisposable
         }
 
         Assert.True(await io.WaitOutputAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal("before\nafter\n", File.ReadAllText(log));
+        Assert.Equal("before\nafter\n", await File.ReadAllTextAsync(log, Ct));
         Assert.False(io.HoldsUnreadOutput());
     }
 

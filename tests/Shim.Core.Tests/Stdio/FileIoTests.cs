@@ -30,7 +30,7 @@ public sealed class FileIoTests : IDisposable
         }
 
         Assert.True(await io.WaitOutputAsync(TimeSpan.FromSeconds(10)));
-        var lines = File.ReadAllLines(log, Encoding.UTF8);
+        var lines = await File.ReadAllLinesAsync(log, Encoding.UTF8, Ct);
         Assert.Equal(["err", "out"], lines.Order(StringComparer.Ordinal));
         Assert.False(io.HoldsUnreadOutput());   // a file is never unread
     }

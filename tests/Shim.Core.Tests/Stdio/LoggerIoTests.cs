@@ -41,9 +41,9 @@ public sealed class LoggerIoTests : IDisposable
         }
 
         await WaitForFileAsync(Path.Combine(_files.Dir, "done"));
-        Assert.Equal("to stdout\n", File.ReadAllText(Path.Combine(_files.Dir, "out"), Encoding.UTF8));
-        Assert.Equal("to stderr\n", File.ReadAllText(Path.Combine(_files.Dir, "err"), Encoding.UTF8));
-        Assert.Equal("ns1/c1 flag value\n", File.ReadAllText(Path.Combine(_files.Dir, "args"), Encoding.UTF8));
+        Assert.Equal("to stdout\n", await File.ReadAllTextAsync(Path.Combine(_files.Dir, "out"), Encoding.UTF8, Ct));
+        Assert.Equal("to stderr\n", await File.ReadAllTextAsync(Path.Combine(_files.Dir, "err"), Encoding.UTF8, Ct));
+        Assert.Equal("ns1/c1 flag value\n", await File.ReadAllTextAsync(Path.Combine(_files.Dir, "args"), Encoding.UTF8, Ct));
         Assert.False(io.HoldsUnreadOutput());   // nothing is copied by the shim
     }
 

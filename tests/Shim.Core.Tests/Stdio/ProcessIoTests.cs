@@ -31,7 +31,7 @@ public sealed class ProcessIoTests : IDisposable
             int n;
             while ((n = await reader.ReadAsync(buffer, Ct)) > 0)
             {
-                got.Write(buffer, 0, n);
+                await got.WriteAsync(buffer.AsMemory(0, n), Ct);
                 await Task.Delay(100, Ct);
             }
             return got.ToArray();
@@ -81,7 +81,7 @@ public sealed class ProcessIoTests : IDisposable
         var buffer = new byte[64 * 1024];
         while (got.Length < data.Length)
         {
-            got.Write(buffer, 0, await reader.ReadAsync(buffer, Ct));
+            await got.WriteAsync(buffer.AsMemory(0, await reader.ReadAsync(buffer, Ct)), Ct);
         }
         await waiting.WaitAsync(TimeSpan.FromSeconds(10), Ct);   // long before the 20 s limit
         Assert.False(io.HoldsUnreadOutput());
@@ -106,7 +106,9 @@ public sealed class ProcessIoTests : IDisposable
     /// <summary>Writes through a second handle on the process side of stdout (runc's copy is closed by Start), then closes it.</summary>
     private static Task WriteAndCloseAsync(ProcessIo io, byte[] data)
     {
+#pragma warning disable CA2000 // handed to the stream the test disposes
         var handle = File.OpenHandle($"/proc/self/fd/{io.RuncSide.Stdout!.DangerousGetHandle()}", FileMode.Open, FileAccess.Write);
+#pragma warning restore CA2000
         return Task.Run(async () =>
         {
             await using var stream = new FileStream(handle, FileAccess.Write, bufferSize: 0);

@@ -23,7 +23,9 @@ internal sealed class StdioTestFiles : IDisposable
     /// ProcessIo.Start closes the shim's copy.
     /// </summary>
     public static FileStream ProcessEnd(SafeHandle runcEnd, FileAccess access) =>
+#pragma warning disable CA2000 // the returned FileStream owns the handle
         new(File.OpenHandle($"/proc/self/fd/{runcEnd.DangerousGetHandle()}", FileMode.Open, access), access, bufferSize: 0);
+#pragma warning restore CA2000
 
     /// <summary>Opens the client's end of a FIFO (its reader or writer).</summary>
     public static FileStream Client(string fifo, FileAccess access) =>

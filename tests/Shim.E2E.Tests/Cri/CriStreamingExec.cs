@@ -156,7 +156,7 @@ internal sealed class CriStreamingExec : IAsyncDisposable
             catch (WebSocketException) when (_ws.State is WebSocketState.Aborted or WebSocketState.Closed or WebSocketState.CloseReceived) { return; }
             catch (WebSocketException e) when (e.WebSocketErrorCode == WebSocketError.ConnectionClosedPrematurely) { return; }
             if (r.MessageType == WebSocketMessageType.Close) { return; }
-            message.Write(buffer, 0, r.Count);
+            await message.WriteAsync(buffer.AsMemory(0, r.Count), ct);
             if (!r.EndOfMessage) { continue; }
             var frame = message.ToArray();
             message.SetLength(0);

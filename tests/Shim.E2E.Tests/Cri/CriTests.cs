@@ -184,7 +184,7 @@ public abstract partial class CriTests : E2ETest
                 string first = "";
                 while (true)
                 {
-                    if (File.Exists(file)) { first = File.ReadLines(file).FirstOrDefault() ?? ""; }
+                    if (File.Exists(file)) { first = (await File.ReadAllLinesAsync(file, Ct)).FirstOrDefault() ?? ""; }
                     if (first.Length > 0 || DateTime.UtcNow > until) { break; }
                     await Task.Delay(100, Ct);
                 }

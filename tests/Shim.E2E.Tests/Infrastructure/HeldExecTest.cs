@@ -79,7 +79,7 @@ public abstract class HeldExecTest : E2ETest, IAsyncLifetime
     }
 
     /// <summary>Exec (create only) of <paramref name="args"/> in <paramref name="id"/>.</summary>
-    private protected Task ExecAsync(ShimClient shim, string id, string execId, IReadOnlyList<string> args,
+    private protected static Task ExecAsync(ShimClient shim, string id, string execId, IReadOnlyList<string> args,
         ExecHold? hold = null, ClientStdio? stdio = null, bool terminal = false) =>
         CallAsync(shim, "Exec", new ExecProcessRequest
         {
@@ -93,13 +93,13 @@ public abstract class HeldExecTest : E2ETest, IAsyncLifetime
         }, Empty.Parser);
 
     /// <summary>A call that must succeed (60 s ttrpc timeout: some wait for a held start).</summary>
-    private protected Task<TResponse> CallAsync<TRequest, TResponse>(ShimClient shim, string method, TRequest request, MessageParser<TResponse> parser)
+    private protected static Task<TResponse> CallAsync<TRequest, TResponse>(ShimClient shim, string method, TRequest request, MessageParser<TResponse> parser)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
         shim.Client.CallAsync(shim.TaskApi, method, request, parser, TimeSpan.FromSeconds(60), null, Ct);
 
     /// <summary>The status code a call ends with (OK when it succeeds), and its message.</summary>
-    private protected async Task<(StatusCode Code, string Message)> StatusOfAsync<TRequest, TResponse>(ShimClient shim, string method, TRequest request, MessageParser<TResponse> parser)
+    private protected static async Task<(StatusCode Code, string Message)> StatusOfAsync<TRequest, TResponse>(ShimClient shim, string method, TRequest request, MessageParser<TResponse> parser)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse>
     {
@@ -114,13 +114,13 @@ public abstract class HeldExecTest : E2ETest, IAsyncLifetime
         }
     }
 
-    private protected Task<(StatusCode Code, string Message)> StartStatusAsync(ShimClient shim, string id, string execId) =>
+    private protected static Task<(StatusCode Code, string Message)> StartStatusAsync(ShimClient shim, string id, string execId) =>
         StatusOfAsync(shim, "Start", new StartRequest { Id = id, ExecId = execId }, StartResponse.Parser);
 
-    private protected async Task<TaskStatus> StatusAsync(ShimClient shim, string id, string execId = "") =>
+    private protected static async Task<TaskStatus> StatusAsync(ShimClient shim, string id, string execId = "") =>
         (await CallAsync(shim, "State", new StateRequest { Id = id, ExecId = execId }, StateResponse.Parser)).Status;
 
-    private protected Task<WaitResponse> WaitAsync(ShimClient shim, string id, string execId = "") =>
+    private protected static Task<WaitResponse> WaitAsync(ShimClient shim, string id, string execId = "") =>
         CallAsync(shim, "Wait", new WaitRequest { Id = id, ExecId = execId }, WaitResponse.Parser);
 
     /// <summary>
@@ -128,7 +128,7 @@ public abstract class HeldExecTest : E2ETest, IAsyncLifetime
     /// the connection in order and hand each to its own handler, so once this State of init (which
     /// never waits for an exec) is answered, the earlier request has reached its handler.
     /// </summary>
-    private protected Task RoundTripAsync(ShimClient shim, string id) => StatusAsync(shim, id);
+    private protected static Task RoundTripAsync(ShimClient shim, string id) => StatusAsync(shim, id);
 
     /// <summary>Awaits <paramref name="task"/> for at most <see cref="StepTimeout"/>, failing with what did not come.</summary>
     private protected async Task<T> WithinAsync<T>(Task<T> task, string what)
@@ -156,7 +156,7 @@ public abstract class HeldExecTest : E2ETest, IAsyncLifetime
     }
 
     /// <summary>The pid of init of <paramref name="id"/>.</summary>
-    private protected async Task<int> InitPidAsync(ShimClient shim, string id) =>
+    private protected static async Task<int> InitPidAsync(ShimClient shim, string id) =>
         (int)(await CallAsync(shim, "State", new StateRequest { Id = id }, StateResponse.Parser)).Pid;
 
     public new async ValueTask DisposeAsync()

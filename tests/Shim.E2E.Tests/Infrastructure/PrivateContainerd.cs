@@ -370,7 +370,7 @@ internal sealed class PrivateContainerd : IAsyncDisposable
 
     private static async Task Quiet(Func<Task> f) => await Quiet(async () => { await f(); return 0; });
 
-    private static IEnumerable<string> SafeDirs(string dir)
+    private static string[] SafeDirs(string dir)
     {
         try { return Directory.GetDirectories(dir); }
         catch (IOException) { return []; }

@@ -215,7 +215,7 @@ internal sealed class PrivateDocker : IAsyncDisposable
         }
     }
 
-    private static IEnumerable<string> SafeDirs(string dir)
+    private static string[] SafeDirs(string dir)
     {
         try { return Directory.GetDirectories(dir); }
         catch (IOException) { return []; }

@@ -43,11 +43,17 @@ public sealed class BootstrapTests : E2ETest
             await client.CallAsync("containerd.task.v2.Task", "Shutdown", new ShutdownRequest { Id = "none" }, Google.Protobuf.WellKnownTypes.Empty.Parser, TimeSpan.FromSeconds(10), null, Ct);
             var pid = (int)connect.ShimPid;
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            // running: its /proc entry is there and it is no zombie (a gone entry reads as an IOException)
+            async Task<bool> RunningAsync()
+            {
+                try { return !(await File.ReadAllTextAsync($"/proc/{pid}/stat", Ct)).Contains(") Z ", StringComparison.Ordinal); }
+                catch (IOException) { return false; }
+            }
+            while (await RunningAsync() && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(50, Ct);
             }
-            Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal), "the shim did not exit after Shutdown");
+            Assert.False(await RunningAsync(), "the shim did not exit after Shutdown");
         }
         Assert.False(File.Exists(path), "the shim left its socket behind");
     }

@@ -41,7 +41,7 @@ public sealed class LogUriTests : E2ETest
         Assert.Contains("to-err\n", text, StringComparison.Ordinal);
     }
 
-    private async Task<string> WriteLoggerAsync(string dir)
+    private static async Task<string> WriteLoggerAsync(string dir)
     {
         Directory.CreateDirectory(dir);
         string logger = Path.Combine(dir, "logger.sh");

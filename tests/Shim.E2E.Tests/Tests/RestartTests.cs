@@ -133,7 +133,8 @@ public sealed partial class RestartTests : E2ETest
         {
             using var fs = new FileStream(Ctrd.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             fs.Position = logBefore;
-            return new StreamReader(fs).ReadToEnd();
+            using var reader = new StreamReader(fs);
+            return reader.ReadToEnd();
         }
         string[] Forwarded() => [.. SinceRestart().Split('\n').Where(l => delivered.IsMatch(l))];
         await WaitForAsync(() => Task.FromResult(SinceRestart()), log => log.Split('\n').Count(l => delivered.IsMatch(l)) >= expected,

@@ -134,7 +134,7 @@ public sealed class RuncWatchdogTests : E2ETest, IAsyncLifetime
     }
 
 
-    private Task<TResponse> CallAsync<TRequest, TResponse>(ShimClient shim, string method, TRequest request, MessageParser<TResponse> parser)
+    private static Task<TResponse> CallAsync<TRequest, TResponse>(ShimClient shim, string method, TRequest request, MessageParser<TResponse> parser)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
         shim.Client.CallAsync(shim.TaskApi, method, request, parser, TimeSpan.FromSeconds(60), null, Ct);

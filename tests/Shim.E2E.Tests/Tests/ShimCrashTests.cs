@@ -53,6 +53,7 @@ public sealed class ShimCrashTests : E2ETest
 internal static class Signals
 {
     [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
     private static extern int kill(int pid, int sig);
 
     public static void Kill(int pid, int signal) => _ = kill(pid, signal);

@@ -72,7 +72,7 @@ public abstract class GuestRun : IAsyncLifetime
             var tsv = Path.Combine(outDir, "results.tsv");
             if (File.Exists(tsv))
             {
-                foreach (var row in File.ReadLines(tsv))
+                foreach (var row in await File.ReadAllLinesAsync(tsv, CancellationToken.None))
                 {
                     var f = row.Split('\t');
                     if (f.Length >= 4) { _results[(f[0], f[1])] = new CheckResult(f[0], f[1], f[2] == "PASS", f[3]); }

@@ -6,7 +6,7 @@ using Shim.Os.Mounting;
 namespace Shim.Core.Processes;
 
 /// <summary>One container of this shim: its bundle, rootfs mounts and init process.</summary>
-public sealed class Container
+internal sealed class Container
 {
     /// <summary>A container of this shim with <paramref name="init"/> as its init process (bound to it here).</summary>
     public Container(string id, string bundle, bool rootfsMounted, bool sharesPidNamespace, InitProcess init)

@@ -11,7 +11,7 @@ namespace Shim.Core.Processes;
 /// lock; the state decides; when an exit is reported is its container's <see cref="ExitSequencer"/>'s call.
 /// </summary>
 [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "see _operations: the semaphore holds no OS resource")]
-public abstract class ContainerProcess : IExitTarget
+internal abstract class ContainerProcess : IExitTarget
 {
     /// <summary>Exit status of an exec whose start failed (it never ran; runc exec exits 255 on failure too).</summary>
     internal const int FailedStartStatus = 255;

@@ -6,7 +6,7 @@ using Shim.Runc;
 namespace Shim.Core.Processes;
 
 /// <summary>An extra process in a container: stored by Exec, run by Start through runc exec --detach.</summary>
-public sealed class ExecProcess : ContainerProcess
+internal sealed class ExecProcess : ContainerProcess
 {
     private readonly byte[] _processJson;
     private readonly Container _container;

@@ -60,7 +60,7 @@ public sealed class ExitRouter
     /// Ends a start with the new pid: from now on its exit goes to <paramref name="target"/>. If the
     /// process already exited, that exit is returned instead, for the caller to deliver after its start event.
     /// </summary>
-    public ChildExit? Track(int pid, IExitTarget target)
+    internal ChildExit? Track(int pid, IExitTarget target)
     {
         lock (_gate)
         {

@@ -7,7 +7,7 @@ using Shim.Os.Terminals;
 
 namespace Shim.Core.Processes;
 
-public sealed partial class InitProcess
+internal sealed partial class InitProcess
 {
     /// <summary>Where a restore comes from; null once restored, and for containers runc created.</summary>
     public RestoreSource? Restore { get; private set; }
@@ -133,4 +133,4 @@ public sealed partial class InitProcess
 /// <summary>The checkpoint a container was created from (CreateTaskRequest checkpoint / parent_checkpoint).</summary>
 /// <param name="ImagePath">The CRIU image directory containerd unpacked.</param>
 /// <param name="ParentPath">Parent image, or empty.</param>
-public sealed record RestoreSource(string ImagePath, string ParentPath);
+internal sealed record RestoreSource(string ImagePath, string ParentPath);

@@ -7,7 +7,7 @@ using Shim.Runc;
 namespace Shim.Core.Processes;
 
 /// <summary>A container's init process: created by runc create (or restore), started by runc start, signalled through runc kill.</summary>
-public sealed partial class InitProcess : ContainerProcess
+internal sealed partial class InitProcess : ContainerProcess
 {
     /// <summary>Records an init process; <see cref="ProcessStarter"/> runs runc create for it.</summary>
     internal InitProcess(string containerId, StdioPaths stdio, RuncClient runc, ExitSequencer sequencer)

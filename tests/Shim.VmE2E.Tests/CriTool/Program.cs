@@ -15,7 +15,7 @@ using Shim.E2E.Tests.Cri.V1;
 // Exit status 1 with the gRPC status on stderr when a call fails.
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: rcs-cri SOCKET up|status|stats|update|down ARGS...");
+    await Console.Error.WriteLineAsync("usage: rcs-cri SOCKET up|status|stats|update|down ARGS...");
     return 2;
 }
 using var channel = Channel(args[0]);
@@ -35,7 +35,7 @@ try
 }
 catch (RpcException e)
 {
-    Console.Error.WriteLine($"rcs-cri {args[1]}: {e.StatusCode}: {e.Status.Detail}");
+    await Console.Error.WriteLineAsync($"rcs-cri {args[1]}: {e.StatusCode}: {e.Status.Detail}");
     return 1;
 }
 

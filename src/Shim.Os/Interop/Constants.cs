@@ -70,6 +70,7 @@ internal static partial class Libc
     internal const int StatxModeOffset = 0x1C;  // __u16 stx_mode
     internal const int S_IFMT = 0xF000;
     internal const int S_IFIFO = 0x1000;
+    internal const int S_IFCHR = 0x2000;
     internal const int S_IFREG = 0x8000;
     internal const int S_IFDIR = 0x4000;
 

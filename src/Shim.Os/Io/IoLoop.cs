@@ -75,7 +75,8 @@ public sealed partial class IoLoop : IDisposable
     /// <remarks>
     /// Both ends are switched to non-blocking where they support epoll. splice(2) is used when
     /// both are pipes/FIFOs, else read/write through one 64 KiB native buffer. A destination
-    /// epoll refuses (regular file) is written directly. If the destination fails (EPIPE, EIO...)
+    /// epoll refuses is written from a thread of the copy's own when it is a regular file (its
+    /// filesystem may stall: see WriterThread), directly when it is a device such as /dev/null. If the destination fails (EPIPE, EIO...)
     /// the source keeps being drained and discarded (BytesDropped), so the writer never stalls.
     /// With closeDestinationAtEof the destination handle is disposed at EOF (stdin: the process must see EOF).
     /// A terminal source (pty master) that reads EIO has lost its last slave fd: that is its EOF.

@@ -12,6 +12,14 @@ internal sealed unsafe class PumpOperation : IoHandler
     private const int OperationsPerTurn = 32;
     internal const int ECANCELED = 125;
 
+    // A chunk handed to the writer thread (Shim.Os.Io.WriterThread): the loop thread and the
+    // writer agree through one compare-and-swap who releases the buffer and the destination
+    // when the pump finishes while the chunk is still being written.
+    private const int NoWrite = 0;
+    private const int Writing = 1;
+    private const int Landed = 2;
+    private const int Abandoned = 3;
+
     private readonly IoLoop _loop;
     private readonly SafeHandle _source;
     private readonly SafeHandle _destination;
@@ -32,6 +40,9 @@ internal sealed unsafe class PumpOperation : IoHandler
     private long _copied;
     private long _dropped;
     private bool _done;
+    private bool _offLoop;
+    private WriterThread? _writer;
+    private int _write;
 
     internal PumpOperation(IoLoop loop, SafeHandle source, SafeHandle destination, bool closeDestinationAtEof, Action? progress = null)
     {
@@ -81,6 +92,9 @@ internal sealed unsafe class PumpOperation : IoHandler
             }
             _splice = _sourceRegistered && _destinationRegistered
                 && Fds.FileType(_source) == Libc.S_IFIFO && Fds.FileType(_destination) == Libc.S_IFIFO;
+            // A destination epoll refuses is a regular file (or /dev/null, which never blocks):
+            // a file's writes may block for as long as its filesystem does, so they leave the loop.
+            _offLoop = !_destinationRegistered && Fds.FileType(_destination) != Libc.S_IFCHR;
         }
         catch (ErrnoException ex)
         {
@@ -108,9 +122,9 @@ internal sealed unsafe class PumpOperation : IoHandler
     {
         for (int budget = OperationsPerTurn; budget > 0; budget--)
         {
-            if (_pendingLength > 0 && !FlushPending())
+            if (_pendingLength > 0 && !(_offLoop ? FlushOffLoop() : FlushPending()))
             {
-                return;   // destination full: its EPOLLOUT edge resumes us
+                return;   // destination full: its EPOLLOUT edge (or the writer thread's completion) resumes us
             }
             if (_splice && !_destinationFailed)
             {
@@ -250,6 +264,49 @@ internal sealed unsafe class PumpOperation : IoHandler
         return true;
     }
 
+    /// <summary>Hands the buffered chunk to the writer thread; true once it has landed (or failed).</summary>
+    private bool FlushOffLoop()
+    {
+        int write = Volatile.Read(ref _write);
+        if (write == Writing)
+        {
+            return false;   // the writer's completion schedules the next turn
+        }
+        if (write == Landed)
+        {
+            _write = NoWrite;
+            var (written, errno) = _writer!.TakeResult();
+            Volatile.Write(ref _copied, _copied + written);
+            _loop.NoteMoved(written);
+            _pendingOffset += written;
+            _pendingLength -= written;
+            if (errno != 0)
+            {
+                FailDestination(errno);
+                _dropped += _pendingLength;
+                _pendingLength = 0;
+            }
+            return _pendingLength == 0;
+        }
+        _writer ??= new WriterThread(_destinationFd, OnChunkWritten);
+        Volatile.Write(ref _write, Writing);
+        _writer.Submit(_buffer + _pendingOffset, _pendingLength);
+        return false;
+    }
+
+    /// <summary>Writer thread: a chunk returned; resume the pump on the loop, or clean up after one that already finished.</summary>
+    private void OnChunkWritten()
+    {
+        if (Interlocked.CompareExchange(ref _write, Landed, Writing) == Writing)
+        {
+            _loop.Post(() => _loop.Schedule(this));
+        }
+        else
+        {
+            ReleaseDestinationSide();   // Abandoned: Finish left the buffer and the destination to us
+        }
+    }
+
     private void FailDestination(int errno)
     {
         _destinationFailed = true;
@@ -278,17 +335,14 @@ internal sealed unsafe class PumpOperation : IoHandler
             _destinationRegistered = false;
         }
         _loop.Retire(this);
-        if (_buffer != null)
-        {
-            NativeMemory.Free(_buffer);
-            _buffer = null;
-        }
         _source.DangerousRelease();
-        _destination.DangerousRelease();
-        if (_closeDestinationAtEof)
+        _writer?.Stop();
+        if (Interlocked.CompareExchange(ref _write, Abandoned, Writing) != Writing)
         {
-            _destination.Dispose();
+            ReleaseDestinationSide();
         }
+        // else a chunk is still being written (a stalled file): the writer thread releases the
+        // buffer and the destination when it returns, and the copy ends now
         var result = new PumpResult(_copied, _dropped, errno != 0 ? errno : _destinationErrno);
         if (error is not null && error is not ErrnoException)
         {
@@ -297,6 +351,20 @@ internal sealed unsafe class PumpOperation : IoHandler
         else
         {
             _completion.TrySetResult(result);
+        }
+    }
+
+    private void ReleaseDestinationSide()
+    {
+        if (_buffer != null)
+        {
+            NativeMemory.Free(_buffer);
+            _buffer = null;
+        }
+        _destination.DangerousRelease();
+        if (_closeDestinationAtEof)
+        {
+            _destination.Dispose();
         }
     }
 }

@@ -97,6 +97,10 @@ public abstract class E2ETest : IAsyncLifetime
         "--rootfs", "--env", "PATH=/bin", RootfsDir, id, .. command,
     ];
 
+    /// <summary><c>ctr run</c> arguments with the annotation that puts the container into a shim group (as CRI groups a pod).</summary>
+    internal static string[] Grouped(string[] runArgs, string group) =>
+        [runArgs[0], runArgs[1], "--annotation", $"io.kubernetes.cri.sandbox-id={group}", .. runArgs[2..]];
+
     /// <summary><c>ctr run --rm</c>, waiting for the container to finish.</summary>
     internal Task<CommandResult> RunAsync(string id, params string[] command) =>
         Ctrd.CtrAsync(Ns, RunArgs(id, detach: false, command), ct: Ct);

@@ -59,6 +59,22 @@ internal static class ProcFs
         return false;
     }
 
+    /// <summary>Threads of a process asleep in the kernel uninterruptibly (state D), e.g. held in write(2) by a frozen filesystem.</summary>
+    public static int BlockedThreads(int pid)
+    {
+        int blocked = 0;
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                string stat = File.ReadAllText(Path.Combine(task, "stat"));
+                blocked += stat[stat.LastIndexOf(')') + 2] == 'D' ? 1 : 0;
+            }
+            catch (IOException) { }   // the thread ended meanwhile
+        }
+        return blocked;
+    }
+
     /// <summary>Mount points at or below a directory, deepest first (the order to unmount them in).</summary>
     public static List<string> MountsUnder(string dir)
     {

@@ -141,10 +141,6 @@ public sealed class OutputTests : E2ETest
         await ExecEchoAsync("other", "e3");
     }
 
-    /// <summary><c>ctr run</c> arguments with the annotation that puts the container into a shim group.</summary>
-    private static string[] Grouped(string[] runArgs, string group) =>
-        [runArgs[0], runArgs[1], "--annotation", $"io.kubernetes.cri.sandbox-id={group}", .. runArgs[2..]];
-
     private async Task ExecEchoAsync(string id, string execId)
     {
         var r = await CtrAsync("task", "exec", "--fifo-dir", Ctrd.FifoDir, "--exec-id", execId, id, "echo", execId);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/setup.sh -- make a Debian 12 machine ready to build and test runcsharp.
-# Idempotent: installs with apt only what is missing (containerd, runc, busybox-static, python3),
+# Idempotent: installs with apt only what is missing (containerd, runc, busybox-static, python3,
+# python3-seccomp for the tests that refuse the shim a syscall, e2fsprogs for the frozen-volume tests),
 # checks that the .NET 10 SDK is there (it is not installed by this script), then runs
 # scripts/fetch-versions.sh (containerd 1.7 / 2.x, sid's runc, CNI plugins and Docker, cached in
 # /var/cache/runcsharp-versions without touching the system's apt state).
@@ -15,6 +16,8 @@ static_busybox() { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }
 have runc || [ -x /usr/sbin/runc ] || missing+=(runc)
 static_busybox || missing+=(busybox-static)
 have python3 || missing+=(python3)
+ls /usr/lib/python3/dist-packages/seccomp.*.so >/dev/null 2>&1 || missing+=(python3-seccomp)
+have mkfs.ext4 || [ -x /usr/sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -26,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  echo "setup: containerd, runc, busybox-static and python3 are installed"
+  echo "setup: containerd, runc, busybox-static, python3, python3-seccomp and e2fsprogs are installed"
 fi
 
 # the cgroup v2 guest of the VM suite (tests/Shim.VmE2E.Tests): qemu-system-x86, Debian's kernel

@@ -94,6 +94,32 @@ public sealed class Reaper
         }
     }
 
+    /// <summary>
+    /// kill(2) by pid, for a process no pidfd could be opened for (EMFILE, or a kernel before
+    /// 5.3): sent only while the pid is still an unreaped child of this process, checked under the
+    /// lock every reap holds, so the number cannot have been reaped and handed to a stranger
+    /// meanwhile. A zombie still counts (the signal is then a no-op, as a pidfd's would be).
+    /// </summary>
+    /// <returns>False when the pid is no child of ours (reaped already) or kill failed with ESRCH.</returns>
+    public unsafe bool SignalChild(int pid, int signal)
+    {
+        if (pid <= 0)
+        {
+            return false;
+        }
+        byte* info = stackalloc byte[Libc.SiginfoSize];
+        lock (_lock)
+        {
+            int rc;
+            do
+            {
+                rc = Libc.waitid(Libc.P_PID, pid, info, Libc.WEXITED | Libc.WNOHANG | Libc.WNOWAIT);
+            }
+            while (rc < 0 && Errno.Last == Errno.EINTR);
+            return rc == 0 && Signals.Kill(pid, signal);   // ECHILD: not (or no longer) our child
+        }
+    }
+
     private unsafe void Loop()
     {
         byte* info = stackalloc byte[Libc.SiginfoSize];

@@ -103,4 +103,20 @@ public sealed class ReaperTests
         await child.Exited.WaitAsync(TestIo.Timeout, TestIo.Ct);
         Assert.NotEqual("reaper", Thread.CurrentThread.Name);
     }
+
+    [Fact]
+    public async Task Signalling_by_pid_reaches_an_unreaped_child_and_never_a_reaped_one_or_a_stranger()
+    {
+        var child = Children.Sh("exec sleep 1000");
+        Assert.True(Reaper.Instance.SignalChild(child.Pid, Signals.SIGTERM));
+        Assert.Equal(128 + Signals.SIGTERM, (await child.Exited.WaitAsync(TestIo.Timeout, TestIo.Ct)).Status);
+
+        // reaped: its number is free for anyone, so nothing is sent
+        Assert.False(Reaper.Instance.SignalChild(child.Pid, 0));
+        // pid 1 and our own parent exist, but are no children of ours
+        Assert.False(Reaper.Instance.SignalChild(1, 0));
+        string stat = await File.ReadAllTextAsync("/proc/self/stat", TestIo.Ct);
+        int parent = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.False(Reaper.Instance.SignalChild(parent, 0));
+    }
 }

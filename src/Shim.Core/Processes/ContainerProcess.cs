@@ -21,6 +21,7 @@ internal abstract class ContainerProcess : IExitTarget
     private readonly SemaphoreSlim _operations = new(1, 1); // one operation at a time (never the exit path)
     private ProcessState _state;                           // guarded by Gate
     private PidFd? _pidfd;                                 // guarded by Gate
+    private Reaper? _byPid;                                // guarded by Gate: set when no pidfd could be opened
     private ProcessIo? _io;                                // guarded by Gate (read without it: a reference read is atomic)
     private bool _stdinClosed;                             // guarded by Gate: CloseIO came, whenever that was
     private (uint Width, uint Height)? _window;            // guarded by Gate: the last ResizePty, whenever it came
@@ -174,12 +175,16 @@ internal abstract class ContainerProcess : IExitTarget
     }
 
     /// <summary>The process is running: its pid and pidfd (null when it could not be opened or the process already exited).</summary>
-    internal void Attach(int pid, PidFd? pidfd)
+    /// <param name="pid">The pid runc reported.</param>
+    /// <param name="pidfd">The process's pidfd, or null.</param>
+    /// <param name="byPid">Without a pidfd, signals go by pid through the reaper, which sends them only while the pid is its unreaped child (as containerd's shim signals by pid).</param>
+    internal void Attach(int pid, PidFd? pidfd, Reaper? byPid = null)
     {
         Pid = pid;
         lock (Gate)
         {
             _pidfd = pidfd;
+            _byPid = pidfd is null ? byPid : null;
         }
     }
 
@@ -191,21 +196,24 @@ internal abstract class ContainerProcess : IExitTarget
         {
             pidfd = _pidfd;
             _pidfd = null;
+            _byPid = null;
         }
         pidfd?.Dispose();
     }
 
-    /// <summary>Sends a signal through the pidfd: false when the process has exited (its pid may belong to another by now).</summary>
+    /// <summary>Sends a signal through the pidfd (or by pid while it is the shim's unreaped child): false when the process has exited (its pid may belong to another by now).</summary>
     protected bool SignalProcess(int signal)
     {
         PidFd? pidfd;
+        Reaper? byPid;
         lock (Gate)
         {
             pidfd = _pidfd;
+            byPid = _byPid;
         }
         try
         {
-            return pidfd is not null && pidfd.Signal(signal);
+            return pidfd is not null ? pidfd.Signal(signal) : byPid is not null && byPid.SignalChild(Pid, signal);
         }
         catch (ObjectDisposedException)
         {

@@ -83,7 +83,7 @@ internal static class ProcessStarter
             plan.Probe?.Invoke(StartStep.ReadPid);
             int pid = PidFile.Read(plan.PidFile);
             // the pid names our unreaped child here, unless Track hands back its exit
-            process.Attach(pid, OpenPidFd(process, pid));
+            process.Attach(pid, OpenPidFd(process, pid), plan.Stdio.Reaper);
             start.Track(pid);
             plan.Probe?.Invoke(StartStep.ReceiveConsole);
             await io.ReceiveConsoleAsync(ct).ConfigureAwait(false);
@@ -114,7 +114,7 @@ internal static class ProcessStarter
         }
         catch (ErrnoException ex)
         {
-            process.Sequencer.Log.Warn("pidfd_open failed: the process cannot be signalled by the shim", ExitSequencer.Fields(process) + " " + ShimLog.Field("error", ex.Message));
+            process.Sequencer.Log.Warn("pidfd_open failed: the process is signalled by pid while it is an unreaped child of the shim", ExitSequencer.Fields(process) + " " + ShimLog.Field("error", ex.Message));
             return null;
         }
     }

@@ -21,30 +21,36 @@ public sealed class ExecKillTests
         return new ExecProcess(container, "e1", stdio, []);
     }
 
-    [Fact]
-    public async Task Kill_reaches_a_running_exec_through_its_pidfd()
+    /// <summary>The exec as the starter attaches it: with its pidfd, or without one (pidfd_open failed: EMFILE, a kernel before 5.3) and signalled by pid.</summary>
+    private static void Attach(ExecProcess exec, int pid, bool withPidFd) =>
+#pragma warning disable CA2000 // the process owns its pidfd from Attach on
+        exec.Attach(pid, withPidFd ? PidFd.Open(pid) : null, Reaper.Instance);
+#pragma warning restore CA2000
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Kill_reaches_a_running_exec_through_its_pidfd_or_without_one_by_pid(bool withPidFd)
     {
         Reaper.Instance.Start();
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
-#pragma warning disable CA2000 // the process owns its pidfd from Attach on
-        exec.Attach(child.Pid, PidFd.Open(child.Pid));
-#pragma warning restore CA2000
+        Attach(exec, child.Pid, withPidFd);
         exec.StartTestIn(ExecState.Running);
         await exec.KillAsync(Signals.SIGKILL, Ct);
         Assert.Equal(128 + Signals.SIGKILL, (await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct)).Status);
     }
 
-    [Fact]
-    public async Task Kill_of_an_exec_reaped_but_not_yet_reported_is_not_found_instead_of_a_kill_of_its_pid()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Kill_of_an_exec_reaped_but_not_yet_reported_is_not_found_instead_of_a_kill_of_its_pid(bool withPidFd)
     {
         // the exit is held (output unread, or execs before init): the state still says running
         Reaper.Instance.Start();
         var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
         var exec = NewExec();
-#pragma warning disable CA2000 // the process owns its pidfd from Attach on
-        exec.Attach(child.Pid, PidFd.Open(child.Pid));
-#pragma warning restore CA2000
+        Attach(exec, child.Pid, withPidFd);
         exec.StartTestIn(ExecState.Running);
         Signals.Kill(child.Pid, Signals.SIGKILL);
         await child.Exited.WaitAsync(TimeSpan.FromSeconds(10), Ct); // reaped: the pid is free for anyone

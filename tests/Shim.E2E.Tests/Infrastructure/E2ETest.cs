@@ -97,6 +97,14 @@ public abstract class E2ETest : IAsyncLifetime
         "--rootfs", "--env", "PATH=/bin", RootfsDir, id, .. command,
     ];
 
+    /// <summary><see cref="RunArgs"/> through <paramref name="runtime"/> (a <see cref="WrappedShim"/>) instead of the runtime under test.</summary>
+    internal string[] RunThrough(string runtime, string id, bool detach, params string[] command)
+    {
+        var args = RunArgs(id, detach, command);
+        args[Array.IndexOf(args, "--runtime") + 1] = runtime;
+        return args;
+    }
+
     /// <summary><c>ctr run</c> arguments with the annotation that puts the container into a shim group (as CRI groups a pod).</summary>
     internal static string[] Grouped(string[] runArgs, string group) =>
         [runArgs[0], runArgs[1], "--annotation", $"io.kubernetes.cri.sandbox-id={group}", .. runArgs[2..]];

@@ -65,6 +65,7 @@ internal static class Prereqs
         {
             if (Which(tool) is null) { missing.Add($"{tool} on PATH (scripts/setup.sh installs it)"); }
         }
+        if (!Directory.EnumerateFiles("/usr/lib/python3/dist-packages", "seccomp.*.so").Any()) { missing.Add("python3-seccomp (scripts/setup.sh installs it)"); }
         if (!File.Exists("/bin/busybox")) { missing.Add("/bin/busybox (apt-get install busybox-static)"); }
         else if (!IsStaticElf("/bin/busybox")) { missing.Add("a static /bin/busybox (apt-get install busybox-static)"); }
         if (Runtime == OurRuntime)

@@ -16,7 +16,11 @@ internal static class WrappedShim
     /// Writes the script for <paramref name="runtime"/> (e.g. io.containerd.rcsproxy.v2) into the
     /// shim folder of <paramref name="ctrd"/> and returns the runtime name for <c>ctr run --runtime</c>.
     /// </summary>
-    public static string Install(PrivateContainerd ctrd, string runtime, IReadOnlyDictionary<string, string> environment)
+    /// <param name="ctrd">The daemon whose shim folder gets the script.</param>
+    /// <param name="runtime">The runtime name the script answers to.</param>
+    /// <param name="environment">Variables exported before the shim runs.</param>
+    /// <param name="launcher">A program (and its arguments) the shim is run through, e.g. one that installs a seccomp filter and execs the rest of its command line.</param>
+    public static string Install(PrivateContainerd ctrd, string runtime, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string>? launcher = null)
     {
         var real = ShimOfRuntimeUnderTest(ctrd.Line);
         var script = new StringBuilder("#!/bin/sh\n");
@@ -25,7 +29,12 @@ internal static class WrappedShim
         {
             script.Append($"export {name}={Quote(value)}\n");
         }
-        script.Append($"exec {Quote(real)} \"$@\"\n");
+        script.Append("exec ");
+        foreach (var word in launcher ?? [])
+        {
+            script.Append(Quote(word)).Append(' ');
+        }
+        script.Append($"{Quote(real)} \"$@\"\n");
         var path = Path.Combine(ctrd.ShimDir, Prereqs.ShimBinaryName(runtime));
         File.WriteAllText(path, script.ToString());
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);

@@ -86,14 +86,6 @@ public sealed class EventRejectionTests : E2ETest
     /// </summary>
     private bool ShimSendsItsLastEvent => !(Prereqs.IsStockRuntime && Ctrd.Line.Major >= 2);
 
-    /// <summary>ctr run through <paramref name="runtime"/> instead of the runtime under test.</summary>
-    private string[] RunThrough(string runtime, string id, bool detach, params string[] command)
-    {
-        var args = RunArgs(id, detach, command);
-        args[Array.IndexOf(args, "--runtime") + 1] = runtime;
-        return args;
-    }
-
     private static Func<Envelope, bool> IsExitOfExec(string execId) => envelope =>
         envelope.Topic == "/tasks/exit" && TypeUrls.Is(envelope.Event, TypeUrls.TaskExit)
         && TaskExit.Parser.ParseFrom(envelope.Event.Value).Id == execId;

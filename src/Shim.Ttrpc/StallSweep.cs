@@ -8,7 +8,9 @@ namespace Shim.Ttrpc;
 /// and always for its earliest deadline, closes those past <see cref="TtrpcServerOptions.FrameTimeout"/>.
 /// A frame must be complete within the timeout of its first wait, so a peer trickling a byte now
 /// and then is dropped too. An idle connection (between frames) is never listed: no timer per
-/// connection, and nothing wakes while no frame is half-read.
+/// connection, and nothing wakes while no frame is half-read. A connection over the server's
+/// bound is listed from its accept, so one that never sends its first request goes the same way.
+/// The timer is the runtime's shared timer thread (the shim has timers already): no thread of its own.
 /// </summary>
 internal sealed class StallSweep : IDisposable
 {

@@ -62,7 +62,7 @@ internal static class ServeCommand
             Address = args.Address,
             TtrpcAddress = Environment.GetEnvironmentVariable("TTRPC_ADDRESS") ?? args.Address + ".ttrpc",
             Debug = args.Debug,
-            RuncCallTimeout = RuncCallTimeout(log),
+            RuncCallTimeout = EnvironmentSettings.RuncCallTimeout(log),
         };
         // a callback that throws is contained by the loop; it must not also go unnoticed
         loop.CallbackFailed += ex => log.Error("io-loop callback failed", ShimLog.Field("error", ex.ToString()));
@@ -94,6 +94,12 @@ internal static class ServeCommand
             Activity = trimmer.Touch,
             ErrorMapper = StatusMapping.ToStatus,
             Log = message => log.Debug(message),
+            // a bound being hit is worth a line at the default level; the server sends one per burst
+            Warn = message => log.Warn(message),
+            DescribePeer = DescribePeer,
+            MaxConnections = EnvironmentSettings.MaxConnections(log, TtrpcServerOptions.DefaultMaxConnections),
+            MaxRequestsInFlight = EnvironmentSettings.MaxRequestsInFlight(log, TtrpcServerOptions.DefaultMaxRequestsInFlight),
+            FrameTimeout = EnvironmentSettings.FrameTimeout(log, TtrpcServerOptions.DefaultFrameTimeout),
         });
 #pragma warning restore CA2007
 
@@ -125,23 +131,6 @@ internal static class ServeCommand
             File.Delete(socketPath);
         }
         return 0;
-    }
-
-    /// <summary>The short runc calls' watchdog: RUNCSHARP_RUNC_TIMEOUT when usable, else the default (an unusable value is logged).</summary>
-    private static TimeSpan RuncCallTimeout(ShimLogger log)
-    {
-        string? value = Environment.GetEnvironmentVariable(RuncTimeoutSetting.Variable);
-        if (RuncTimeoutSetting.Parse(value, out string? problem) is { } timeout)
-        {
-            log.Info("runc watchdog from the environment", ShimLog.Field(RuncTimeoutSetting.Variable, value) + " " + ShimLog.Field("seconds", timeout.TotalSeconds));
-            return timeout;
-        }
-        if (problem is not null)
-        {
-            log.Warn($"ignored {RuncTimeoutSetting.Variable}: {problem}",
-                ShimLog.Field("value", value) + " " + ShimLog.Field("seconds", RuncConfig.DefaultCallTimeout.TotalSeconds));
-        }
-        return RuncConfig.DefaultCallTimeout;
     }
 
     private static IDisposable ListenForStop(IoLoop loop, bool signalsBlocked, CancellationTokenSource stop)
@@ -180,6 +169,17 @@ internal static class ServeCommand
             log.Warn("refused connection from another user", ShimLog.Field("uid", uid) + " " + ShimLog.Field("gid", gid));
         }
         return same;
+    }
+
+    /// <summary>The peer of a connection for the server's log lines: its pid and uid as of connect (SO_PEERCRED).</summary>
+    private static string? DescribePeer(ITtrpcConnection connection)
+    {
+        if (connection is not LoopTtrpcConnection loopConnection)
+        {
+            return null;
+        }
+        var (pid, uid, _) = loopConnection.Socket.PeerCredentials();
+        return $"pid {pid}, uid {uid}";
     }
 
     /// <summary>The shim's log: the bundle's `log` FIFO, which containerd holds the read side of and copies into its own log.</summary>

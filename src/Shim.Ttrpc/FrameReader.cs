@@ -4,23 +4,39 @@ using Shim.Ttrpc.Transport;
 
 namespace Shim.Ttrpc;
 
+/// <summary>Told when a <see cref="FrameReader"/> waits for the peer inside a frame, and when that frame is complete.</summary>
+internal interface IMidFrameObserver
+{
+    /// <summary>The reader found the socket empty with part of a frame read; called once per frame, on the first such wait.</summary>
+    void WaitingInsideFrame();
+
+    /// <summary>The frame <see cref="WaitingInsideFrame"/> was called for has been read to its end.</summary>
+    void FrameCompleted();
+}
+
 /// <summary>
 /// Reads frames from a connection through one small reused buffer, so small frames cost one
 /// receive and nothing on the heap; payloads larger than the buffer are received straight into
-/// the caller's (pooled) memory. Used by exactly one reader at a time.
+/// the caller's (pooled) memory. Used by exactly one reader at a time. It keeps count of the
+/// current frame's payload, so an observer learns when the peer leaves it waiting mid-frame
+/// (only when a receive finds nothing to read, not on every frame) and when that frame ends.
 /// </summary>
 internal sealed class FrameReader
 {
     private const int BufferSize = 4096;
 
     private readonly ITtrpcConnection _connection;
+    private readonly IMidFrameObserver? _observer;
     private readonly byte[] _buffer = new byte[BufferSize];
     private int _start;
     private int _end;
+    private long _payloadLeft;   // bytes of the current frame's payload not consumed yet
+    private bool _waitedInFrame; // the observer was told of a wait inside the current frame
 
-    public FrameReader(ITtrpcConnection connection)
+    public FrameReader(ITtrpcConnection connection, IMidFrameObserver? observer = null)
     {
         _connection = connection;
+        _observer = observer;
     }
 
     /// <summary>
@@ -29,6 +45,7 @@ internal sealed class FrameReader
     /// </summary>
     public ValueTask<FrameHeader?> ReadHeaderAsync(CancellationToken ct)
     {
+        Debug.Assert(_payloadLeft == 0, "the previous frame's payload is read or skipped before the next header");
         // Fast path without an async state machine: most headers are already buffered.
         return _end - _start >= FrameCodec.HeaderSize
             ? new ValueTask<FrameHeader?>(TakeHeader())
@@ -40,7 +57,8 @@ internal sealed class FrameReader
     {
         while (_end - _start < FrameCodec.HeaderSize)
         {
-            if (!await FillAsync(ct).ConfigureAwait(false))
+            // waiting with nothing buffered is an idle connection between frames, which may last for hours
+            if (!await FillAsync(insideFrame: _end > _start, ct).ConfigureAwait(false))
             {
                 if (_end == _start)
                 {
@@ -58,16 +76,26 @@ internal sealed class FrameReader
     {
         var header = FrameCodec.Read(_buffer.AsSpan(_start, FrameCodec.HeaderSize));
         _start += FrameCodec.HeaderSize;
+        _payloadLeft = header.Length;
+        CompleteIfDone();
         return header;
     }
 
-    /// <summary>Fills <paramref name="destination"/> completely with the next bytes of the stream.</summary>
+    /// <summary>Fills <paramref name="destination"/> completely with the next bytes of the current frame's payload.</summary>
     public ValueTask ReadExactlyAsync(Memory<byte> destination, CancellationToken ct)
     {
+        Debug.Assert(destination.Length <= _payloadLeft, "reads stay inside the current frame's payload");
+        _payloadLeft -= destination.Length;
         int buffered = Math.Min(_end - _start, destination.Length);
         _buffer.AsSpan(_start, buffered).CopyTo(destination.Span);
         _start += buffered;
-        return buffered == destination.Length ? ValueTask.CompletedTask : ReadExactlySlowAsync(destination[buffered..], ct);
+        if (buffered == destination.Length)
+        {
+            CompleteIfDone();
+            return ValueTask.CompletedTask;
+        }
+
+        return ReadExactlySlowAsync(destination[buffered..], ct);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -78,7 +106,9 @@ internal sealed class FrameReader
             if (destination.Length >= BufferSize)
             {
                 // Large payloads skip the staging buffer.
-                int n = await _connection.ReadAsync(destination, ct).ConfigureAwait(false);
+                var receive = _connection.ReadAsync(destination, ct);
+                NoteIfWaiting(receive.IsCompleted);
+                int n = await receive.ConfigureAwait(false);
                 if (n == 0)
                 {
                     throw new EndOfStreamException("connection closed inside a frame payload");
@@ -88,7 +118,7 @@ internal sealed class FrameReader
             }
             else
             {
-                if (!await FillAsync(ct).ConfigureAwait(false))
+                if (!await FillAsync(insideFrame: true, ct).ConfigureAwait(false))
                 {
                     throw new EndOfStreamException("connection closed inside a frame payload");
                 }
@@ -99,14 +129,24 @@ internal sealed class FrameReader
                 destination = destination[take..];
             }
         }
+
+        CompleteIfDone();
     }
 
-    /// <summary>Skips <paramref name="count"/> bytes without keeping them (oversized or unwanted payloads).</summary>
+    /// <summary>Skips <paramref name="count"/> bytes of the current frame's payload without keeping them (oversized or unwanted payloads).</summary>
     public ValueTask SkipAsync(long count, CancellationToken ct)
     {
+        Debug.Assert(count <= _payloadLeft, "skips stay inside the current frame's payload");
+        _payloadLeft -= count;
         int buffered = (int)Math.Min(_end - _start, count);
         _start += buffered;
-        return buffered == count ? ValueTask.CompletedTask : SkipSlowAsync(count - buffered, ct);
+        if (buffered == count)
+        {
+            CompleteIfDone();
+            return ValueTask.CompletedTask;
+        }
+
+        return SkipSlowAsync(count - buffered, ct);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -114,7 +154,7 @@ internal sealed class FrameReader
     {
         while (count > 0)
         {
-            if (_end == _start && !await FillAsync(ct).ConfigureAwait(false))
+            if (_end == _start && !await FillAsync(insideFrame: true, ct).ConfigureAwait(false))
             {
                 throw new EndOfStreamException("connection closed inside a skipped frame payload");
             }
@@ -123,11 +163,13 @@ internal sealed class FrameReader
             _start += take;
             count -= take;
         }
+
+        CompleteIfDone();
     }
 
     /// <summary>Receives more bytes after any still-unread ones; false on end of stream.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> FillAsync(CancellationToken ct)
+    private async ValueTask<bool> FillAsync(bool insideFrame, CancellationToken ct)
     {
         if (_start == _end)
         {
@@ -142,7 +184,13 @@ internal sealed class FrameReader
         }
 
         Debug.Assert(_end < BufferSize, "callers fill only when fewer than a header's bytes are buffered");
-        int n = await _connection.ReadAsync(_buffer.AsMemory(_end), ct).ConfigureAwait(false);
+        var receive = _connection.ReadAsync(_buffer.AsMemory(_end), ct);
+        if (insideFrame)
+        {
+            NoteIfWaiting(receive.IsCompleted);
+        }
+
+        int n = await receive.ConfigureAwait(false);
         if (n == 0)
         {
             return false;
@@ -150,5 +198,26 @@ internal sealed class FrameReader
 
         _end += n;
         return true;
+    }
+
+    /// <summary>Tells the observer, once per frame, that a receive inside the frame found nothing to read.</summary>
+    private void NoteIfWaiting(bool receivedAtOnce)
+    {
+        if (receivedAtOnce || _waitedInFrame || _observer is null)
+        {
+            return;
+        }
+
+        _waitedInFrame = true;
+        _observer.WaitingInsideFrame();
+    }
+
+    private void CompleteIfDone()
+    {
+        if (_payloadLeft == 0 && _waitedInFrame)
+        {
+            _waitedInFrame = false;
+            _observer!.FrameCompleted();
+        }
     }
 }

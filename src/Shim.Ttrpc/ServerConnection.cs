@@ -11,10 +11,23 @@ namespace Shim.Ttrpc;
 /// One accepted connection: a single read loop decodes frames and hands each call to the thread
 /// pool, so calls run concurrently and answer in any order; writes are serialized by a lock.
 /// </summary>
+/// <remarks>
+/// What one connection can make the server hold is bounded: the 4 KiB read buffer, one payload
+/// buffer that grows with the bytes that actually arrived (at most the 4 MiB frame limit), and
+/// at most <see cref="TtrpcServerOptions.MaxRequestsInFlight"/> calls, each with its decoded
+/// request (under 4 MiB) and, once answered, its response frame until written.
+/// A connection made over <see cref="TtrpcServerOptions.MaxConnections"/> is a refusal: it reads
+/// one header, answers that stream RESOURCE_EXHAUSTED and closes.
+/// </remarks>
 [SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "_lifetime and _writeLock: no timer and no wait handle is ever requested, so nothing is left to release; calls in flight may still use it after the connection closed")]
-internal sealed class ServerConnection
+internal sealed class ServerConnection : IMidFrameObserver
 {
+    // A payload is received into a buffer this big first, doubled as more arrives: a header that
+    // promises 4 MiB and then stalls costs the server nothing until the bytes are really sent.
+    private const int FirstPayloadBuffer = 64 * 1024;
+
     private readonly TtrpcServer _server;
+    private readonly string? _refusal;
     private readonly ITtrpcConnection _connection;
     private readonly FrameReader _reader;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -28,15 +41,23 @@ internal sealed class ServerConnection
     private int _closed;             // Interlocked: 1 once Close() ran
     private CancellationTokenRegistration _externalStop;
 
-    public ServerConnection(TtrpcServer server, ITtrpcConnection connection)
+    /// <summary>A connection to serve, or with <paramref name="refusal"/>, one to answer that status once and close.</summary>
+    public ServerConnection(TtrpcServer server, ITtrpcConnection connection, string? refusal = null)
     {
         _server = server;
         _connection = connection;
-        _reader = new FrameReader(connection);
+        _refusal = refusal;
+        _reader = new FrameReader(connection, this);
     }
 
     /// <summary>Completes when the read loop has ended and the connection is closed.</summary>
     public Task Completion => _completion.Task;
+
+    /// <summary>True for a connection over the server's bound, which only gets a RESOURCE_EXHAUSTED answer.</summary>
+    public bool IsRefusal => _refusal is not null;
+
+    /// <summary>The transport (to name the peer in a log line).</summary>
+    public ITtrpcConnection Connection => _connection;
 
     /// <summary>Serves the connection until the peer goes away, an I/O error, <paramref name="ct"/> or <see cref="Close"/>.</summary>
     [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "a bug in one connection must not take the server down; it only costs this connection and is logged")]
@@ -47,7 +68,14 @@ internal sealed class ServerConnection
         _externalStop = ct.UnsafeRegister(static s => ((ServerConnection)s!).Close(), this);
         try
         {
-            await ReadLoopAsync(_lifetime.Token).ConfigureAwait(false);
+            if (_refusal is null)
+            {
+                await ReadLoopAsync(_lifetime.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await RefuseAsync(_refusal, _lifetime.Token).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (IsConnectionEnd(ex))
         {
@@ -68,6 +96,7 @@ internal sealed class ServerConnection
         {
             Close();
             _externalStop.Unregister();
+            _server.Stalls.Leave(this);
             _server.Remove(this);
             _completion.TrySetResult();
         }
@@ -101,6 +130,12 @@ internal sealed class ServerConnection
         _connection.Close();
     }
 
+    /// <inheritdoc />
+    void IMidFrameObserver.WaitingInsideFrame() => _server.Stalls.Enter(this);
+
+    /// <inheritdoc />
+    void IMidFrameObserver.FrameCompleted() => _server.Stalls.Leave(this);
+
     private async Task ReadLoopAsync(CancellationToken ct)
     {
         uint lastStreamId = 0;
@@ -118,6 +153,17 @@ internal sealed class ServerConnection
                 continue;
             }
 
+            if (AtInFlightBound())
+            {
+                // Answered at once rather than read later (backpressure): containerd keeps a Wait in
+                // flight per process on its connection and ends them with a Kill or Delete sent on
+                // the same connection, so a reader that paused until some call finished could wait
+                // for ever. Skipping keeps the payload out of memory; the answer is one small frame.
+                await _reader.SkipAsync(header.Length, ct).ConfigureAwait(false);
+                await SendStatusAsync(header.StreamId, StatusCode.ResourceExhausted, _server.InFlightRefusal).ConfigureAwait(false);
+                continue;
+            }
+
             var request = await ReadRequestAsync((int)header.Length, ct).ConfigureAwait(false);
             if (request is null)
             {
@@ -129,13 +175,53 @@ internal sealed class ServerConnection
         }
     }
 
-    /// <summary>Reads a Request envelope through a pooled buffer; null when it does not parse.</summary>
+    /// <summary>
+    /// Over a connection's bound: waits for the first header (the wait counts as one inside a
+    /// frame, so a peer that sends nothing goes after the frame timeout), answers its stream
+    /// with <paramref name="status"/> and returns; the payload is never read.
+    /// </summary>
+    private async Task RefuseAsync(string status, CancellationToken ct)
+    {
+        _server.Stalls.Enter(this);
+        if (await _reader.ReadHeaderAsync(ct).ConfigureAwait(false) is { } header)
+        {
+            await SendStatusAsync(header.StreamId, StatusCode.ResourceExhausted, status).ConfigureAwait(false);
+        }
+    }
+
+    private bool AtInFlightBound()
+    {
+        lock (_gate)
+        {
+            return _inFlight >= _server.Options.MaxRequestsInFlight;
+        }
+    }
+
+    /// <summary>Reads a Request envelope through a pooled buffer that grows as the payload arrives; null when it does not parse.</summary>
     private async ValueTask<Request?> ReadRequestAsync(int length, CancellationToken ct)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        int size = Math.Min(length, FirstPayloadBuffer);
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
         try
         {
-            await _reader.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            int filled = 0;
+            while (true)
+            {
+                await _reader.ReadExactlyAsync(buffer.AsMemory(filled, size - filled), ct).ConfigureAwait(false);
+                filled = size;
+                if (filled == length)
+                {
+                    break;
+                }
+
+                size = (int)Math.Min(length, 2L * size);
+                var larger = ArrayPool<byte>.Shared.Rent(size);
+                buffer.AsSpan(0, filled).CopyTo(larger);
+                var smaller = buffer;
+                buffer = larger;
+                ArrayPool<byte>.Shared.Return(smaller);
+            }
+
             return RequestDecoder.TryParseEnvelope(buffer.AsSpan(0, length));
         }
         finally

@@ -9,10 +9,17 @@ public sealed class TtrpcServer : IAsyncDisposable
 {
     private const int MaxAcceptBackoffMs = 1000;
 
+    // Connections over the bound waiting for their first header to be told RESOURCE_EXHAUSTED;
+    // more than this are closed unanswered, so a flood of them costs at most this many descriptors.
+    private const int MaxPendingRefusals = 16;
+
     [SuppressMessage("Usage", "CA2213:Disposable fields should be disposed", Justification = "no timer, nothing to release; ServeAsync may still link to it after DisposeAsync")]
     private readonly CancellationTokenSource _acceptStop = new();
     private readonly Lock _gate = new();
-    private readonly HashSet<ServerConnection> _connections = [];  // guarded by _gate
+    private readonly HashSet<ServerConnection> _connections = [];  // guarded by _gate: served, counted against the bound
+    private readonly HashSet<ServerConnection> _refusals = [];     // guarded by _gate: over the bound, to be answered
+    private readonly RefusalBursts _bursts;                        // guarded by _gate
+    private readonly string _connectionRefusal;
     private bool _shuttingDown;                                    // guarded by _gate
 
     /// <summary>Creates a server over <paramref name="registry"/>; methods may still be registered afterwards.</summary>
@@ -21,9 +28,21 @@ public sealed class TtrpcServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(registry);
         Registry = registry;
         Options = options ?? new TtrpcServerOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxConnections, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxRequestsInFlight, 1, nameof(options));
+        if (Options.FrameTimeout <= TimeSpan.Zero && Options.FrameTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), Options.FrameTimeout, "the frame timeout must be positive or infinite");
+        }
+
+        ArgumentNullException.ThrowIfNull(Options.Time, nameof(options));
+        _bursts = new RefusalBursts(Options.Time);
+        _connectionRefusal = $"ttrpc: too many connections to this server ({Options.MaxConnections})";
+        InFlightRefusal = $"ttrpc: too many requests in flight on this connection ({Options.MaxRequestsInFlight})";
+        Stalls = new StallSweep(this, Options.FrameTimeout, Options.Time);
     }
 
-    /// <summary>Number of connections currently open.</summary>
+    /// <summary>Number of connections currently served (those counted against <see cref="TtrpcServerOptions.MaxConnections"/>).</summary>
     public int ConnectionCount
     {
         get
@@ -38,6 +57,12 @@ public sealed class TtrpcServer : IAsyncDisposable
     internal TtrpcServiceRegistry Registry { get; }
 
     internal TtrpcServerOptions Options { get; }
+
+    /// <summary>The connections waiting inside a frame, and the one timer that drops those stalled there.</summary>
+    internal StallSweep Stalls { get; }
+
+    /// <summary>The status message of a request over <see cref="TtrpcServerOptions.MaxRequestsInFlight"/>.</summary>
+    internal string InFlightRefusal { get; }
 
     /// <summary>
     /// Accepts connections on an already bound and listening socket until <see cref="ShutdownAsync"/>,
@@ -124,7 +149,8 @@ public sealed class TtrpcServer : IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var served = new ServerConnection(this, connection);
+        ServerConnection? served = null;
+        RefusalReport report;
         lock (_gate)
         {
             if (_shuttingDown)
@@ -133,7 +159,29 @@ public sealed class TtrpcServer : IAsyncDisposable
                 return Task.CompletedTask;
             }
 
-            _connections.Add(served);
+            if (_connections.Count < Options.MaxConnections)
+            {
+                served = new ServerConnection(this, connection);
+                _connections.Add(served);
+                report = _bursts.Admitted();
+            }
+            else
+            {
+                if (_refusals.Count < MaxPendingRefusals)
+                {
+                    served = new ServerConnection(this, connection, _connectionRefusal);
+                    _refusals.Add(served);
+                }
+
+                report = _bursts.Refused();
+            }
+        }
+
+        Report(report, connection);
+        if (served is null)
+        {
+            connection.Close();
+            return Task.CompletedTask;
         }
 
         _ = served.RunAsync(ct);
@@ -181,17 +229,55 @@ public sealed class TtrpcServer : IAsyncDisposable
         }
 
         await Task.WhenAll(connections.Select(c => c.Completion)).ConfigureAwait(false);
+        Stalls.Dispose();
     }
 
     internal void Remove(ServerConnection connection)
     {
         lock (_gate)
         {
-            _connections.Remove(connection);
+            if (!_connections.Remove(connection))
+            {
+                _refusals.Remove(connection);
+            }
         }
     }
 
     internal void LogMessage(string message) => Options.Log?.Invoke(message);
+
+    internal void LogWarning(string message) => (Options.Warn ?? Options.Log)?.Invoke(message);
+
+    /// <summary>The peer as <see cref="TtrpcServerOptions.DescribePeer"/> names it; null when unknown.</summary>
+    [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "naming the peer only decorates a log line; failing to must not fail what is being logged")]
+    internal string? DescribePeer(ITtrpcConnection connection)
+    {
+        try
+        {
+            return Options.DescribePeer?.Invoke(connection);
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    private void Report(RefusalReport report, ITtrpcConnection connection)
+    {
+        int bound = Options.MaxConnections;
+        switch (report.Kind)
+        {
+            case RefusalReportKind.BurstStarted:
+                string? peer = DescribePeer(connection);
+                LogWarning($"ttrpc: refusing connections over the bound of {bound}{(peer is null ? "" : $" (first from {peer})")}; more refusals are counted, not logged one by one");
+                break;
+            case RefusalReportKind.StillRefusing:
+                LogWarning($"ttrpc: still refusing connections over the bound of {bound}: {report.Count} more since the last report");
+                break;
+            case RefusalReportKind.BurstEnded:
+                LogWarning($"ttrpc: serving new connections again; {report.Count} more were refused over the bound of {bound}");
+                break;
+        }
+    }
 
     private ServerConnection[] BeginShutdown()
     {
@@ -199,7 +285,7 @@ public sealed class TtrpcServer : IAsyncDisposable
         lock (_gate)
         {
             _shuttingDown = true;
-            connections = [.. _connections];
+            connections = [.. _connections, .. _refusals];
         }
 
         _acceptStop.Cancel();

@@ -35,6 +35,23 @@ public sealed class AllocationTests
         Assert.True(perFrame < 8, $"{perFrame} bytes allocated per frame");
     }
 
+    [Fact]
+    public async Task A_header_promising_4_MiB_and_stalling_costs_the_server_nothing_like_4_MiB()
+    {
+        await using var server = new TestServer(TestServer.EchoRegistry(), new TtrpcServerOptions { FrameTimeout = TimeSpan.FromMilliseconds(300) });
+        using var raw = await server.ConnectRawAsync();
+        await WarmUpAsync(raw, 1);
+
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        await raw.SendAsync([.. RawConnection.Header(FrameCodec.MaxPayload, 3, (byte)FrameType.Request), .. new byte[1000]]);
+        // dropped once the frame timeout passed: by then the server had read the header and waited for the payload
+        Assert.True(await raw.PeerClosedAsync(), "the stalled peer was kept");
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        // the payload buffer grows with what arrived (64 KiB first), instead of taking the promised 4 MiB at once
+        Assert.True(allocated < 1 << 20, $"{allocated} bytes allocated for a stalled 4 MiB header");
+    }
+
     /// <summary>A round trip after the batch proves the server has read every earlier frame.</summary>
     private static async Task WarmUpAsync(RawConnection raw, uint streamId)
     {

@@ -31,6 +31,13 @@ internal sealed class ShimClient : IAsyncDisposable
 
     public static async Task<ShimClient> ConnectAsync(PrivateContainerd ctrd, string ns, string id, CancellationToken ct)
     {
+        string path = await SocketPathAsync(ctrd, ns, id, ct);
+        return new ShimClient(await TtrpcClient.ConnectAsync(path, ct), path, ctrd.Line.Major >= 2 ? TaskV3 : TaskV2);
+    }
+
+    /// <summary>The socket of the shim serving <paramref name="id"/>, without connecting to it.</summary>
+    public static async Task<string> SocketPathAsync(PrivateContainerd ctrd, string ns, string id, CancellationToken ct)
+    {
         // the `address` file the shim writes, or (containerd 2.x with its own shim) the bootstrap.json containerd writes
         string bundle = ctrd.BundleDir(ns, id);
         string addressFile = Path.Combine(bundle, "address");
@@ -44,8 +51,7 @@ internal sealed class ShimClient : IAsyncDisposable
             using var bootstrap = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(bundle, "bootstrap.json"), ct));
             address = bootstrap.RootElement.GetProperty("address").GetString() ?? "";
         }
-        string path = address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
-        return new ShimClient(await TtrpcClient.ConnectAsync(path, ct), path, ctrd.Line.Major >= 2 ? TaskV3 : TaskV2);
+        return address.StartsWith("unix://", StringComparison.Ordinal) ? address["unix://".Length..] : address;
     }
 
     public Task<TResponse> CallAsync<TRequest, TResponse>(string method, TRequest request, MessageParser<TResponse> parser, CancellationToken ct)

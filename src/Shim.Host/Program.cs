@@ -4,6 +4,12 @@ using Shim.Os;
 
 // containerd runs this binary as `start` (print an address, exit), `delete` (cleanup when no RPC is
 // possible) and, through our own `start`, with no action as the long-lived server.
+if (args.Length > 0 && args[0] == FdLimit.ExecCommand)
+{
+    // not a shim: a child of one that raised its descriptor limit, on its way to runc (see FdLimit)
+    return FdLimit.ExecWithOriginalLimit(args, StdStreams.WriteStderr);
+}
+
 ShimArgs parsed;
 try
 {

@@ -26,6 +26,8 @@ internal static class ServeCommand
         bool signalsBlocked = SignalFd.AreBlocked(Signals.SIGTERM, Signals.SIGINT);
         // one arena is plenty for a shim's few mallocs; per-thread arenas stay resident (Malloc.LimitArenas)
         Malloc.LimitArenas(1);
+        // raised when the shim comes to need it; what it starts keeps the limit containerd gave it
+        FdLimit.Init();
         // the composition root: the process's one reaper and one io-loop are taken here and passed on
         var reaper = Reaper.Instance;
         // Every socket of the daemon waits on the io-loop: no .NET socket engine thread.

@@ -45,6 +45,7 @@ public static class Fds
             {
                 throw ErrnoException.FromLast($"open {path}");
             }
+            FdLimit.Observe(fd);
             return new SafeFileHandle(fd, ownsHandle: true);
         }
     }

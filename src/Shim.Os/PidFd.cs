@@ -31,6 +31,7 @@ public sealed class PidFd : SafeHandleZeroOrMinusOneIsInvalid
             }
             throw new ErrnoException(errno, $"pidfd_open {pid}");
         }
+        FdLimit.Observe(fd);
         var handle = new PidFd();
         handle.SetHandle(fd);
         return handle;

@@ -15,6 +15,7 @@ public static class Pipes
         {
             throw ErrnoException.FromLast("pipe2");
         }
+        FdLimit.Observe(fds[1]);
         return (new SafeFileHandle(fds[0], ownsHandle: true), new SafeFileHandle(fds[1], ownsHandle: true));
     }
 

@@ -54,13 +54,15 @@ public static class Spawner
             AddFileActions(actions, options.WorkingDirectory, targets, sources);
             SetAttributes(attr, options);
 
-            byte** argv = NativeStrings.Array(options.Args, out var argvOwner);
+            // once the shim raised its descriptor limit, children get the original one through this binary
+            var (file, args) = FdLimit.Route(options.Path, options.Args);
+            byte** argv = NativeStrings.Array(args, out var argvOwner);
             using (argvOwner)
             {
                 byte** envp = NativeStrings.Array(options.Environment ?? SpawnEnvironment.Inherit(), out var envOwner);
                 using (envOwner)
                 {
-                    byte* path = NativeStrings.Single(options.Path, out var pathOwner);
+                    byte* path = NativeStrings.Single(file, out var pathOwner);
                     using (pathOwner)
                     {
                         int err = Libc.posix_spawn(out int pid, path, actions, attr, argv, envp);

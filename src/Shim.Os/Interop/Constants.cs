@@ -99,6 +99,7 @@ internal static partial class Libc
     internal static readonly int EpollEventDataOffset = IsX64Layout ? 4 : 8;
 
     // wait(2) family
+    internal const int RLIMIT_NOFILE = 7;
     internal const int P_ALL = 0;
     internal const int P_PID = 1;
     internal const int WNOHANG = 1;

@@ -17,6 +17,16 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     internal static partial int kill(int pid, int signal);
 
+    /// <summary>getrlimit(2): <paramref name="limit"/> points at { rlim_cur, rlim_max } (two 64-bit values).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int getrlimit(int resource, ulong* limit);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int setrlimit(int resource, ulong* limit);
+
+    [LibraryImport("libc", SetLastError = true)]
+    internal static partial int execve(byte* path, byte** argv, byte** envp);
+
     /// <summary>glibc 2.36+ (Linux 5.3+).</summary>
     [LibraryImport("libc", SetLastError = true)]
     internal static partial int pidfd_open(int pid, uint flags);

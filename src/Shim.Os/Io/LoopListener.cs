@@ -100,6 +100,7 @@ public sealed class LoopListener : IDisposable
                 int fd = Libc.accept4(_watch.Fd, null, null, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
                 if (fd >= 0)
                 {
+                    FdLimit.Observe(fd);
                     // if the watch fails (epoll_ctl: ENOMEM, ENOSPC), the connection closes now, not at finalization
                     SafeFileHandle? connected = new(fd, ownsHandle: true);
                     try

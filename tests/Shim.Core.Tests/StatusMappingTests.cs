@@ -24,16 +24,16 @@ public class StatusMappingTests
     [Fact]
     public void Runc_failures_keep_runcs_text_and_gone_containers_are_not_found()
     {
-        var (code, message) = StatusMapping.ToStatus(new RuncException("kill", 1, "container not running"));
+        var (code, message) = StatusMapping.ToStatus(new RuncException("/usr/sbin/runc", "kill", 1, "container not running"));
         Assert.Equal(StatusCode.NotFound, code);
         Assert.Contains("runc kill failed: container not running", message, StringComparison.Ordinal);
-        Assert.Equal(StatusCode.Unknown, StatusMapping.ToStatus(new RuncException("create", 1, "bad config")).Code);
+        Assert.Equal(StatusCode.Unknown, StatusMapping.ToStatus(new RuncException("/usr/sbin/runc", "create", 1, "bad config")).Code);
     }
 
     [Fact]
     public void Runcs_own_failed_prefix_is_not_repeated()
     {
-        var ex = new RuncException("create", 1, "runc create failed: unexpected EOF");
+        var ex = new RuncException("/usr/sbin/runc", "create", 1, "runc create failed: unexpected EOF");
         Assert.Equal("runc create failed: unexpected EOF", ex.Message);
         Assert.Equal("runc create failed: unexpected EOF", ex.RuncMessage);
     }
@@ -41,9 +41,9 @@ public class StatusMappingTests
     [Fact]
     public void A_runtime_binary_that_cannot_be_executed_is_a_failed_precondition()
     {
-        var (code, message) = StatusMapping.ToStatus(RuncException.NotStarted("create", "/nonexistent/runc", "No such file or directory"));
+        var (code, message) = StatusMapping.ToStatus(RuncException.NotStarted("/nonexistent/runc", "create", "No such file or directory (ENOENT)"));
         Assert.Equal(StatusCode.FailedPrecondition, code);
-        Assert.Equal("runc create failed: cannot execute runtime binary /nonexistent/runc: No such file or directory", message);
+        Assert.Equal("runc create failed: cannot execute runtime binary /nonexistent/runc: No such file or directory (ENOENT)", message);
     }
 
     [Fact]

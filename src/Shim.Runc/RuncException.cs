@@ -64,17 +64,20 @@ public sealed class RuncException : Exception
     }
 
     /// <summary>
-    /// The runtime's wording for a container that is gone or whose processes all exited; matching the
-    /// runtimes' texts lives here alone. runc: "container does not exist", "container not running",
-    /// "process already finished", "no such process". crun 1.22+: "container `c1` does not exist: ...";
-    /// older crun (Debian 12's 1.8): "error opening file `&lt;root&gt;/c1/status`: No such file or
-    /// directory"; a process that is gone: "container `c1` is not running", "kill container: No such
-    /// process" (strerror's capital).
+    /// The runtime's wording for a container that is gone or whose processes all exited, for the
+    /// calls that act on an existing container (never create, restore or features: a "does not
+    /// exist" there is about a path or a mount of the new container, and containerd's shim answers
+    /// Unknown for those). Matching the runtimes' texts lives here alone. runc: "container does not
+    /// exist", "container not running", "process already finished", "no such process". crun 1.22+:
+    /// "container `c1` does not exist: ..."; older crun (Debian 12's 1.8): "error opening file
+    /// `&lt;root&gt;/c1/status`: No such file or directory"; a process that is gone: "container `c1`
+    /// is not running", "kill container: No such process" (strerror's capital).
     /// </summary>
     public bool IsNotFound =>
-        RuncMessage.Contains("does not exist", StringComparison.Ordinal) ||
-        RuncMessage.Contains("not running", StringComparison.Ordinal) ||
-        RuncMessage.Contains("already finished", StringComparison.Ordinal) ||
-        RuncMessage.Contains("no such process", StringComparison.OrdinalIgnoreCase) ||
-        RuncMessage.Contains("/status`: No such file or directory", StringComparison.Ordinal);
+        Verb is not ("create" or "restore" or "features") &&
+        (RuncMessage.Contains("does not exist", StringComparison.Ordinal) ||
+         RuncMessage.Contains("not running", StringComparison.Ordinal) ||
+         RuncMessage.Contains("already finished", StringComparison.Ordinal) ||
+         RuncMessage.Contains("no such process", StringComparison.OrdinalIgnoreCase) ||
+         RuncMessage.Contains("/status`: No such file or directory", StringComparison.Ordinal));
 }

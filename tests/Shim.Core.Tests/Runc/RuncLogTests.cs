@@ -89,6 +89,17 @@ public class RuncLogTests
     public void Runtime_texts_for_gone_containers_map_to_not_found(string message, bool notFound)
     {
         Assert.Equal(notFound, new RuncException("/usr/bin/runc", "kill", 1, message).IsNotFound);
+        Assert.Equal(notFound, new RuncException("/usr/bin/crun", "delete", 1, message).IsNotFound);
+    }
+
+    [Theory]
+    [InlineData("create", "the rootfs path `/x` does not exist")]                                // crun
+    [InlineData("create", "systemd not running on this host, cannot use systemd as cgroup manager")]
+    [InlineData("restore", "container does not exist")]
+    [InlineData("features", "unknown command features")]
+    public void A_new_containers_missing_path_is_no_gone_container(string verb, string message)
+    {
+        Assert.False(new RuncException("/usr/bin/crun", verb, 1, message).IsNotFound);
     }
 
     [Theory]

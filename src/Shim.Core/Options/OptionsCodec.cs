@@ -65,7 +65,7 @@ public static class OptionsCodec
         }
         catch (ErrnoException ex)
         {
-            throw new ShimException(ErrorKind.InvalidArgument, $"reading runtime options file {path} failed: {ex.Message}", ex);
+            throw new ShimException(ErrorKind.InvalidArgument, $"reading runtime options file {path} failed: {ex.Reason}", ex);
         }
         using (fd)
         {

@@ -80,4 +80,21 @@ public sealed partial class UserMessageTests : E2ETest
 
         AssertFailedSaying(r, "crun create failed: cannot execute runtime binary /nonexistent/crun: No such file or directory (ENOENT)");
     }
+
+    [Fact]
+    public async Task A_crun_failure_is_told_as_cruns_with_cruns_own_words()
+    {
+        OursOnly("the message format is ours");
+        string crun = Prereqs.RequireCrunOrSkip();
+        string config = Path.Combine(TempDir("rcs-msg-config-"), "options.toml");
+        await File.WriteAllTextAsync(config, $"BinaryName = \"{crun}\"\n", Ct);
+        string rootfs = Path.Combine(TempDir("rcs-msg-"), "no-rootfs");
+
+        var r = await CtrAsync(CtrRunArgs("crunfail", rootfs, ["--runtime-config-path", config], "true"));
+
+        // crun's text comes from its JSON log ({"msg":...,"level":"error",...}) or its stderr
+        string said = AssertFailedSaying(r, "crun create failed: ");
+        Assert.DoesNotContain("runc", said, StringComparison.Ordinal);
+        Assert.DoesNotContain("exit status", said, StringComparison.Ordinal);   // crun's words, not a bare exit code
+    }
 }

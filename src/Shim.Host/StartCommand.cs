@@ -97,7 +97,7 @@ internal static class StartCommand
         {
             listener.Dispose();
             File.Delete(path);
-            throw new InvalidOperationException($"enabling core scheduling (SCHED_CORE) for the shim's process group failed: {ex.Message}", ex);
+            throw new InvalidOperationException($"enable sched core support (SCHED_CORE) for the shim's process group: {ex.Message}", ex);
         }
     }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/setup.sh -- make a Debian 12 machine ready to build and test runcsharp.
-# Idempotent: installs with apt only what is missing (containerd, runc, busybox-static, python3,
+# Idempotent: installs with apt only what is missing (containerd, runc, crun, busybox-static, python3,
 # python3-seccomp for the tests that refuse the shim a syscall, e2fsprogs for the frozen-volume tests),
 # checks that the .NET 10 SDK is there (it is not installed by this script), then runs
 # scripts/fetch-versions.sh (containerd 1.7 / 2.x, sid's runc, CNI plugins and Docker, cached in
@@ -14,6 +14,8 @@ static_busybox() { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }
 
 { have containerd && have ctr && have containerd-shim-runc-v2; } || missing+=(containerd)
 have runc || [ -x /usr/sbin/runc ] || missing+=(runc)
+# crun as a BinaryName: the tests read its errors (on cgroup v1 it runs no container; the VM suite can)
+have crun || missing+=(crun)
 static_busybox || missing+=(busybox-static)
 have python3 || missing+=(python3)
 ls /usr/lib/python3/dist-packages/seccomp.*.so >/dev/null 2>&1 || missing+=(python3-seccomp)
@@ -29,7 +31,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  echo "setup: containerd, runc, busybox-static, python3, python3-seccomp and e2fsprogs are installed"
+  echo "setup: containerd, runc, crun, busybox-static, python3, python3-seccomp and e2fsprogs are installed"
 fi
 
 # the cgroup v2 guest of the VM suite (tests/Shim.VmE2E.Tests): qemu-system-x86, Debian's kernel

@@ -65,7 +65,7 @@ internal static class DeleteCommand
         {
             if (ex is not RuncException { IsNotFound: true })
             {
-                StdStreams.WriteStderr($"failed to delete runc container {args.Id}: {ex.Message}");
+                StdStreams.WriteStderr($"failed to delete container {args.Id}: {ex.Message}");
             }
         }
     }

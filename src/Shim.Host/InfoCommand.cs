@@ -21,7 +21,14 @@ internal static class InfoCommand
         byte[] stdin = StdStreams.ReadStdin();
         if (stdin.Length > 0)
         {
-            options = Any.Parser.ParseFrom(stdin);
+            try
+            {
+                options = Any.Parser.ParseFrom(stdin);
+            }
+            catch (InvalidProtocolBufferException ex)
+            {
+                throw new ArgumentException($"reading the runtime options on stdin: {stdin.Length} bytes that are no protobuf Any: {ex.Message}", ex);
+            }
         }
         var runtimeOptions = OptionsCodec.Decode(options);
         reaper.Start();

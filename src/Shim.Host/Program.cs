@@ -1,4 +1,5 @@
 using Shim.Core.Cli;
+using Shim.Core.Errors;
 using Shim.Host;
 using Shim.Os;
 
@@ -44,7 +45,20 @@ try
 catch (Exception ex)
 #pragma warning restore CA1031
 {
-    // containerd shows "<output>: exit status 1"; the Go shim prints "<runtime>: <error>" without newline
-    StdStreams.WriteStderr($"{ShimInfo.RuntimeName}: {ex.Message}");
+    // containerd shows "<output>: exit status 1"; the Go shim prints "<runtime>: <error>" without newline.
+    // Ours says which action on which container failed before why: "start c1: Could not find file ...".
+    StdStreams.WriteStderr(Attempt(parsed) is { } attempt
+        ? $"{ShimInfo.RuntimeName}: {attempt}: {StatusMapping.Describe(ex)}"
+        : $"{ShimInfo.RuntimeName}: {StatusMapping.Describe(ex)}");
     return 1;
 }
+
+static string? Attempt(ShimArgs args) => args switch
+{
+    { Version: true } => "version",
+    { Info: true } => "info",
+    { Action: "start" } => $"start {args.Id}",
+    { Action: "delete" } => $"delete {args.Id}",
+    { Action: "" } => $"serve {args.Id}",
+    _ => null,
+};

@@ -39,7 +39,7 @@ internal static class ServeCommand
                 {
                     if (t.IsFaulted)
                     {
-                        log.Error("shim failed", ShimLog.Field("error", t.Exception?.InnerException?.Message));
+                        log.Error("serving failed", ShimLog.Field("error", t.Exception is { } ex ? StatusMapping.Describe(ex) : null));
                     }
                     Environment.Exit(t.IsCompletedSuccessfully ? t.Result : 1);
                 },

@@ -65,15 +65,16 @@ internal static class StartCommand
             BlockedSignals = [Signals.SIGTERM, Signals.SIGINT],
         });
         ShimPlacement.AdjustOomScore(daemon, ParentPid());
+        string shimCgroup = ShimCgroupOf(input);
         try
         {
-            ShimPlacement.MoveToCgroup(daemon, ShimCgroupOf(input));
+            ShimPlacement.MoveToCgroup(daemon, shimCgroup);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // the Go shim fails start here too: a shim outside its configured cgroup escapes its limits
             Signals.Kill(daemon, Signals.SIGKILL);
-            throw new InvalidOperationException($"moving the shim into its cgroup failed: {ex.Message}", ex);
+            throw new InvalidOperationException($"moving shim {daemon} into cgroup {shimCgroup} (ShimCgroup option) failed: {ex.Message}", ex);
         }
         Answer(bundle, address, answer);
         return 0;
@@ -96,7 +97,7 @@ internal static class StartCommand
         {
             listener.Dispose();
             File.Delete(path);
-            throw new InvalidOperationException($"enable sched core support: {ex.Message}", ex);
+            throw new InvalidOperationException($"enable sched core support (SCHED_CORE) for the shim's process group: {ex.Message}", ex);
         }
     }
 

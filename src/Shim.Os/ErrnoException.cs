@@ -10,7 +10,7 @@ public sealed class ErrnoException : Exception
 {
     /// <summary>Creates an exception for <paramref name="errno"/> raised by <paramref name="operation"/>.</summary>
     public ErrnoException(int errno, string operation)
-        : base($"{operation}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})")
+        : base($"{operation}: {Describe(errno)}")
     {
         Errno = errno;
         Operation = operation;
@@ -21,6 +21,12 @@ public sealed class ErrnoException : Exception
 
     /// <summary>What was attempted, e.g. "open /run/x".</summary>
     public string Operation { get; }
+
+    /// <summary>Why it failed, in words and by name: "No such file or directory (ENOENT)".</summary>
+    public string Reason => Describe(Errno);
+
+    /// <summary>strerror's text and the errno's name: "No such file or directory (ENOENT)".</summary>
+    public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} ({Interop.Errno.Name(errno)})";
 
     /// <summary>Builds the exception from the errno left by the last libc call on this thread.</summary>
     public static ErrnoException FromLast(string operation) => new(Interop.Errno.Last, operation);

@@ -2,7 +2,10 @@ using System.Text.Json;
 
 namespace Shim.Runc;
 
-/// <summary>Typed runc commands for one container's settings; errors carry runc's own text.</summary>
+/// <summary>
+/// Typed runc commands for one container's settings, run with the configured binary (runc or a
+/// compatible runtime such as crun); errors name that binary and carry its own text.
+/// </summary>
 public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
 {
     /// <summary>The settings every call uses.</summary>
@@ -99,6 +102,11 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
 
     private async Task<RuncResult> RunAsync(string verb, List<string> args, RuncIo io, CancellationToken ct, bool watched = true)
     {
+        string binary = args[0];
+        // the log is appended to by every call of this container: only what this call wrote is its
+        // error (a runtime that fails before it logs, e.g. crun on an option it does not know, says
+        // so on stderr alone; an older error in the log would be the wrong reason)
+        long logStart = RuncLog.Size(Config.LogPath);
         RuncResult result;
         using (var watchdog = watched ? CancellationTokenSource.CreateLinkedTokenSource(ct) : null)
         {
@@ -109,19 +117,19 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
             }
             catch (OperationCanceledException) when (watched && !ct.IsCancellationRequested)
             {
-                throw new RuncException(verb, -1, $"no answer within {Config.CallTimeout.TotalSeconds:0.#} s; runc was killed");
+                throw new RuncException(binary, verb, -1, $"no answer within {Config.CallTimeout.TotalSeconds:0.#} s; {RuncException.NameOf(binary)} was killed");
             }
             catch (Shim.Os.ErrnoException ex)
             {
                 // posix_spawn reports the exec failure of the child (ENOENT, EACCES...): name the binary, not the syscall
-                throw RuncException.NotStarted(verb, args[0], System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(ex.Errno));
+                throw RuncException.NotStarted(binary, verb, ex.Reason);
             }
         }
         if (result.ExitCode != 0)
         {
-            string message = RuncLog.LastError(Config.LogPath)
+            string message = RuncLog.LastError(Config.LogPath, logStart)
                 ?? (result.Stderr.Length > 0 ? result.Stderr : $"exit status {result.ExitCode}");
-            throw new RuncException(verb, result.ExitCode, message);
+            throw new RuncException(binary, verb, result.ExitCode, message);
         }
         return result;
     }

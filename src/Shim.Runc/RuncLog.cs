@@ -3,19 +3,31 @@ using System.Text.Json;
 
 namespace Shim.Runc;
 
-/// <summary>Reads runc's JSON log (<c>--log-format json</c>) for the text of its last error.</summary>
+/// <summary>
+/// Reads the runtime's JSON log (<c>--log-format json</c>) for the text of its last error. runc
+/// writes <c>{"level":"error","msg":"...","time":"..."}</c> lines, crun <c>{"msg":"...","level":"error","time":"..."}</c>
+/// (its strerror already in msg); keys are matched by name, so either order reads the same.
+/// </summary>
 internal static class RuncLog
 {
     private const int TailBytes = 64 * 1024;
 
-    /// <summary>The "msg" of the last line whose level is "error", or null.</summary>
-    public static string? LastError(string path)
+    /// <summary>The log's length now (0 when it does not exist yet): where the next call's lines start.</summary>
+    public static long Size(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? info.Length : 0;
+    }
+
+    /// <summary>The "msg" of the last line whose level is "error" written at or after byte <paramref name="from"/>, or null.</summary>
+    public static string? LastError(string path, long from = 0)
     {
         byte[] tail;
         try
         {
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
-            long start = Math.Max(0, file.Length - TailBytes);
+            // a log shorter than it was (replaced meanwhile) is read as a new one
+            long start = Math.Max(from <= file.Length ? from : 0, file.Length - TailBytes);
             file.Position = start;
             tail = new byte[file.Length - start];
             file.ReadExactly(tail);

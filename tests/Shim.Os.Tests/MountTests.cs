@@ -72,7 +72,7 @@ public sealed class MountTests
         using var dir = TestIo.CreateTempDir();
         var ex = Assert.Throws<MountException>(() =>
             RootfsMounts.MountAll([new MountRequest("bind", dir.Combine("nope"), "", ["bind"])], dir.Path, Reaper.Instance));
-        Assert.Equal($"mount bind {dir.Combine("nope")} on /: mount(2): No such file or directory (errno 2)", ex.Message);
+        Assert.Equal($"mount bind {dir.Combine("nope")} on /: mount(2): No such file or directory (ENOENT)", ex.Message);
         Assert.Equal(2, Assert.IsType<ErrnoException>(ex.InnerException).Errno);
     }
 

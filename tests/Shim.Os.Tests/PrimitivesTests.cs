@@ -19,12 +19,39 @@ public sealed class PrimitivesTests
     }
 
     [Fact]
-    public void Errno_exceptions_read_operation_strerror_errno()
+    public void Errno_exceptions_read_operation_strerror_and_the_errnos_name()
     {
         var ex = new ErrnoException(2, "open /x");
-        Assert.Equal("open /x: No such file or directory (errno 2)", ex.Message);
+        Assert.Equal("open /x: No such file or directory (ENOENT)", ex.Message);
+        Assert.Equal("No such file or directory (ENOENT)", ex.Reason);
         Assert.Equal(2, ex.Errno);
         Assert.Equal("open /x", ex.Operation);
+    }
+
+    [Theory]
+    [InlineData(1, "EPERM")]
+    [InlineData(11, "EAGAIN")]
+    [InlineData(13, "EACCES")]
+    [InlineData(16, "EBUSY")]
+    [InlineData(22, "EINVAL")]
+    [InlineData(95, "EOPNOTSUPP")]
+    [InlineData(110, "ETIMEDOUT")]
+    [InlineData(133, "EHWPOISON")]
+    [InlineData(41, "errno 41")]      // unused on Linux
+    [InlineData(4096, "errno 4096")]
+    [InlineData(-1, "errno -1")]
+    public void Errno_names_follow_linux_numbering(int errno, string name)
+    {
+        Assert.Equal(name, Errno.Name(errno));
+    }
+
+    [Fact]
+    public void Every_errno_constant_has_its_own_name()
+    {
+        foreach (var field in typeof(Errno).GetFields(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic).Where(f => f.IsLiteral))
+        {
+            Assert.Equal(field.Name, Errno.Name((int)field.GetRawConstantValue()!));
+        }
     }
 
     [Fact]

@@ -31,7 +31,14 @@ internal static class CgroupFactory
         {
             throw new ShimException(ErrorKind.Internal, $"parse {file}: {ex.Message}", ex);
         }
-        return Load(parsed, mode, root);
+        try
+        {
+            return Load(parsed, mode, root);
+        }
+        catch (ShimException ex)
+        {
+            throw new ShimException(ex.Kind, $"cgroup of process {pid} ({file}): {ex.Message}", ex);
+        }
     }
 
     /// <summary>The cgroup described by parsed /proc/&lt;pid&gt;/cgroup contents under <paramref name="root"/>.</summary>

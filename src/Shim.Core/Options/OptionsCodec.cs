@@ -65,7 +65,7 @@ public static class OptionsCodec
         }
         catch (ErrnoException ex)
         {
-            throw new ShimException(ErrorKind.InvalidArgument, $"reading runtime options file {path} failed: {ex.Message}", ex);
+            throw new ShimException(ErrorKind.InvalidArgument, $"reading runtime options file {path} failed: {ex.Reason}", ex);
         }
         using (fd)
         {
@@ -178,7 +178,7 @@ public static class OptionsCodec
         return o;
     }
 
-    /// <summary>Resolves the runc binary: an absolute name as is, else the first match on PATH.</summary>
+    /// <summary>Resolves the runtime binary (BinaryName, "runc" when empty): a name with a slash as a path, else the first match on PATH.</summary>
     public static string ResolveBinary(string binaryName)
     {
         ArgumentNullException.ThrowIfNull(binaryName);
@@ -187,7 +187,8 @@ public static class OptionsCodec
         {
             return Path.GetFullPath(name);
         }
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").Split(':'))
+        string path = Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        foreach (var dir in path.Split(':'))
         {
             if (dir.Length == 0)
             {
@@ -199,7 +200,7 @@ public static class OptionsCodec
                 return candidate;
             }
         }
-        throw new ShimException(ErrorKind.FailedPrecondition, $"runtime binary {name} not found on PATH");
+        throw new ShimException(ErrorKind.FailedPrecondition, $"runtime binary {name} not found in PATH ({path})");
     }
 
     internal static string Utf8(ReadOnlySpan<byte> b) => Encoding.UTF8.GetString(b);

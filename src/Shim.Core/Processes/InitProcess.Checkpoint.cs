@@ -72,7 +72,7 @@ internal sealed partial class InitProcess
             {
                 Sequencer.Log.Warn("could not copy CRIU's dump.log", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", copy.Message));
             }
-            throw new ShimException(ErrorKind.Unknown, $"checkpoint {ContainerId}: {ex.RuncMessage} (CRIU log: {dumpLog})", ex);
+            throw new ShimException(ErrorKind.Unknown, $"checkpoint {ContainerId}: {ex.Message} (CRIU log: {dumpLog})", ex);
         }
         finally
         {

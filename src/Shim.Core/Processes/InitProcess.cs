@@ -101,7 +101,7 @@ internal sealed partial class InitProcess : ContainerProcess
         }
         catch (RuncException ex) when (ex.IsNotFound)
         {
-            throw new ShimException(ErrorKind.NotFound, $"runc kill {ContainerId}: process already finished ({ex.RuncMessage})", ex);
+            throw new ShimException(ErrorKind.NotFound, $"{ex.Runtime} kill {ContainerId}: process already finished ({ex.RuncMessage})", ex);
         }
     }
 
@@ -159,7 +159,7 @@ internal sealed partial class InitProcess : ContainerProcess
             }
             catch (RuncException ex)
             {
-                Sequencer.Log.Warn("runc kill --all after init exit failed: the container's other processes may live on", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+                Sequencer.Log.Warn("kill --all after init exit failed: the container's other processes may live on", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.Message));
             }
         }
         if (paused)
@@ -171,7 +171,7 @@ internal sealed partial class InitProcess : ContainerProcess
             catch (RuncException ex)
             {
                 // runc kill SIGKILL thaws a paused container itself; then there is nothing to resume
-                Sequencer.Log.Debug("runc resume after init exit", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.RuncMessage));
+                Sequencer.Log.Debug("resume after init exit failed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.Message));
             }
         }
     }

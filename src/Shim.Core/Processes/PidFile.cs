@@ -3,7 +3,7 @@ using Shim.Core.Errors;
 
 namespace Shim.Core.Processes;
 
-/// <summary>The pid file runc writes with --pid-file (create, exec, restore).</summary>
+/// <summary>The pid file the runtime writes with --pid-file (create, exec, restore).</summary>
 internal static class PidFile
 {
     /// <summary>Reads the pid; Internal when the file does not hold a positive number.</summary>
@@ -12,7 +12,7 @@ internal static class PidFile
         string text = File.ReadAllText(path).Trim();
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || pid <= 0)
         {
-            throw new ShimException(ErrorKind.Internal, $"runc wrote an invalid pid \"{text}\" to {path}");
+            throw new ShimException(ErrorKind.Internal, $"reading pid file {path}: the runtime wrote \"{text}\", which is no pid");
         }
         return pid;
     }

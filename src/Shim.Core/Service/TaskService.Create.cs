@@ -95,7 +95,7 @@ public sealed partial class TaskService
         }
         catch (RuncException ex) when (!ex.IsNotFound)
         {
-            _stdio.Log.Warn("runc delete after a failed create failed", ShimLog.Field("id", id) + " " + ShimLog.Field("error", ex.RuncMessage));
+            _stdio.Log.Warn("delete after a failed create failed", ShimLog.Field("id", id) + " " + ShimLog.Field("error", ex.Message));
         }
         catch (RuncException)
         {

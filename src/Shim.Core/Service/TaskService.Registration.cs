@@ -1,6 +1,7 @@
 using Containerd.Task.V2;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Shim.Core.Errors;
 using Shim.Ttrpc;
 
 namespace Shim.Core.Service;
@@ -43,5 +44,64 @@ public sealed partial class TaskService
         MessageParser<TRequest> parser, Func<TRequest, CancellationToken, Task<TResponse>> handler)
         where TRequest : IMessage<TRequest>
         where TResponse : IMessage<TResponse> =>
-        registry.Register<TRequest, TResponse>(service, method, parser, (request, context) => new ValueTask<TResponse>(handler(request, context.CancellationToken)));
+        registry.Register(service, method, parser, InContext(handler));
+
+    /// <summary>
+    /// The handler as containerd calls it: a failure that does not say what was attempted on what (an
+    /// errno, an I/O error of the runtime library) is told as the request's operation and its reason,
+    /// "create c1: Could not find file '/b/init.pid'." (<see cref="StatusMapping.InContext"/>).
+    /// </summary>
+    internal static Func<TRequest, TtrpcCallContext, ValueTask<TResponse>> InContext<TRequest, TResponse>(Func<TRequest, CancellationToken, Task<TResponse>> handler)
+        where TRequest : IMessage<TRequest> =>
+        (request, context) =>
+        {
+            Task<TResponse> call;
+            try
+            {
+                call = handler(request, context.CancellationToken);
+            }
+            catch (Exception ex) when (!StatusMapping.SaysWhatFailed(ex))
+            {
+                throw StatusMapping.InContext(Operation(request), ex);
+            }
+            // State and the other answers from memory complete at once: no second state machine for them
+            return new ValueTask<TResponse>(call.IsCompletedSuccessfully ? call : AwaitInContext(call, request));
+        };
+
+    private static async Task<TResponse> AwaitInContext<TResponse>(Task<TResponse> call, IMessage request)
+    {
+        try
+        {
+            return await call.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!StatusMapping.SaysWhatFailed(ex))
+        {
+            throw StatusMapping.InContext(Operation(request), ex);
+        }
+    }
+
+    /// <summary>What a request attempts on what, as the errors say it: "create c1", "kill exec e1 of c1", "exec e1 in c1".</summary>
+    internal static string Operation(IMessage request) => request switch
+    {
+        CreateTaskRequest r => $"create {r.Id}",
+        StartRequest r => On("start", r.Id, r.ExecId),
+        DeleteRequest r => On("delete", r.Id, r.ExecId),
+        StateRequest r => On("state", r.Id, r.ExecId),
+        KillRequest r => On("kill", r.Id, r.ExecId),
+        WaitRequest r => On("wait", r.Id, r.ExecId),
+        CloseIORequest r => On("close-io", r.Id, r.ExecId),
+        ResizePtyRequest r => On("resize-pty", r.Id, r.ExecId),
+        ExecProcessRequest r => $"exec {r.ExecId} in {r.Id}",
+        PidsRequest r => $"pids {r.Id}",
+        PauseRequest r => $"pause {r.Id}",
+        ResumeRequest r => $"resume {r.Id}",
+        CheckpointTaskRequest r => $"checkpoint {r.Id}",
+        UpdateTaskRequest r => $"update {r.Id}",
+        StatsRequest r => $"stats {r.Id}",
+        ConnectRequest r => $"connect {r.Id}",
+        ShutdownRequest => "shutdown",
+        _ => "call",
+    };
+
+    private static string On(string verb, string id, string execId) => execId.Length == 0 ? $"{verb} {id}" : $"{verb} exec {execId} of {id}";
 }

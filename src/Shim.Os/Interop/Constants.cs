@@ -4,7 +4,7 @@ namespace Shim.Os.Interop;
 // (aarch64) differs it is noted beside the constant and handled at runtime.
 
 /// <summary>errno values (asm-generic; identical on x64 and arm64).</summary>
-internal static class Errno
+internal static partial class Errno
 {
     internal const int EPERM = 1;
     internal const int ENOENT = 2;

@@ -90,7 +90,8 @@ public class CriOptionsTests
     [Theory]
     [InlineData("/dev/zero", "not a regular file")]
     [InlineData("fifo", "not a regular file")]
-    [InlineData("/nonexistent/options.toml", "No such file")]
+    [InlineData("/nonexistent/options.toml", "failed: No such file or directory (ENOENT)")]
+    [InlineData("dir", "not a regular file")]
     [InlineData("big", "larger than 1 MiB")]
     public void A_config_path_that_is_not_a_small_regular_file_is_refused_at_once(string which, string reason)
     {
@@ -102,6 +103,7 @@ public class CriOptionsTests
             {
                 "fifo" => Path.Combine(dir, "fifo"),
                 "big" => Path.Combine(dir, "big.toml"),
+                "dir" => dir,
                 _ => which,
             };
             if (which == "fifo")

@@ -102,6 +102,42 @@ public sealed class RuncWatchdogTests : IDisposable
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.CreateAsync("c1", new CreateOptions(_dir, Path.Combine(_dir, "pid"), null, false, false), RuncIo.Captured, TestContext.Current.CancellationToken));
         Assert.True(ex.WasNotStarted);
         Assert.False(ex.IsNotFound);
-        Assert.Equal($"runc create failed: cannot execute runtime binary {missing}: No such file or directory", ex.Message);
+        Assert.Equal($"runc create failed: cannot execute runtime binary {missing}: No such file or directory (ENOENT)", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_failing_crun_is_named_and_its_json_log_is_read()
+    {
+        Reaper.Instance.Start();
+        string log = Path.Combine(_dir, "log.json");
+        // crun 1.8's own line for a kill of a container it does not know (its keys in its order)
+        string line = $$"""{"msg":"error opening file `{{_dir}}/c1/status`: No such file or directory","level":"error","time":"2026-12-07T03:36:22.216358Z"}""";
+        var runc = new RuncClient(new RuncConfig(Script("crun", $"echo '{line}' >> {log}; echo 'error opening file' >&2; exit 1"), _dir, log), new RuncRunner(Reaper.Instance));
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.KillAsync("c1", 9, all: false, TestContext.Current.CancellationToken));
+        Assert.Equal($"crun kill failed: error opening file `{_dir}/c1/status`: No such file or directory", ex.Message);
+        Assert.Equal("crun", ex.Runtime);
+        Assert.True(ex.IsNotFound);
+    }
+
+    [Fact]
+    public async Task An_error_an_earlier_call_left_in_the_log_is_not_the_reason_of_this_one()
+    {
+        Reaper.Instance.Start();
+        string log = Path.Combine(_dir, "log.json");
+        await File.WriteAllTextAsync(log, """{"level":"error","msg":"container does not exist","time":"t"}""" + "\n", TestContext.Current.CancellationToken);
+        // crun refuses an option it does not know on stderr alone, before it opens its log
+        var runc = new RuncClient(new RuncConfig(Script("crun", "echo \"crun: unrecognized option '--no-subreaper'\" >&2; exit 1"), _dir, log), new RuncRunner(Reaper.Instance));
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.PauseAsync("c1", TestContext.Current.CancellationToken));
+        Assert.Equal("crun pause failed: crun: unrecognized option '--no-subreaper'", ex.Message);
+        Assert.False(ex.IsNotFound);
+    }
+
+    [Fact]
+    public async Task A_hung_runtime_is_named_by_the_watchdog()
+    {
+        Reaper.Instance.Start();
+        var runc = new RuncClient(new RuncConfig(Script("crun", "exec sleep 1000"), _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromMilliseconds(300) }, new RuncRunner(Reaper.Instance));
+        var ex = await Assert.ThrowsAsync<RuncException>(() => runc.PsAsync("c1", TestContext.Current.CancellationToken));
+        Assert.Equal("crun ps failed: no answer within 0.3 s; crun was killed", ex.Message);
     }
 }

@@ -20,6 +20,9 @@ internal sealed class FakeRunner : IRuncRunner
     public bool FailExec { get; set; }
     public string ExecSeconds { get; set; } = "1000";
     public string? FailVerbWith { get; set; }
+
+    /// <summary>"create" succeeds without writing its pid file (a runtime that exits 0 and did not do its job).</summary>
+    public bool CreateWithoutPidFile { get; set; }
     public ConcurrentDictionary<string, IReadOnlyList<string>> ArgsByVerb { get; } = new();
 
     /// <summary>What "exec" runs (on the host, with the stdio runc was given); `sleep ExecSeconds` when null.</summary>
@@ -60,7 +63,10 @@ internal sealed class FakeRunner : IRuncRunner
             case "create":
                 var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
                 string pidFile = args[args.ToList().IndexOf("--pid-file") + 1];
-                await File.WriteAllTextAsync(pidFile, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
+                if (!CreateWithoutPidFile)
+                {
+                    await File.WriteAllTextAsync(pidFile, child.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
+                }
                 Pids[id] = child.Pid;
                 Children[child.Pid] = child;
                 break;

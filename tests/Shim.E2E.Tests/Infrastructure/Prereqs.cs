@@ -108,6 +108,16 @@ internal static class Prereqs
         return "";
     }
 
+    /// <summary>crun, for the tests of a runtime binary other than runc (scripts/setup.sh installs it); skips without it, fails under CI=true.</summary>
+    public static string RequireCrunOrSkip()
+    {
+        if (Which("crun") is { } crun) { return crun; }
+        const string text = "no crun on PATH: apt-get install crun (scripts/setup.sh installs it)";
+        if (IsCi) { throw new InvalidOperationException(text + " (CI=true: a missing prerequisite fails the run)"); }
+        Assert.Skip(text);
+        return "";
+    }
+
     private static string? FindCriuDir()
     {
         var dir = Environment.GetEnvironmentVariable("RCS_CRIU_BIN_DIR");

@@ -130,7 +130,7 @@ public sealed class RuncFailureTests : E2ETest
         Log($"missing runtime binary: {code}: {message}");
 
         Assert.Equal(StatusCode.FailedPrecondition, code);   // as a runtime binary not found on PATH
-        Assert.Equal("runc create failed: cannot execute runtime binary /nonexistent/runc: No such file or directory", message);
+        Assert.Equal("runc create failed: cannot execute runtime binary /nonexistent/runc: No such file or directory (ENOENT)", message);
         AssertNothingLeftOf("norunc", bundle);
         await AssertStillServingAsync(shim);
 

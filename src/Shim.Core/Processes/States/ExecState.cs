@@ -63,7 +63,7 @@ internal abstract class ExecState : ProcessState
             exec.RunExecAsync(router, options, from: this, ct);
 
         public override void Kill(ExecProcess exec, uint signal) =>
-            throw new ShimException(ErrorKind.FailedPrecondition, "cannot kill an exec process that has not been started");
+            throw new ShimException(ErrorKind.FailedPrecondition, $"cannot kill exec {exec.ExecId} of {exec.ContainerId}: it has not been started");
 
         public override Task DeleteAsync(ExecProcess exec) => RemoveUnstarted(exec);
     }

@@ -4,6 +4,7 @@ using Shim.Core;
 using Shim.Core.Cli;
 using Shim.Core.Options;
 using Shim.Os;
+using Shim.Os.Io;
 using Shim.Protos;
 using Shim.Runc;
 using Shim.Os.Mounting;
@@ -57,7 +58,7 @@ internal static class DeleteCommand
             reaper.Start();
             var runc = new RuncClient(
                 new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(args.Namespace), Path.Combine(bundle, BundleFiles.RuncLog), options.SystemdCgroup),
-                new RuncRunner(reaper));
+                new RuncRunner(reaper, IoLoop.Shared));   // started only when runc is run: the action stays cheap
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await runc.DeleteAsync(args.Id, force: true, timeout.Token).ConfigureAwait(false);
         }

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Shim.Core.Options;
 using Shim.Os;
+using Shim.Os.Io;
 using Shim.Protos;
 using Shim.Runc;
 
@@ -32,7 +33,8 @@ internal static class InfoCommand
         }
         var runtimeOptions = OptionsCodec.Decode(options);
         reaper.Start();
-        var runc = new RuncClient(new RuncConfig(OptionsCodec.ResolveBinary(runtimeOptions.BinaryName), runtimeOptions.RuncRoot("default"), "/dev/null"), new RuncRunner(reaper));
+        // the action's composition root: runc's output is read on the process's io-loop, started here
+        var runc = new RuncClient(new RuncConfig(OptionsCodec.ResolveBinary(runtimeOptions.BinaryName), runtimeOptions.RuncRoot("default"), "/dev/null"), new RuncRunner(reaper, IoLoop.Shared));
         var info = new RuntimeInfo
         {
             Name = ShimInfo.RuntimeName,

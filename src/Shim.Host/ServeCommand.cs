@@ -84,7 +84,7 @@ internal static class ServeCommand
         using var oom = new Shim.Core.Cgroups.OomWatcher(loop);
         // the one loop and the one reaper of the shim carry every process's stdio too
         var stdio = new StdioContext(loop, reaper, TimeProvider.System) { Log = log };
-        var service = new TaskService(settings, events, new RuncRunner(reaper), router, stdio, oom);
+        var service = new TaskService(settings, events, new RuncRunner(reaper, loop), router, stdio, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         using var trimmer = new Shim.Core.Memory.IdleTrimmer(

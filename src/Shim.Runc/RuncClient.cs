@@ -125,6 +125,11 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
                 throw RuncException.NotStarted(binary, verb, ex.Reason);
             }
         }
+        if (result.Truncated)
+        {
+            // checked first: a runc cut off at the limit usually dies of SIGPIPE, whose status says nothing
+            throw new RuncException(verb, result.ExitCode, $"runc printed more than {RuncRunner.OutputLimit / (1024 * 1024)} MiB; its output was cut off");
+        }
         if (result.ExitCode != 0)
         {
             string message = RuncLog.LastError(Config.LogPath, logStart)

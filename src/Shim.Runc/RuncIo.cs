@@ -24,7 +24,11 @@ public sealed class RuncIo
 
 /// <summary>Exit code and captured stdout of a finished runc call.</summary>
 [SuppressMessage("Performance", "CA1819:Properties should not return arrays", Justification = "the bytes runc printed, handed over once; a copy would be waste")]
-public readonly record struct RuncResult(int ExitCode, byte[] Stdout, string Stderr);
+public readonly record struct RuncResult(int ExitCode, byte[] Stdout, string Stderr)
+{
+    /// <summary>runc printed more than the runner keeps (<see cref="RuncRunner.OutputLimit"/>) and was cut off: the output is not whole.</summary>
+    public bool Truncated { get; init; }
+}
 
 /// <summary>Runs one runc command line; faked in unit tests.</summary>
 public interface IRuncRunner

@@ -1,14 +1,28 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os;
+using Shim.Os.Io;
 
 namespace Shim.Runc;
 
-/// <summary>Spawns runc through the process's one reaper and collects its output.</summary>
+/// <summary>Spawns runc through the process's one reaper and collects its output on the I/O loop.</summary>
 /// <param name="reaper">The reaper of the process, which alone may reap runc.</param>
-public sealed class RuncRunner(Reaper reaper) : IRuncRunner
+/// <param name="loop">
+/// The loop that reads runc's captured stdout and stderr and writes its input: a call that runs for
+/// minutes (hooks, CRIU) holds no thread while it runs.
+/// </param>
+public sealed class RuncRunner(Reaper reaper, IoLoop loop) : IRuncRunner
 {
+    /// <summary>
+    /// Most bytes of runc's stdout, and of its stderr, one call keeps (16 MiB). What runc prints
+    /// (state, ps, features, events --stats, an error) is kilobytes; a runc that prints more has its
+    /// pipe closed at the limit and the call fails (<see cref="RuncResult.Truncated"/>).
+    /// </summary>
+    public const int OutputLimit = 16 * 1024 * 1024;
+
     private static readonly string[] Environment = BuildEnvironment();
+    private static readonly Task<FeedResult> NoInput = Task.FromResult(default(FeedResult));
+    private static readonly Task<CaptureResult> NotCaptured = Task.FromResult(new CaptureResult([], false, 0));
 
     /// <inheritdoc />
     public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
@@ -53,27 +67,32 @@ public sealed class RuncRunner(Reaper reaper) : IRuncRunner
             outWrite?.Dispose();
             errWrite?.Dispose();
 
-            Task? feed = inWrite is null ? null : Task.Run(() => Feed(inWrite, io.Input), CancellationToken.None);
-            Task<byte[]> stdoutTask = outRead is null ? Task.FromResult(Array.Empty<byte>()) : Task.Run(() => ReadAll(outRead), CancellationToken.None);
-            Task<byte[]> stderrTask = errRead is null ? Task.FromResult(Array.Empty<byte>()) : Task.Run(() => ReadAll(errRead), CancellationToken.None);
+            // the loop owns our ends from here and closes each when its copy ends; the cancellation
+            // (the caller's, or the watchdog's) also ends a read that a grandchild holding the pipe keeps open
+            var feed = inWrite is null ? NoInput : loop.FeedAsync(inWrite, io.Input, ct);
+            var output = outRead is null ? NotCaptured : loop.DrainAsync(outRead, OutputLimit, ct);
+            var error = errRead is null ? NotCaptured : loop.DrainAsync(errRead, OutputLimit, ct);
+            inWrite = outRead = errRead = null;
 
             ChildExit exit;
             using (ct.Register(static state => Signals.Kill((int)state!, Signals.SIGKILL), child.Pid))
             {
                 exit = await child.Exited.ConfigureAwait(false);
             }
-            if (feed is not null)
-            {
-                await feed.ConfigureAwait(false);
-            }
+            // an EPIPE here means runc exited without reading its input: its exit status tells the story
+            await feed.ConfigureAwait(false);
             // runc create/exec leave the container holding inherited pipes; those are never captured
-            var output = await stdoutTask.ConfigureAwait(false);
-            var error = await stderrTask.ConfigureAwait(false);
+            var stdoutBytes = await output.ConfigureAwait(false);
+            var stderrBytes = await error.ConfigureAwait(false);
             ct.ThrowIfCancellationRequested();
-            return new RuncResult(exit.Status, output, RuncLog.Trim(error));
+            return new RuncResult(exit.Status, stdoutBytes.Data, RuncLog.Trim(stderrBytes.Data))
+            {
+                Truncated = stdoutBytes.Truncated || stderrBytes.Truncated,
+            };
         }
         finally
         {
+            // what a failed spawn left; the loop closes the ends it took
             inRead?.Dispose();
             inWrite?.Dispose();
             outRead?.Dispose();
@@ -81,27 +100,6 @@ public sealed class RuncRunner(Reaper reaper) : IRuncRunner
             errRead?.Dispose();
             errWrite?.Dispose();
         }
-    }
-
-    private static void Feed(SafeFileHandle pipe, ReadOnlyMemory<byte> input)
-    {
-        try
-        {
-            using var stream = new FileStream(pipe, FileAccess.Write, 1);
-            stream.Write(input.Span);
-        }
-        catch (IOException)
-        {
-            // runc exited without reading its input; its exit status tells the story
-        }
-    }
-
-    private static byte[] ReadAll(SafeFileHandle pipe)
-    {
-        using var stream = new FileStream(pipe, FileAccess.Read, 1);
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer, 16 * 1024);
-        return buffer.ToArray();
     }
 
     // runc must not think it is a systemd service of ours (the Go shim drops NOTIFY_SOCKET too)

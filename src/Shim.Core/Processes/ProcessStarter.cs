@@ -75,7 +75,7 @@ internal static class ProcessStarter
         try
         {
             plan.Probe?.Invoke(StartStep.OpenStdio);
-            var io = ProcessIo.Open(plan.Stdio, process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace);
+            var io = await ProcessIo.OpenAsync(plan.Stdio, process.Stdio, plan.IoUid, plan.IoGid, process.ContainerId, plan.Namespace, ct).ConfigureAwait(false);
             // reachable from here on: a CloseIO or ResizePty that comes while runc runs acts on it
             process.AttachIo(io);
             plan.Probe?.Invoke(StartStep.RunRunc);

@@ -3,6 +3,7 @@ using Microsoft.Win32.SafeHandles;
 using Shim.Core.Errors;
 using Shim.Core.Logging;
 using Shim.Os;
+using Shim.Os.Io;
 
 namespace Shim.Core.Stdio;
 
@@ -17,12 +18,18 @@ internal sealed class BinaryLogger
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(12);
 
     private readonly ChildProcess _child;
+    private readonly SafeFileHandle _ready;
+    private readonly string _path;
+    private readonly bool _strict;
     private readonly ShimLogger _log;
 
-    private BinaryLogger(ChildProcess child, SafeFileHandle stdout, SafeFileHandle stderr, ShimLogger log)
+    private BinaryLogger(ChildProcess child, SafeFileHandle stdout, SafeFileHandle stderr, SafeFileHandle ready, string path, bool strict, ShimLogger log)
     {
         _log = log;
         _child = child;
+        _ready = ready;
+        _path = path;
+        _strict = strict;
         Stdout = stdout;
         Stderr = stderr;
     }
@@ -33,7 +40,10 @@ internal sealed class BinaryLogger
     /// <summary>Write end of the stderr pipe (for runc).</summary>
     public SafeFileHandle Stderr { get; }
 
-    /// <summary>Starts the logger of <paramref name="uri"/> as a child of <paramref name="reaper"/> and waits until it is ready.</summary>
+    /// <summary>
+    /// Starts the logger of <paramref name="uri"/> as a child of <paramref name="reaper"/>; whether it
+    /// came up is <see cref="WaitReadyAsync"/>'s to tell. Its owner calls <see cref="Stop"/> in any case.
+    /// </summary>
     public static BinaryLogger Start(Reaper reaper, Uri uri, string containerId, string ns, ShimLogger log)
     {
         bool strict = uri.Scheme == "binary-v2"; // v2 requires the readiness byte; v1 also accepts a bare close
@@ -72,6 +82,7 @@ internal sealed class BinaryLogger
         {
             outWrite.Dispose();
             errWrite.Dispose();
+            readyRead.Dispose();
             throw;
         }
         finally
@@ -80,23 +91,31 @@ internal sealed class BinaryLogger
             errRead.Dispose();
             readyWrite.Dispose();
         }
-        using (readyRead)
+        return new BinaryLogger(child, outWrite, errWrite, readyRead, path, strict, log);
+    }
+
+    /// <summary>
+    /// Waits on <paramref name="loop"/>, holding no thread, until the logger signalled readiness on its
+    /// fd 5: a byte, or (binary://) its close; at most 10 s. Throws when it did not; its owner stops it.
+    /// </summary>
+    /// <remarks>containerd's shim reads one byte from that pipe before it runs runc (NewBinaryIO); an error other than EOF fails there too.</remarks>
+    public async Task WaitReadyAsync(IoLoop loop, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ReadyTimeout);
+        var read = await loop.ReadFirstAsync(_ready, 1, timeout.Token).ConfigureAwait(false);
+        if (read.Data.Length == 1 || (read.Errno == 0 && !_strict))
         {
-            var logger = new BinaryLogger(child, outWrite, errWrite, log);
-            if (!WaitReady(readyRead, strict))
-            {
-                logger.Stop();
-                outWrite.Dispose();
-                errWrite.Dispose();
-                throw new ShimException(ErrorKind.Unknown, $"logging binary {path} did not signal readiness");
-            }
-            return logger;
+            return;
         }
+        ct.ThrowIfCancellationRequested();
+        throw new ShimException(ErrorKind.Unknown, $"logging binary {_path} did not signal readiness");
     }
 
     /// <summary>SIGTERM, then SIGKILL after a grace period, without blocking the caller.</summary>
     public void Stop()
     {
+        _ready.Dispose();   // a no-op once WaitReadyAsync handed it to the loop, which closes it itself
         if (_child.Exited.IsCompleted)
         {
             return;
@@ -110,20 +129,5 @@ internal sealed class BinaryLogger
                 Signals.Kill(_child.Pid, Signals.SIGKILL);
             }
         });
-    }
-
-    private static bool WaitReady(SafeFileHandle ready, bool strict)
-    {
-        var read = Task.Run(() =>
-        {
-            using var stream = new FileStream(ready, FileAccess.Read, 1);
-            var buffer = new byte[1];
-            return stream.Read(buffer, 0, 1);
-        });
-        if (!read.Wait(ReadyTimeout))
-        {
-            return false;
-        }
-        return read.Result == 1 || !strict;
     }
 }

@@ -17,6 +17,8 @@ internal sealed class LoggerIo(StdioContext context, string containerId, string 
         RuncSide = RuncFds(stdin, stdout, stderr);
     }
 
+    private protected override Task ReadyAsync(CancellationToken ct) => _logger?.WaitReadyAsync(Context.Loop, ct) ?? Task.CompletedTask;
+
     private protected override void ReleaseMode()
     {
         _logger?.Stop();

@@ -45,8 +45,30 @@ public abstract partial class ProcessIo : IDisposable
     /// <summary>The pty master once received (terminal mode only).</summary>
     public virtual SafeFileHandle? Master => null;
 
-    /// <summary>Opens the FIFOs, files or logging binary and creates the pipes; nothing is copied before <see cref="Start"/>.</summary>
-    public static ProcessIo Open(StdioContext context, StdioPaths paths, uint ioUid, uint ioGid, string containerId = "", string ns = "")
+    /// <summary>
+    /// Opens the FIFOs, files or logging binary and creates the pipes, and waits (holding no thread)
+    /// until a logging binary signalled that it is ready; nothing is copied before <see cref="Start"/>.
+    /// </summary>
+    public static async Task<ProcessIo> OpenAsync(StdioContext context, StdioPaths paths, uint ioUid, uint ioGid, string containerId, string ns, CancellationToken ct)
+    {
+        var io = Open(context, paths, ioUid, ioGid, containerId, ns);
+        try
+        {
+            await io.ReadyAsync(ct).ConfigureAwait(false);
+            return io;
+        }
+        catch
+        {
+            io.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="OpenAsync"/> without its wait: a logging binary is started but not waited for. The
+    /// modes that wait for nothing (pipes, files, a terminal without a logger) are whole after it.
+    /// </summary>
+    internal static ProcessIo Open(StdioContext context, StdioPaths paths, uint ioUid, uint ioGid, string containerId = "", string ns = "")
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(paths);
@@ -73,6 +95,9 @@ public abstract partial class ProcessIo : IDisposable
 
     /// <summary>Opens what the mode needs and sets <see cref="RuncSide"/>; a failure is cleaned up by <see cref="Dispose"/>.</summary>
     private protected abstract void OpenStreams(StdioPaths paths, string scheme, string stdoutPath, uint ioUid, uint ioGid);
+
+    /// <summary>Waits for what must be ready before runc runs (a logging binary); a failure is cleaned up by <see cref="Dispose"/>.</summary>
+    private protected virtual Task ReadyAsync(CancellationToken ct) => Task.CompletedTask;
 
     /// <summary>Terminal mode: takes the pty master runc sent and queues the copies through it.</summary>
     public virtual Task ReceiveConsoleAsync(CancellationToken ct) => Task.CompletedTask;

@@ -50,6 +50,8 @@ internal sealed class TerminalIo(StdioContext context, string containerId, strin
         RuncSide = RuncFds(null, null, null);
     }
 
+    private protected override Task ReadyAsync(CancellationToken ct) => _logger?.WaitReadyAsync(Context.Loop, ct) ?? Task.CompletedTask;
+
     /// <summary>Takes the pty master runc sent and queues the copies through it.</summary>
     public override async Task ReceiveConsoleAsync(CancellationToken ct)
     {

@@ -30,6 +30,7 @@ internal static partial class Errno
     internal const int EADDRINUSE = 98;
     internal const int ENOTCONN = 107;
     internal const int EINPROGRESS = 115;
+    internal const int ECANCELED = 125;
 
     /// <summary>errno of the last LibraryImport call made with SetLastError = true on this thread.</summary>
     internal static int Last => System.Runtime.InteropServices.Marshal.GetLastPInvokeError();

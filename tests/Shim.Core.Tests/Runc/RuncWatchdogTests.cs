@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Shim.Os;
+using Shim.Os.Io;
 using Shim.Runc;
 
 namespace Shim.Core.Tests.Runc;
@@ -23,7 +24,7 @@ public sealed class RuncWatchdogTests : IDisposable
     {
         Reaper.Instance.Start();
         string pidFile = Path.Combine(_dir, "hung.pid");
-        var runc = new RuncClient(new RuncConfig(Script("runc", $"echo $$ > {pidFile}; exec sleep 1000"), _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromSeconds(1) }, new RuncRunner(Reaper.Instance));
+        var runc = new RuncClient(new RuncConfig(Script("runc", $"echo $$ > {pidFile}; exec sleep 1000"), _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromSeconds(1) }, new RuncRunner(Reaper.Instance, IoLoop.Shared));
         var clock = Stopwatch.StartNew();
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.KillAsync("c1", 15, all: false, TestContext.Current.CancellationToken));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
@@ -77,7 +78,7 @@ public sealed class RuncWatchdogTests : IDisposable
     {
         Reaper.Instance.Start();
         string log = Path.Combine(_dir, "log.json");
-        var runc = new RuncClient(new RuncConfig(Script("runc", $$"""echo '{"level":"error","msg":"container \"c1\" does not exist","time":"t"}' >> {{log}}; exit 1"""), _dir, log), new RuncRunner(Reaper.Instance));
+        var runc = new RuncClient(new RuncConfig(Script("runc", $$"""echo '{"level":"error","msg":"container \"c1\" does not exist","time":"t"}' >> {{log}}; exit 1"""), _dir, log), new RuncRunner(Reaper.Instance, IoLoop.Shared));
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.KillAsync("c1", 9, all: false, TestContext.Current.CancellationToken));
         Assert.Equal("container \"c1\" does not exist", ex.RuncMessage);
         Assert.True(ex.IsNotFound);
@@ -87,7 +88,7 @@ public sealed class RuncWatchdogTests : IDisposable
     public async Task Without_a_json_log_runcs_stderr_is_the_message()
     {
         Reaper.Instance.Start();
-        var runc = new RuncClient(new RuncConfig(Script("runc", "echo 'exec: \"runc\": not found' >&2; exit 127"), _dir, Path.Combine(_dir, "none.json")), new RuncRunner(Reaper.Instance));
+        var runc = new RuncClient(new RuncConfig(Script("runc", "echo 'exec: \"runc\": not found' >&2; exit 127"), _dir, Path.Combine(_dir, "none.json")), new RuncRunner(Reaper.Instance, IoLoop.Shared));
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.PauseAsync("c1", TestContext.Current.CancellationToken));
         Assert.Equal(127, ex.ExitCode);
         Assert.Contains("not found", ex.RuncMessage, StringComparison.Ordinal);
@@ -98,7 +99,7 @@ public sealed class RuncWatchdogTests : IDisposable
     {
         Reaper.Instance.Start();
         string missing = Path.Combine(_dir, "no", "runc");
-        var runc = new RuncClient(new RuncConfig(missing, _dir, Path.Combine(_dir, "log.json")), new RuncRunner(Reaper.Instance));
+        var runc = new RuncClient(new RuncConfig(missing, _dir, Path.Combine(_dir, "log.json")), new RuncRunner(Reaper.Instance, IoLoop.Shared));
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.CreateAsync("c1", new CreateOptions(_dir, Path.Combine(_dir, "pid"), null, false, false), RuncIo.Captured, TestContext.Current.CancellationToken));
         Assert.True(ex.WasNotStarted);
         Assert.False(ex.IsNotFound);

@@ -27,7 +27,7 @@ public sealed class LoggerIoTests : IDisposable
             touch "$DIR/done"
             """);
         string uri = $"binary://{script}?flag=value";
-        using var io = ProcessIo.Open(TestStdio.Context, new StdioPaths("", uri, uri, Terminal: false), 0, 0, "c1", "ns1");
+        using var io = await ProcessIo.OpenAsync(TestStdio.Context, new StdioPaths("", uri, uri, Terminal: false), 0, 0, "c1", "ns1", Ct);
         var stdout = StdioTestFiles.ProcessEnd(io.RuncSide.Stdout!, FileAccess.Write);
         var stderr = StdioTestFiles.ProcessEnd(io.RuncSide.Stderr!, FileAccess.Write);
         io.Start();
@@ -48,19 +48,49 @@ public sealed class LoggerIoTests : IDisposable
     }
 
     [Fact]
-    public void A_binary_v2_logger_that_closes_fd_5_without_the_readiness_byte_fails_the_open()
+    public async Task A_binary_v2_logger_that_closes_fd_5_without_the_readiness_byte_fails_the_open()
     {
         string script = Logger("exec 5>&-\nexec sleep 30");
-        var ex = Assert.Throws<Shim.Core.Errors.ShimException>(() =>
-            ProcessIo.Open(TestStdio.Context, new StdioPaths("", $"binary-v2://{script}", "", Terminal: false), 0, 0));
+        var ex = await Assert.ThrowsAsync<Shim.Core.Errors.ShimException>(() =>
+            ProcessIo.OpenAsync(TestStdio.Context, new StdioPaths("", $"binary-v2://{script}", "", Terminal: false), 0, 0, "", "", Ct));
         Assert.Contains("did not signal readiness", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void A_logger_that_does_not_exist_is_an_invalid_argument()
+    public async Task A_binary_logger_that_closes_fd_5_without_a_byte_is_ready()
     {
-        var ex = Assert.Throws<Shim.Core.Errors.ShimException>(() =>
-            ProcessIo.Open(TestStdio.Context, new StdioPaths("", $"binary://{_files.Dir}/missing", "", Terminal: false), 0, 0));
+        string script = Logger("exec 5>&-\ncat <&3 > \"$DIR/out\"");
+        using var io = await ProcessIo.OpenAsync(TestStdio.Context, new StdioPaths("", $"binary://{script}", "", Terminal: false), 0, 0, "", "", Ct);
+        Assert.NotNull(io.RuncSide.Stdout);
+    }
+
+    [Fact]
+    public async Task A_logger_that_writes_the_readiness_byte_but_keeps_fd_5_open_is_ready_at_the_byte()
+    {
+        // containerd's shim reads one byte: it does not wait for the close
+        string script = Logger("printf x >&5\nexec sleep 30");
+        using var io = await ProcessIo.OpenAsync(TestStdio.Context, new StdioPaths("", $"binary-v2://{script}", "", Terminal: false), 0, 0, "", "", Ct)
+            .WaitAsync(TimeSpan.FromSeconds(8), Ct);
+        Assert.NotNull(io.RuncSide.Stdout);
+    }
+
+    [Fact]
+    public async Task Waiting_for_a_logger_that_never_signals_ends_with_the_callers_cancellation()
+    {
+        // a logger that never signals: the wait ends with the caller's cancellation, not a blocked read
+        string script = Logger("exec sleep 30");
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var open = ProcessIo.OpenAsync(TestStdio.Context, new StdioPaths("", $"binary://{script}", "", Terminal: false), 0, 0, "", "", cancel.Token);
+        Assert.False(open.IsCompleted);
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => open.WaitAsync(TimeSpan.FromSeconds(8), Ct));
+    }
+
+    [Fact]
+    public async Task A_logger_that_does_not_exist_is_an_invalid_argument()
+    {
+        var ex = await Assert.ThrowsAsync<Shim.Core.Errors.ShimException>(() =>
+            ProcessIo.OpenAsync(TestStdio.Context, new StdioPaths("", $"binary://{_files.Dir}/missing", "", Terminal: false), 0, 0, "", "", Ct));
         Assert.Equal(Shim.Core.Errors.ErrorKind.InvalidArgument, ex.Kind);
     }
 

@@ -1,0 +1,183 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using Shim.Os.Interop;
+
+namespace Shim.Os.Io;
+
+/// <summary>
+/// Reads a pipe into memory, driven by readiness on the loop thread: to its end of file, or only
+/// the first bytes that arrive. It owns the source and closes it when it ends, so a writer that
+/// goes on past the limit gets EPIPE instead of filling a pipe nobody reads any more.
+/// </summary>
+internal sealed unsafe class CaptureOperation : FdRegistration
+{
+    private const int FirstBuffer = 4 * 1024;
+    private const int ReadsPerTurn = 32;
+
+    private readonly int _limit;
+    private readonly bool _toEnd;
+    private readonly TaskCompletionSource<CaptureResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Loop thread only.
+    private byte[]? _buffer;   // rented; grows by doubling up to _limit
+    private int _length;
+    private bool _pollable;
+    private bool _done;
+
+    /// <param name="loop">The loop that drives the read.</param>
+    /// <param name="source">Read end of a pipe or FIFO; owned from here (closed when the read ends).</param>
+    /// <param name="limit">Most bytes kept; a source that offers more ends the read as truncated.</param>
+    /// <param name="toEnd">True: read until end of file; false: end after the first read that returns data.</param>
+    internal CaptureOperation(IoLoop loop, SafeHandle source, int limit, bool toEnd)
+        : base(loop, source)
+    {
+        _limit = limit;
+        _toEnd = toEnd;
+    }
+
+    internal Task<CaptureResult> Completion => _completion.Task;
+
+    internal override void Start()
+    {
+        try
+        {
+            Fds.SetNonBlocking(Handle, true);
+            _pollable = Register();
+        }
+        catch (ErrnoException ex)
+        {
+            Finish(ex.Errno, truncated: false);
+            return;
+        }
+        catch (ObjectDisposedException)
+        {
+            Finish(Errno.EBADF, truncated: false);   // the owner closed it before the loop got to it
+            return;
+        }
+        Loop.Schedule(this);   // data (or the end) may be there already; do not rely on the first edge
+    }
+
+    internal override void OnEvents(uint events)
+    {
+        if (_done)
+        {
+            return;
+        }
+        for (int budget = ReadsPerTurn; budget > 0; budget--)
+        {
+            if (!ReadOnce())
+            {
+                return;
+            }
+        }
+        Loop.Schedule(this);   // turn used up: let other handlers run, then carry on
+    }
+
+    internal override void Abort(Exception? error)
+    {
+        if (!_done)
+        {
+            Finish(error is ErrnoException e ? e.Errno : error is null ? Errno.ECANCELED : Errno.EIO, truncated: false, error);
+        }
+    }
+
+    /// <summary>One read; false when the read must wait for readiness or is finished.</summary>
+    private bool ReadOnce()
+    {
+        if (_length == _limit)
+        {
+            return ProbePastLimit();
+        }
+        int room = Room();
+        nint n;
+        fixed (byte* p = &_buffer![_length])
+        {
+            n = Libc.read(Fd, p, (nuint)room);
+        }
+        if (n > 0)
+        {
+            _length += (int)n;
+            if (_toEnd)
+            {
+                return true;
+            }
+            Finish(0, truncated: false);
+            return false;
+        }
+        if (n == 0)
+        {
+            Finish(0, truncated: false);
+            return false;
+        }
+        return Failed(Errno.Last);
+    }
+
+    /// <summary>The limit is held: one more byte means the source has more than the caller takes; end of file means it had exactly that much.</summary>
+    private bool ProbePastLimit()
+    {
+        byte extra;
+        nint n = Libc.read(Fd, &extra, 1);
+        if (n >= 0)
+        {
+            Finish(0, truncated: n > 0);
+            return false;
+        }
+        return Failed(Errno.Last);
+    }
+
+    private bool Failed(int errno)
+    {
+        if (errno == Errno.EINTR)
+        {
+            return true;
+        }
+        if (errno == Errno.EAGAIN)
+        {
+            if (!_pollable)
+            {
+                Loop.Schedule(this);   // no readiness to wait for; retry next turn
+            }
+            return false;
+        }
+        Finish(errno, truncated: false);
+        return false;
+    }
+
+    /// <summary>Free bytes to read into, growing the buffer when it is full (never past the limit).</summary>
+    private int Room()
+    {
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Min(_limit, FirstBuffer));
+        }
+        else if (_length == Math.Min(_buffer.Length, _limit))
+        {
+            var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(_limit, 2L * _buffer.Length));
+            _buffer.AsSpan(0, _length).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = bigger;
+        }
+        return Math.Min(_buffer.Length, _limit) - _length;
+    }
+
+    private void Finish(int errno, bool truncated, Exception? error = null)
+    {
+        _done = true;
+        Release();
+        Handle.Dispose();
+        byte[] data = _length == 0 ? [] : _buffer.AsSpan(0, _length).ToArray();
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+        if (error is not null && error is not ErrnoException)
+        {
+            _completion.TrySetException(error);
+        }
+        else
+        {
+            _completion.TrySetResult(new CaptureResult(data, truncated, errno));
+        }
+    }
+}

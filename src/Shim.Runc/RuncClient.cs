@@ -128,7 +128,7 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
         if (result.Truncated)
         {
             // checked first: a runc cut off at the limit usually dies of SIGPIPE, whose status says nothing
-            throw new RuncException(verb, result.ExitCode, $"runc printed more than {RuncRunner.OutputLimit / (1024 * 1024)} MiB; its output was cut off");
+            throw new RuncException(binary, verb, result.ExitCode, $"{RuncException.NameOf(binary)} printed more than {RuncRunner.OutputLimit / (1024 * 1024)} MiB; its output was cut off");
         }
         if (result.ExitCode != 0)
         {

@@ -113,7 +113,7 @@ public sealed class RuncWatchdogTests : IDisposable
         string log = Path.Combine(_dir, "log.json");
         // crun 1.8's own line for a kill of a container it does not know (its keys in its order)
         string line = $$"""{"msg":"error opening file `{{_dir}}/c1/status`: No such file or directory","level":"error","time":"2026-12-07T03:36:22.216358Z"}""";
-        var runc = new RuncClient(new RuncConfig(Script("crun", $"echo '{line}' >> {log}; echo 'error opening file' >&2; exit 1"), _dir, log), new RuncRunner(Reaper.Instance));
+        var runc = new RuncClient(new RuncConfig(Script("crun", $"echo '{line}' >> {log}; echo 'error opening file' >&2; exit 1"), _dir, log), new RuncRunner(Reaper.Instance, IoLoop.Shared));
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.KillAsync("c1", 9, all: false, TestContext.Current.CancellationToken));
         Assert.Equal($"crun kill failed: error opening file `{_dir}/c1/status`: No such file or directory", ex.Message);
         Assert.Equal("crun", ex.Runtime);
@@ -127,7 +127,7 @@ public sealed class RuncWatchdogTests : IDisposable
         string log = Path.Combine(_dir, "log.json");
         await File.WriteAllTextAsync(log, """{"level":"error","msg":"container does not exist","time":"t"}""" + "\n", TestContext.Current.CancellationToken);
         // crun refuses an option it does not know on stderr alone, before it opens its log
-        var runc = new RuncClient(new RuncConfig(Script("crun", "echo \"crun: unrecognized option '--no-subreaper'\" >&2; exit 1"), _dir, log), new RuncRunner(Reaper.Instance));
+        var runc = new RuncClient(new RuncConfig(Script("crun", "echo \"crun: unrecognized option '--no-subreaper'\" >&2; exit 1"), _dir, log), new RuncRunner(Reaper.Instance, IoLoop.Shared));
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.PauseAsync("c1", TestContext.Current.CancellationToken));
         Assert.Equal("crun pause failed: crun: unrecognized option '--no-subreaper'", ex.Message);
         Assert.False(ex.IsNotFound);
@@ -137,7 +137,7 @@ public sealed class RuncWatchdogTests : IDisposable
     public async Task A_hung_runtime_is_named_by_the_watchdog()
     {
         Reaper.Instance.Start();
-        var runc = new RuncClient(new RuncConfig(Script("crun", "exec sleep 1000"), _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromMilliseconds(300) }, new RuncRunner(Reaper.Instance));
+        var runc = new RuncClient(new RuncConfig(Script("crun", "exec sleep 1000"), _dir, Path.Combine(_dir, "log.json")) { CallTimeout = TimeSpan.FromMilliseconds(300) }, new RuncRunner(Reaper.Instance, IoLoop.Shared));
         var ex = await Assert.ThrowsAsync<RuncException>(() => runc.PsAsync("c1", TestContext.Current.CancellationToken));
         Assert.Equal("crun ps failed: no answer within 0.3 s; crun was killed", ex.Message);
     }

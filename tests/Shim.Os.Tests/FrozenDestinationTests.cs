@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Shim.Os.Io;
@@ -44,8 +43,8 @@ public sealed class FrozenDestinationTests
             using (outRead)
             {
                 var other = loop.Pump(otherRead, outWrite, closeDestinationAtEof: true);
-                var sent = Task.Run(() => WriteRandom(otherWrite, 4 * Mib), TestIo.Ct);
-                var received = Task.Run(() => HashToEnd(outRead), TestIo.Ct);
+                var sent = Task.Run(() => TestIo.WriteRandom(otherWrite, 4 * Mib), TestIo.Ct);
+                var received = Task.Run(() => TestIo.HashToEnd(outRead), TestIo.Ct);
                 Assert.Equal(await sent.WaitAsync(TestIo.Timeout, TestIo.Ct), await received.WaitAsync(TestIo.Timeout, TestIo.Ct));
                 Assert.Equal(4 * Mib, (await other.WaitAsync(TestIo.Timeout, TestIo.Ct)).BytesCopied);
             }
@@ -111,27 +110,5 @@ public sealed class FrozenDestinationTests
             Assert.True(DateTime.UtcNow < deadline, $"not seen within {TestIo.Timeout.TotalSeconds} s: {what}");
             await Task.Delay(10, TestIo.Ct);
         }
-    }
-
-    private static byte[] WriteRandom(SafeFileHandle handle, int length)
-    {
-        using (handle)
-        {
-            var data = RandomNumberGenerator.GetBytes(length);
-            Assert.Equal(length, TestIo.Write(handle, data));
-            return SHA256.HashData(data);
-        }
-    }
-
-    private static byte[] HashToEnd(SafeFileHandle handle)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[128 * 1024];
-        int n;
-        while ((n = TestIo.Read(handle, buffer)) > 0)
-        {
-            hash.AppendData(buffer, 0, n);
-        }
-        return hash.GetHashAndReset();
     }
 }

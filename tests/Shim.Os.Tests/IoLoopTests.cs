@@ -19,8 +19,8 @@ public sealed class IoLoopTests
         using (destinationRead)
         {
             var pump = IoLoop.Shared.Pump(sourceRead, destinationWrite, closeDestinationAtEof: true);
-            var written = Task.Run(() => WriteRandom(sourceWrite, 64 * Mib), TestIo.Ct);
-            var read = Task.Run(() => HashToEnd(destinationRead), TestIo.Ct);
+            var written = Task.Run(() => TestIo.WriteRandom(sourceWrite, 64 * Mib), TestIo.Ct);
+            var read = Task.Run(() => TestIo.HashToEnd(destinationRead), TestIo.Ct);
 
             var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
             Assert.Equal(await written, await read.WaitAsync(TestIo.Timeout, TestIo.Ct));
@@ -43,8 +43,8 @@ public sealed class IoLoopTests
         using (sourceRead)
         {
             var pump = IoLoop.Shared.Pump(sourceRead, output, closeDestinationAtEof: true);
-            var written = Task.Run(() => WriteRandom(sourceWrite, 64 * Mib), TestIo.Ct);
-            var read = Task.Run(() => HashToEnd(consumer), TestIo.Ct);
+            var written = Task.Run(() => TestIo.WriteRandom(sourceWrite, 64 * Mib), TestIo.Ct);
+            var read = Task.Run(() => TestIo.HashToEnd(consumer), TestIo.Ct);
 
             var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
             Assert.Equal(await written, await read.WaitAsync(TestIo.Timeout, TestIo.Ct));
@@ -64,7 +64,7 @@ public sealed class IoLoopTests
         using (sourceRead)
         {
             var pump = IoLoop.Shared.Pump(sourceRead, destination, closeDestinationAtEof: true);
-            byte[] hash = await Task.Run(() => WriteRandom(sourceWrite, 3 * Mib + 17), TestIo.Ct);
+            byte[] hash = await Task.Run(() => TestIo.WriteRandom(sourceWrite, 3 * Mib + 17), TestIo.Ct);
 
             var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
             Assert.Equal(new PumpResult(3 * Mib + 17, 0, 0), result);
@@ -84,7 +84,7 @@ public sealed class IoLoopTests
         using (destinationRead)
         {
             var pump = IoLoop.Shared.Pump(source, destinationWrite, closeDestinationAtEof: true);
-            byte[] hash = await Task.Run(() => HashToEnd(destinationRead), TestIo.Ct).WaitAsync(TestIo.Timeout, TestIo.Ct);
+            byte[] hash = await Task.Run(() => TestIo.HashToEnd(destinationRead), TestIo.Ct).WaitAsync(TestIo.Timeout, TestIo.Ct);
             Assert.Equal(SHA256.HashData(data), hash);
             Assert.Equal(new PumpResult(data.Length, 0, 0), await pump.WaitAsync(TestIo.Timeout, TestIo.Ct));
         }
@@ -101,7 +101,7 @@ public sealed class IoLoopTests
         {
             var pump = IoLoop.Shared.Pump(sourceRead, destinationWrite, closeDestinationAtEof: false);
             // 8 MiB is far more than a pipe holds: the writer only finishes if the pump drains.
-            await Task.Run(() => WriteRandom(sourceWrite, 8 * Mib), TestIo.Ct).WaitAsync(TestIo.Timeout, TestIo.Ct);
+            await Task.Run(() => TestIo.WriteRandom(sourceWrite, 8 * Mib), TestIo.Ct).WaitAsync(TestIo.Timeout, TestIo.Ct);
 
             var result = await pump.WaitAsync(TestIo.Timeout, TestIo.Ct);
             Assert.Equal(EPIPE, result.Errno);
@@ -278,10 +278,10 @@ public sealed class IoLoopTests
         {
             var pumpA = IoLoop.Shared.Pump(aRead, destinationWrite, closeDestinationAtEof: false);
             var pumpB = IoLoop.Shared.Pump(bRead, destinationWrite, closeDestinationAtEof: false);
-            var reader = Task.Run(() => HashToEnd(destinationRead), TestIo.Ct);
+            var reader = Task.Run(() => TestIo.HashToEnd(destinationRead), TestIo.Ct);
             await Task.WhenAll(
-                Task.Run(() => WriteRandom(aWrite, 4 * Mib), TestIo.Ct),
-                Task.Run(() => WriteRandom(bWrite, 4 * Mib), TestIo.Ct)).WaitAsync(TestIo.Timeout, TestIo.Ct);
+                Task.Run(() => TestIo.WriteRandom(aWrite, 4 * Mib), TestIo.Ct),
+                Task.Run(() => TestIo.WriteRandom(bWrite, 4 * Mib), TestIo.Ct)).WaitAsync(TestIo.Timeout, TestIo.Ct);
             var results = await Task.WhenAll(pumpA, pumpB).WaitAsync(TestIo.Timeout, TestIo.Ct);
             destinationWrite.Dispose();
             await reader.WaitAsync(TestIo.Timeout, TestIo.Ct);
@@ -336,44 +336,5 @@ public sealed class IoLoopTests
             Assert.True(n > 0, $"read ended ({n}) after {received.Count} of {atLeast} bytes");
             received.AddRange(buffer.AsSpan(0, n).ToArray());
         }
-    }
-
-    /// <summary>Writes <paramref name="length"/> random bytes then closes the handle; returns their SHA256.</summary>
-    private static byte[] WriteRandom(SafeFileHandle handle, int length)
-    {
-        using (handle)
-        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
-        {
-            var chunk = new byte[256 * 1024];
-            for (int left = length; left > 0; left -= chunk.Length)
-            {
-                var part = chunk.AsSpan(0, Math.Min(left, chunk.Length));
-                RandomNumberGenerator.Fill(part);
-                hash.AppendData(part);
-                int written = TestIo.Write(handle, part);
-                if (written < 0)
-                {
-                    throw new IOException($"write failed: errno {-written}");
-                }
-            }
-            return hash.GetHashAndReset();
-        }
-    }
-
-    /// <summary>Reads a blocking handle to EOF; returns the SHA256 of everything read.</summary>
-    private static byte[] HashToEnd(SafeFileHandle handle)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[128 * 1024];
-        int n;
-        while ((n = TestIo.Read(handle, buffer)) > 0)
-        {
-            hash.AppendData(buffer, 0, n);
-        }
-        if (n < 0)
-        {
-            throw new IOException($"read failed: errno {-n}");
-        }
-        return hash.GetHashAndReset();
     }
 }

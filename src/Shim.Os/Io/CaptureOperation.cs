@@ -9,10 +9,9 @@ namespace Shim.Os.Io;
 /// the first bytes that arrive. It owns the source and closes it when it ends, so a writer that
 /// goes on past the limit gets EPIPE instead of filling a pipe nobody reads any more.
 /// </summary>
-internal sealed unsafe class CaptureOperation : FdRegistration
+internal sealed unsafe class CaptureOperation : PipeOperation
 {
     private const int FirstBuffer = 4 * 1024;
-    private const int ReadsPerTurn = 32;
 
     private readonly int _limit;
     private readonly bool _toEnd;
@@ -21,8 +20,7 @@ internal sealed unsafe class CaptureOperation : FdRegistration
     // Loop thread only.
     private byte[]? _buffer;   // rented; grows by doubling up to _limit
     private int _length;
-    private bool _pollable;
-    private bool _done;
+    private bool _truncated;
 
     /// <param name="loop">The loop that drives the read.</param>
     /// <param name="source">Read end of a pipe or FIFO; owned from here (closed when the read ends).</param>
@@ -37,52 +35,8 @@ internal sealed unsafe class CaptureOperation : FdRegistration
 
     internal Task<CaptureResult> Completion => _completion.Task;
 
-    internal override void Start()
-    {
-        try
-        {
-            Fds.SetNonBlocking(Handle, true);
-            _pollable = Register();
-        }
-        catch (ErrnoException ex)
-        {
-            Finish(ex.Errno, truncated: false);
-            return;
-        }
-        catch (ObjectDisposedException)
-        {
-            Finish(Errno.EBADF, truncated: false);   // the owner closed it before the loop got to it
-            return;
-        }
-        Loop.Schedule(this);   // data (or the end) may be there already; do not rely on the first edge
-    }
-
-    internal override void OnEvents(uint events)
-    {
-        if (_done)
-        {
-            return;
-        }
-        for (int budget = ReadsPerTurn; budget > 0; budget--)
-        {
-            if (!ReadOnce())
-            {
-                return;
-            }
-        }
-        Loop.Schedule(this);   // turn used up: let other handlers run, then carry on
-    }
-
-    internal override void Abort(Exception? error)
-    {
-        if (!_done)
-        {
-            Finish(error is ErrnoException e ? e.Errno : error is null ? Errno.ECANCELED : Errno.EIO, truncated: false, error);
-        }
-    }
-
     /// <summary>One read; false when the read must wait for readiness or is finished.</summary>
-    private bool ReadOnce()
+    protected override bool Step()
     {
         if (_length == _limit)
         {
@@ -101,12 +55,12 @@ internal sealed unsafe class CaptureOperation : FdRegistration
             {
                 return true;
             }
-            Finish(0, truncated: false);
+            End(0, null);
             return false;
         }
         if (n == 0)
         {
-            Finish(0, truncated: false);
+            End(0, null);
             return false;
         }
         return Failed(Errno.Last);
@@ -119,28 +73,11 @@ internal sealed unsafe class CaptureOperation : FdRegistration
         nint n = Libc.read(Fd, &extra, 1);
         if (n >= 0)
         {
-            Finish(0, truncated: n > 0);
+            _truncated = n > 0;
+            End(0, null);
             return false;
         }
         return Failed(Errno.Last);
-    }
-
-    private bool Failed(int errno)
-    {
-        if (errno == Errno.EINTR)
-        {
-            return true;
-        }
-        if (errno == Errno.EAGAIN)
-        {
-            if (!_pollable)
-            {
-                Loop.Schedule(this);   // no readiness to wait for; retry next turn
-            }
-            return false;
-        }
-        Finish(errno, truncated: false);
-        return false;
     }
 
     /// <summary>Free bytes to read into, growing the buffer when it is full (never past the limit).</summary>
@@ -160,9 +97,8 @@ internal sealed unsafe class CaptureOperation : FdRegistration
         return Math.Min(_buffer.Length, _limit) - _length;
     }
 
-    private void Finish(int errno, bool truncated, Exception? error = null)
+    protected override void Completed(int errno, Exception? error)
     {
-        _done = true;
         Release();
         Handle.Dispose();
         byte[] data = _length == 0 ? [] : _buffer.AsSpan(0, _length).ToArray();
@@ -177,7 +113,7 @@ internal sealed unsafe class CaptureOperation : FdRegistration
         }
         else
         {
-            _completion.TrySetResult(new CaptureResult(data, truncated, errno));
+            _completion.TrySetResult(new CaptureResult(data, _truncated, errno));
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -24,6 +25,45 @@ internal static class TestIo
 
     /// <summary>write(2) of everything; returns bytes written or -errno.</summary>
     internal static int Write(SafeHandle handle, ReadOnlySpan<byte> data) => RawIo.Write(handle, data);
+
+/// <summary>Writes <paramref name="length"/> random bytes then closes the handle; returns their SHA256.</summary>
+    internal static byte[] WriteRandom(SafeFileHandle handle, int length)
+    {
+        using (handle)
+        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        {
+            var chunk = new byte[256 * 1024];
+            for (int left = length; left > 0; left -= chunk.Length)
+            {
+                var part = chunk.AsSpan(0, Math.Min(left, chunk.Length));
+                RandomNumberGenerator.Fill(part);
+                hash.AppendData(part);
+                int written = TestIo.Write(handle, part);
+                if (written < 0)
+                {
+                    throw new IOException($"write failed: errno {-written}");
+                }
+            }
+            return hash.GetHashAndReset();
+        }
+    }
+
+    /// <summary>Reads a blocking handle to EOF; returns the SHA256 of everything read.</summary>
+    internal static byte[] HashToEnd(SafeFileHandle handle)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[128 * 1024];
+        int n;
+        while ((n = TestIo.Read(handle, buffer)) > 0)
+        {
+            hash.AppendData(buffer, 0, n);
+        }
+        if (n < 0)
+        {
+            throw new IOException($"read failed: errno {-n}");
+        }
+        return hash.GetHashAndReset();
+    }
 
     /// <summary>A fresh directory under /tmp, removed (recursively) on dispose.</summary>
     internal static TempDir CreateTempDir() => new(Directory.CreateTempSubdirectory("shim-os-").FullName);

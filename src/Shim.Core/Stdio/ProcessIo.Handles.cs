@@ -114,6 +114,23 @@ public abstract partial class ProcessIo
         return Own(Fds.Open(path, Fds.O_WRONLY | Fds.O_CREAT | Fds.O_APPEND, Convert.ToInt32("644", 8)));
     }
 
+    /// <summary>
+    /// Starts the binary:// logger <paramref name="uri"/> names. A path that exists but cannot be
+    /// run (not executable, a directory) is the request's fault: InvalidArgument naming it, where
+    /// posix_spawn's ErrnoException was answered UNKNOWN (found by fuzz/run.sh service-live).
+    /// </summary>
+    private protected BinaryLogger StartLogger(string uri)
+    {
+        try
+        {
+            return BinaryLogger.Start(Context.Reaper, new Uri(uri), ContainerId, Namespace, Context.Log);
+        }
+        catch (ErrnoException ex)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"starting logging binary {uri} failed: {ex.Message}", ex);
+        }
+    }
+
     /// <summary>A handle runc gets: owned by the process's uid/gid, and closed on our side by <see cref="Start"/>.</summary>
     private protected SafeHandle RuncEnd(SafeFileHandle end, uint uid, uint gid)
     {

@@ -56,6 +56,7 @@ if [ "${RCS_FUZZ_FRESH:-0}" != 1 ] && [ -d "$findings/default/queue" ]; then
   input=-   # resume the previous run's queue
 else
   rm -rf "$findings"
+  mkdir -p "$(dirname "$findings")"
 fi
 
 # dotnet itself is not instrumented (the assemblies are); a container has no core_pattern to set

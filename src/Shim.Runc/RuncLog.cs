@@ -96,8 +96,9 @@ internal static class RuncLog
             }
             return level is not null;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: GetString on invalid UTF-8 or a lone \ud800 escape (found by fuzz/run.sh runc-log)
             return false;
         }
     }

@@ -1,4 +1,5 @@
 using Shim.Core.Errors;
+using Tomlyn;
 using Tomlyn.Parsing;
 using Tomlyn.Syntax;
 
@@ -13,6 +14,21 @@ internal static class CriOptionsToml
 {
     /// <summary>Parses the table into runtime options; unknown keys are ignored, bad syntax is an invalid argument.</summary>
     public static RuntimeOptions Parse(string toml, string source)
+    {
+        try
+        {
+            return Read(toml, source);
+        }
+        catch (Exception ex) when (ex is TomlException or ArgumentException or FormatException or OverflowException or InvalidOperationException)
+        {
+            // Tomlyn throws instead of reporting for some input: nesting past 64 levels (TomlException),
+            // an escape that is no Unicode scalar (ArgumentOutOfRangeException); found by fuzz/run.sh
+            // config-toml and runtime-options, answered UNKNOWN before
+            throw new ShimException(ErrorKind.InvalidArgument, $"runtime options {source}: {ex.Message}", ex);
+        }
+    }
+
+    private static RuntimeOptions Read(string toml, string source)
     {
         var doc = SyntaxParser.Parse(toml, source, false);
         if (doc.HasErrors)
@@ -30,8 +46,8 @@ internal static class CriOptionsToml
                 ("systemdcgroup", BooleanValueSyntax v) => o with { SystemdCgroup = v.Value },
                 ("nopivotroot", BooleanValueSyntax v) => o with { NoPivotRoot = v.Value },
                 ("nonewkeyring", BooleanValueSyntax v) => o with { NoNewKeyring = v.Value },
-                ("iouid", IntegerValueSyntax v) => o with { IoUid = (uint)v.Value },
-                ("iogid", IntegerValueSyntax v) => o with { IoGid = (uint)v.Value },
+                ("iouid", IntegerValueSyntax v) => o with { IoUid = Id(v.Value, "IoUid", source) },
+                ("iogid", IntegerValueSyntax v) => o with { IoGid = Id(v.Value, "IoGid", source) },
                 ("shimcgroup", StringValueSyntax v) => o with { ShimCgroup = v.Value ?? "" },
                 ("criuworkpath", StringValueSyntax v) => o with { CriuWorkPath = v.Value ?? "" },
                 _ => o,
@@ -39,6 +55,12 @@ internal static class CriOptionsToml
         }
         return o;
     }
+
+    /// <summary>A uid or gid: a value outside 0..2^32-1 (the Go decoder refuses it too) is not wrapped into one.</summary>
+    private static uint Id(long value, string key, string source) =>
+        value is >= 0 and <= uint.MaxValue
+            ? (uint)value
+            : throw new ShimException(ErrorKind.InvalidArgument, $"runtime options {source}: {key} = {value} is not a uid or gid (0 to {uint.MaxValue})");
 
     private static string Normalize(string key) =>
         new string(key.Trim().Trim('"').Where(c => c != '_').ToArray()).ToLowerInvariant();

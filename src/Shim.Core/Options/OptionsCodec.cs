@@ -131,10 +131,27 @@ public static class OptionsCodec
         return buffer.ToArray();
     }
 
-    /// <summary>Reads options.json back; unknown or missing fields keep their defaults.</summary>
+    /// <summary>
+    /// Reads options.json back; unknown or missing fields keep their defaults, and so does what
+    /// follows the first broken byte of a damaged file: the delete action must still clean up
+    /// (it threw JsonException before, and delete failed; found by fuzz/run.sh bundle-files).
+    /// </summary>
     public static RuntimeOptions FromJson(ReadOnlySpan<byte> json)
     {
         var o = new RuntimeOptions();
+        try
+        {
+            ReadJson(json, ref o);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+        {
+            // keep what was read before the damage
+        }
+        return o;
+    }
+
+    private static void ReadJson(ReadOnlySpan<byte> json, ref RuntimeOptions o)
+    {
         var reader = new Utf8JsonReader(json);
         string? key = null;
         while (reader.Read())
@@ -175,7 +192,6 @@ public static class OptionsCodec
                     break;
             }
         }
-        return o;
     }
 
     /// <summary>Resolves the runtime binary (BinaryName, "runc" when empty): a name with a slash as a path, else the first match on PATH.</summary>
@@ -183,6 +199,11 @@ public static class OptionsCodec
     {
         ArgumentNullException.ThrowIfNull(binaryName);
         string name = binaryName.Length > 0 ? binaryName : "runc";
+        if (name.Contains('\0', StringComparison.Ordinal))
+        {
+            // Path.GetFullPath throws ArgumentException on it (an UNKNOWN status before)
+            throw new ShimException(ErrorKind.InvalidArgument, $"runtime binary name \"{name}\" contains a NUL byte");
+        }
         if (name.Contains('/', StringComparison.Ordinal))
         {
             return Path.GetFullPath(name);

@@ -46,7 +46,15 @@ internal sealed partial class InitProcess
             work = Path.Combine(container.Bundle, BundleFiles.Work, "criu-work");
         }
         // runc makes the work dir with mkdir, not mkdir -p (containerd's <bundle>/work normally exists)
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(work))!);
+        string parent = CheckpointWorkParent(work);
+        try
+        {
+            Directory.CreateDirectory(parent);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"checkpoint {ContainerId}: cannot make the parent of work path {work}: {ex.Message}", ex);
+        }
         var runcOptions = new CheckpointOptions(imagePath, work)
         {
             ParentPath = options.ParentPath.Length > 0 ? options.ParentPath : null,
@@ -82,6 +90,25 @@ internal sealed partial class InitProcess
             }
         }
         Sequencer.Log.Info("container checkpointed", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("image", imagePath) + " " + ShimLog.Field("exit", options.Exit));
+    }
+
+    /// <summary>
+    /// The directory that must exist for CRIU's work dir <paramref name="work"/>; InvalidArgument for
+    /// a path that cannot be one ("/", a NUL byte), which used to leave as an ArgumentException.
+    /// </summary>
+    internal static string CheckpointWorkParent(string work)
+    {
+        string? parent = null;
+        try
+        {
+            parent = Path.GetDirectoryName(Path.GetFullPath(work));
+        }
+        catch (ArgumentException)
+        {
+            // a NUL byte: no such path can exist
+        }
+        return parent is { Length: > 0 } ? parent
+            : throw new ShimException(ErrorKind.InvalidArgument, $"checkpoint work path \"{work}\" is not a usable directory path");
     }
 
     /// <summary>

@@ -68,8 +68,10 @@ public sealed partial class TaskService
             }
             return buffer.ToArray();
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a name with a lone surrogate escape ("\ude00"), which JsonDocument
+            // accepts and only reading it refuses (found by fuzz/run.sh exec-spec)
             throw new ShimException(ErrorKind.InvalidArgument, $"exec {execId}: process spec is not valid JSON: {ex.Message}", ex);
         }
     }

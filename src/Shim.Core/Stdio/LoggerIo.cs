@@ -11,7 +11,7 @@ internal sealed class LoggerIo(StdioContext context, string containerId, string 
     private protected override void OpenStreams(StdioPaths paths, string scheme, string stdoutPath, uint ioUid, uint ioGid)
     {
         var stdin = StdinPipe(paths.Stdin, ioUid, ioGid);
-        _logger = BinaryLogger.Start(Context.Reaper, new Uri(paths.Stdout), ContainerId, Namespace, Context.Log);
+        _logger = StartLogger(paths.Stdout);
         var stdout = RuncEnd(_logger.Stdout, ioUid, ioGid);
         var stderr = RuncEnd(_logger.Stderr, ioUid, ioGid);
         RuncSide = RuncFds(stdin, stdout, stderr);

@@ -103,15 +103,55 @@ public abstract partial class ProcessIo
         return handle;
     }
 
-    /// <summary>Opens (creating it and its directory) a log file for appending (file:// URIs, as containerd's shim).</summary>
+    /// <summary>
+    /// Opens (creating it and its directory) a log file for appending (file:// URIs, as containerd's
+    /// shim). Opened without blocking and refused unless a regular file: a FIFO with no reader held
+    /// Create for ever (found by fuzz/run.sh service-live, "file:///…/fifo%00x"); a path that cannot
+    /// be one (a NUL byte, a file as its directory) is an InvalidArgument naming it.
+    /// </summary>
     private protected SafeFileHandle OpenLogFile(string path)
     {
-        string? dir = Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(dir))
+        if (path.Contains('\0', StringComparison.Ordinal))
         {
-            Directory.CreateDirectory(dir);
+            throw new ShimException(ErrorKind.InvalidArgument, $"log file \"{path}\" contains a NUL byte");
         }
-        return Own(Fds.Open(path, Fds.O_WRONLY | Fds.O_CREAT | Fds.O_APPEND, Convert.ToInt32("644", 8)));
+        SafeFileHandle file;
+        try
+        {
+            string? dir = Path.GetDirectoryName(path);
+            if (!string.IsNullOrEmpty(dir))
+            {
+                Directory.CreateDirectory(dir);
+            }
+            file = Fds.Open(path, Fds.O_WRONLY | Fds.O_CREAT | Fds.O_APPEND | Fds.O_NONBLOCK | Fds.O_NOCTTY, Convert.ToInt32("644", 8));
+        }
+        catch (Exception ex) when (ex is ErrnoException or IOException or UnauthorizedAccessException)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"opening log file {path} failed: {ex.Message}", ex);
+        }
+        Own(file);
+        if (!Fds.IsRegularFile(file))
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"log file {path} is not a regular file");
+        }
+        return file;
+    }
+
+    /// <summary>
+    /// Starts the binary:// logger <paramref name="uri"/> names. A path that exists but cannot be
+    /// run (not executable, a directory) is the request's fault: InvalidArgument naming it, where
+    /// posix_spawn's ErrnoException was answered UNKNOWN (found by fuzz/run.sh service-live).
+    /// </summary>
+    private protected BinaryLogger StartLogger(string uri)
+    {
+        try
+        {
+            return BinaryLogger.Start(Context.Reaper, new Uri(uri), ContainerId, Namespace, Context.Log);
+        }
+        catch (ErrnoException ex)
+        {
+            throw new ShimException(ErrorKind.InvalidArgument, $"starting logging binary {uri} failed: {ex.Message}", ex);
+        }
     }
 
     /// <summary>A handle runc gets: owned by the process's uid/gid, and closed on our side by <see cref="Start"/>.</summary>

@@ -223,14 +223,5 @@ public abstract partial class ProcessIo : IDisposable
     }
 
     /// <summary>A stdio URI's scheme ("" for a bare path) and unescaped path.</summary>
-    private protected static (string Scheme, string Path) Split(string uri)
-    {
-        int i = uri.IndexOf("://", StringComparison.Ordinal);
-        if (i < 0)
-        {
-            return ("", uri);
-        }
-        var parsed = new Uri(uri);
-        return (parsed.Scheme, Uri.UnescapeDataString(parsed.AbsolutePath));
-    }
+    private protected static (string Scheme, string Path) Split(string uri) => StdioUri.Split(uri);
 }

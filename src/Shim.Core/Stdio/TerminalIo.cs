@@ -35,7 +35,7 @@ internal sealed class TerminalIo(StdioContext context, string containerId, strin
         {
             // as containerd's shim (CopyConsole): the console is copied to the logger's stdout pipe;
             // a terminal has no separate stderr, so the logger's fd 4 sees EOF at once
-            _logger = BinaryLogger.Start(Context.Reaper, new Uri(paths.Stdout), ContainerId, Namespace, Context.Log);
+            _logger = StartLogger(paths.Stdout);
             _logger.Stderr.Dispose();
             _output = Own(_logger.Stdout);
         }

@@ -10,20 +10,24 @@ using Shim.Os;
 using Shim.Runc;
 using Shim.Os.Io;
 
-namespace Shim.Ttrpc.Fuzz.Tests;
+namespace Shim.Ttrpc.Fuzz;
 
 /// <summary>
 /// The real task service with live containers for the live-server fuzzer: "runc" creates a real
 /// `sleep` child per container (reaped by the one reaper and routed by a real exit loop), kills it
-/// on runc kill and delete, and refuses exec. Requests that would act outside this fixture are
-/// screened by <see cref="IsScreened"/> and never sent.
+/// on runc kill and delete; runc exec starts one too (at most <see cref="LiveRunner.MaxExecs"/> at
+/// a time), restore is refused. Requests that would act outside this fixture are screened by
+/// <see cref="IsScreened"/> (the live-server test) or <see cref="Targets.ServiceTarget"/> and never sent.
 /// </summary>
 internal sealed class LiveFuzzService : IAsyncDisposable
 {
     /// <summary>The ids a fuzzed Create may use, each with its own bundle (runc create's pid file lives there).</summary>
     public static readonly string[] LiveIds = ["c1", "c2", "c3"];
 
-    private static readonly string Root = Path.Combine(Path.GetTempPath(), $"rcs-fuzz-live-{Environment.ProcessId}");
+    // RCS_FUZZ_ROOT: a fixed root, so that an AFL corpus's paths name this fixture in every run (fuzz/run.sh sets it)
+    private static readonly string Root = Environment.GetEnvironmentVariable("RCS_FUZZ_ROOT") is { Length: > 0 } root
+        ? Path.GetFullPath(root)
+        : Path.Combine(Path.GetTempPath(), $"rcs-fuzz-live-{Environment.ProcessId}");
 
     private readonly CancellationTokenSource _stop = new();
     private readonly ExitSubscription _exits;
@@ -37,6 +41,7 @@ internal sealed class LiveFuzzService : IAsyncDisposable
             Directory.CreateDirectory(BundleOf(id));
             File.WriteAllText(Path.Combine(BundleOf(id), "config.json"), """{"linux":{"namespaces":[{"type":"pid"}]}}""");
         }
+        MakeIoFixtures();
         Reaper.Instance.Start();
         _exits = Reaper.Instance.Subscribe();
         var router = new ExitRouter();
@@ -56,6 +61,31 @@ internal sealed class LiveFuzzService : IAsyncDisposable
 
     /// <summary>The bundle of live container <paramref name="id"/>.</summary>
     public static string BundleOf(string id) => Path.Combine(Root, id);
+
+    /// <summary>Where fuzzed stdio may point: FIFOs, a log file, a directory, a logging binary, a file that is not one.</summary>
+    public static string IoDir => Path.Combine(Root, "io");
+
+    /// <summary>The stdio fixtures under <see cref="IoDir"/>, by name.</summary>
+    public static readonly string[] IoFixtures = ["fifo-in", "fifo-out", "fifo-err", "file.log", "dir", "logger.sh", "plain", "missing", "sub/new.log"];
+
+    /// <summary>The scratch root everything of this fixture lives under.</summary>
+    public static string RootDir => Root;
+
+    private static void MakeIoFixtures()
+    {
+        Directory.CreateDirectory(Path.Combine(IoDir, "dir"));
+        foreach (string fifo in (string[])["fifo-in", "fifo-out", "fifo-err"])
+        {
+            Fifos.Create(Path.Combine(IoDir, fifo));
+        }
+        File.WriteAllText(Path.Combine(IoDir, "file.log"), "");
+        File.WriteAllText(Path.Combine(IoDir, "plain"), "not a program\n");
+        File.WriteAllText(Path.Combine(IoDir, "runc.toml"), "BinaryName = \"runc\"\nSystemdCgroup = false\n");
+        // a binary:// logger (PROTOCOL.md §11): ready on fd 5, then reads stdout (fd 3) until its end
+        string logger = Path.Combine(IoDir, "logger.sh");
+        File.WriteAllText(logger, "#!/bin/sh\nprintf r >&5\nexec 5>&-\nexec cat <&3 >/dev/null\n");
+        File.SetUnixFileMode(logger, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
 
     /// <summary>A Create the generator builds for one of <see cref="LiveIds"/>: its bundle, no mounts, no stdio, no terminal.</summary>
     public static CreateTaskRequest LiveCreate(string id) => new() { Id = id, Bundle = BundleOf(id) };
@@ -80,8 +110,8 @@ internal sealed class LiveFuzzService : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _runner.KillAll();
-        await _stop.CancelAsync();
-        await _exitLoop;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _exitLoop.ConfigureAwait(false);
         _exits.Dispose();
         _stop.Dispose();
         Directory.Delete(Root, recursive: true);
@@ -98,7 +128,11 @@ internal sealed class LiveFuzzService : IAsyncDisposable
 
     private sealed class LiveRunner : IRuncRunner
     {
+        /// <summary>The most exec children alive at once; runc exec fails beyond it.</summary>
+        public const int MaxExecs = 32;
+
         private readonly ConcurrentDictionary<string, int> _pids = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<int, string> _execs = new();
         private int _created;
 
         public int Created => Volatile.Read(ref _created);
@@ -110,30 +144,56 @@ internal sealed class LiveFuzzService : IAsyncDisposable
             string verb = args[at];
             switch (verb)
             {
+                case "create" or "exec" when args.Contains("--console-socket"):
+                    // no pty to send: fail at once rather than leave the shim waiting for the console
+                    return Fail($"fuzz: runc {verb} with a terminal is not available");
                 case "create":
                 {
                     var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
                     string pidFile = args[args.ToList().IndexOf("--pid-file") + 1];
-                    await File.WriteAllTextAsync(pidFile, child.Pid.ToString(CultureInfo.InvariantCulture), ct);
+                    await File.WriteAllTextAsync(pidFile, child.Pid.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
                     if (_pids.TryRemove(args[^1], out int stale))
                     {
-                        Signals.Kill(stale, Signals.SIGKILL);
+                        KillChild(stale, Signals.SIGKILL);
                     }
                     _pids[args[^1]] = child.Pid;
                     Interlocked.Increment(ref _created);
                     return Ok();
                 }
                 case "kill":
-                    return _pids.TryGetValue(args[^2], out int pid) && Signals.Kill(pid, Signals.SIGKILL) ? Ok() : Fail("container not running");
+                    return _pids.TryGetValue(args[^2], out int pid) && KillChild(pid, Signals.SIGKILL) ? Ok() : Fail("container not running");
                 case "delete":
                     if (_pids.TryRemove(args[^1], out int gone))
                     {
-                        Signals.Kill(gone, Signals.SIGKILL);
+                        KillChild(gone, Signals.SIGKILL);
+                    }
+                    foreach (var (execPid, container) in _execs)
+                    {
+                        if (container == args[^1] && _execs.TryRemove(execPid, out _))
+                        {
+                            KillChild(execPid, Signals.SIGKILL);
+                        }
                     }
                     return Ok();
+                case "exec":
+                {
+                    foreach (int execPid in _execs.Keys.Where(p => !Directory.Exists($"/proc/{p}")))
+                    {
+                        _execs.TryRemove(execPid, out _);
+                    }
+                    if (!_pids.ContainsKey(args[^1]) || _execs.Count >= MaxExecs)
+                    {
+                        return Fail($"fuzz: container {args[^1]} is not running or has too many execs");
+                    }
+                    var child = Reaper.Instance.Spawn(new SpawnOptions { Path = "/bin/sleep", Args = ["sleep", "1000"] });
+                    string pidFile = args[args.ToList().IndexOf("--pid-file") + 1];
+                    await File.WriteAllTextAsync(pidFile, child.Pid.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+                    _execs[child.Pid] = args[^1];
+                    return Ok();
+                }
                 case "ps":
                     return _pids.TryGetValue(args[^1], out int running) ? new RuncResult(0, Encoding.ASCII.GetBytes($"[{running}]"), "") : Ok("null");
-                case "exec" or "restore":
+                case "restore":
                     return Fail($"fuzz: runc {verb} is not available");
                 default:
                     return Ok();
@@ -142,11 +202,27 @@ internal sealed class LiveFuzzService : IAsyncDisposable
 
         public void KillAll()
         {
-            foreach (int pid in _pids.Values)
+            foreach (int pid in _pids.Values.Concat(_execs.Keys))
             {
-                Signals.Kill(pid, Signals.SIGKILL);
+                KillChild(pid, Signals.SIGKILL);
             }
             _pids.Clear();
+            _execs.Clear();
+        }
+
+        /// <summary>SIGKILL to <paramref name="pid"/> only while it is still our child: a reaped pid may be reused by anyone.</summary>
+        private static bool KillChild(int pid, int signal)
+        {
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return fields.Length > 1 && fields[1] == Environment.ProcessId.ToString(CultureInfo.InvariantCulture) && Signals.Kill(pid, signal);
+            }
+            catch (IOException)
+            {
+                return false;
+            }
         }
 
         private static RuncResult Ok(string stdout = "") => new(0, Encoding.ASCII.GetBytes(stdout), "");

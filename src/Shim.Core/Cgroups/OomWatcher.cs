@@ -16,7 +16,9 @@ namespace Shim.Core.Cgroups;
 /// counter that jumps by several between two reads is one report: the kernel coalesces the
 /// inotify events too, so counting them would not be exact either. The baseline is read at Add.
 /// The watch removes itself when memory.events disappears or cgroup.events says "populated 0"
-/// (after that last read), as containerd's cgroup2 event loop does.</para>
+/// (after that last read), as containerd's cgroup2 event loop does. A cgroup removed before its
+/// last read (systemd removes a scope within milliseconds of its emptying) is answered from the
+/// parent's hierarchical oom_kill at the init's exit (see V2Watch).</para>
 /// <para>Reports run on the loop thread, or on the caller of <see cref="Drain"/>, under a
 /// per-container lock, so once Drain returns every OOM visible in the cgroup has been reported.
 /// The callback must be quick and must not call back into the watcher.</para>
@@ -84,7 +86,8 @@ public sealed partial class OomWatcher : IDisposable
         watch?.Close();
     }
 
-    /// <summary>Looks at the container's cgroup now and reports an OOM that is not reported yet, waiting for a report in progress on the loop; call before publishing the init exit.</summary>
+    /// <summary>Looks at the container's cgroup now and reports an OOM that is not reported yet, waiting for a report in progress on the loop.</summary>
+    /// <remarks>Also called before the shim signals the init: on v2 the read renews the parent's oom_kill count a later SIGKILL exit is measured against.</remarks>
     public void Drain(string containerId)
     {
         Watch? watch;
@@ -93,6 +96,32 @@ public sealed partial class OomWatcher : IDisposable
             _watches.TryGetValue(containerId, out watch);
         }
         watch?.Check(lost: false);
+    }
+
+    /// <summary>
+    /// <see cref="Drain(string)"/> for the init's exit with <paramref name="exitStatus"/>; call before
+    /// publishing it. On v2, a cgroup removed before its last kill was read (systemd's scopes) counts
+    /// as OOM-killed when the init exited 137 and the parent's oom_kill rose since the last read.
+    /// </summary>
+    public void Drain(string containerId, int exitStatus)
+    {
+        Watch? watch;
+        lock (_lock)
+        {
+            _watches.TryGetValue(containerId, out watch);
+        }
+        if (watch is null)
+        {
+            return;
+        }
+        try
+        {
+            watch.Check(lost: false);
+        }
+        finally
+        {
+            watch.InitExited(exitStatus);
+        }
     }
 
     /// <summary>Removes every watch and closes every fd.</summary>

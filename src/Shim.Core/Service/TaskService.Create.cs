@@ -102,8 +102,8 @@ public sealed partial class TaskService
         }
     }
 
-    /// <summary>The exit order of a new container: OOM events are drained right before init's TaskExit.</summary>
-    private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, () => _oom?.Drain(id), _stdio.Log);
+    /// <summary>The exit order of a new container: OOM events are drained right before init's TaskExit, which its exit status may attribute (a scope gone before its last read).</summary>
+    private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, exit => _oom?.Drain(id, exit.Status), _stdio.Log);
 
     private RuncClient RuncFor(string bundle, RuntimeOptions options) => new(
         new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, BundleFiles.RuncLog), options.SystemdCgroup)

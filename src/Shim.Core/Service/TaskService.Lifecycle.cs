@@ -36,6 +36,9 @@ public sealed partial class TaskService
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
         {
+            // read the cgroup (and its parent's oom_kill) before signalling: if the scope is gone before
+            // the init's exit is read, a SIGKILL exit is measured against this count, not an older one
+            _oom?.Drain(container.Id);
             await container.Init.KillAsync(request.Signal, request.All, ct).ConfigureAwait(false);
         }
         else

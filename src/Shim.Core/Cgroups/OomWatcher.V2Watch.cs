@@ -31,17 +31,19 @@ public sealed partial class OomWatcher
     /// parent's); only kills the parent counted after the last pair can be missed ones. (The kernel
     /// counts a kill in the cgroup first, then in each ancestor: a pair read in between can make that
     /// kill counted twice, never lost.) They are looked at only when the container's file could not
-    /// be read, and claimed only by an init that exited 137, as an OOM kill ends one (see
-    /// <see cref="ClaimAtInitExit"/>). What could still be misattributed: a sibling OOM-killed within
-    /// the milliseconds between the last read of this container and its removal, while this init was
-    /// SIGKILLed by something else. The parent is read, never watched: its memory.events changes with
-    /// the pressure of every sibling, up to 100 times a second, and every shim under system.slice
-    /// would wake for it.</para>
+    /// be read, and claimed only by an init that exited 137, as an OOM kill ends one, when no OOM of
+    /// the container was reported yet and the shim did not SIGKILL the init itself (see
+    /// <see cref="ClaimAtInitExit"/>). What could still be misattributed: an init SIGKILLed from
+    /// outside containerd (kill -9 on the host, systemd-oomd) whose scope goes before it is read, when
+    /// a sibling under the same parent was OOM-killed since this container was last read. The parent
+    /// is read, never watched: its memory.events changes with the pressure of every sibling, up to
+    /// 100 times a second, and every shim under system.slice would wake for it.</para>
     /// </remarks>
     private sealed class V2Watch(OomWatcher owner, string id, Action<string> onOom, string directory)
         : Watch(owner, id, onOom)
     {
         private const int PairAttempts = 3;
+        private const uint SIGKILL = 9;
 
         private readonly string _memoryEvents = Path.Join(directory, "memory.events");
         private readonly string _cgroupEvents = Path.Join(directory, "cgroup.events");
@@ -52,6 +54,8 @@ public sealed partial class OomWatcher
         private ulong? _lastParentOomKill;   // the parent's oom_kill paired with _lastOomKill; null when the parent cannot be read (the root cgroup has no memory.events)
         private ulong _missed;               // kills the parent counted after the last pair while this cgroup could not be read
         private bool _initExited;
+        private bool _reported;              // an OOM of this container went out: the init's exit claims nothing more
+        private bool _killedByClient;        // the shim sent the init SIGKILL: its 137 is no OOM kill's
         private int _memoryWd = -1;
         private int _cgroupWd = -1;
 
@@ -133,6 +137,7 @@ public sealed partial class OomWatcher
                     _lastParentOomKill = paired + (oomKill - _lastOomKill);
                 }
                 _lastOomKill = oomKill;
+                _reported = true;
                 oom = true;
             }
             if (parent is not null)
@@ -157,12 +162,20 @@ public sealed partial class OomWatcher
         /// <summary>Gate held: a watch whose cgroup went with kills in the parent unexplained waits for the init's exit status.</summary>
         protected override bool KeepWhenGone => _missed > 0 && !_initExited;
 
-        /// <summary>Gate held: a kill seen only in the parent is this container's if its init was SIGKILLed.</summary>
+        /// <summary>Gate held: the shim is about to send the init <paramref name="signal"/>.</summary>
+        protected override void Signalling(uint signal) => _killedByClient |= signal == SIGKILL;
+
+        /// <summary>
+        /// Gate held: a kill seen only in the parent is this container's if its init was SIGKILLed, not
+        /// by the client through the shim, and no OOM of the container went out yet (one is all
+        /// containerd needs; a second could be a sibling's).
+        /// </summary>
         protected override bool ClaimAtInitExit(int status)
         {
             _initExited = true;
-            bool claimed = _missed > 0 && status == KilledStatus;
+            bool claimed = _missed > 0 && status == KilledStatus && !_killedByClient && !_reported;
             _missed = 0;
+            _reported |= claimed;
             return claimed;
         }
 

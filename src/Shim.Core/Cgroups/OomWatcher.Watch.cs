@@ -84,6 +84,16 @@ public sealed partial class OomWatcher
             }
         }
 
+        /// <summary>The shim is about to send the init <paramref name="signal"/>: polls first, so what the cgroup shows now is reported.</summary>
+        public void BeforeSignal(uint signal)
+        {
+            lock (Gate)
+            {
+                Signalling(signal);
+            }
+            Check(lost: false);
+        }
+
         /// <summary>Stops polling and releases the fds/watches; false when already closed.</summary>
         public bool Close()
         {
@@ -104,6 +114,11 @@ public sealed partial class OomWatcher
 
         /// <summary>Gate held: the cgroup is gone but the watch stays findable for <see cref="InitExited"/>.</summary>
         protected virtual bool KeepWhenGone => false;
+
+        /// <summary>Gate held: notes that the shim is about to send the init <paramref name="signal"/>.</summary>
+        protected virtual void Signalling(uint signal)
+        {
+        }
 
         /// <summary>Gate held: whether the init's exit with <paramref name="status"/> makes an OOM to report now.</summary>
         protected virtual bool ClaimAtInitExit(int status) => false;

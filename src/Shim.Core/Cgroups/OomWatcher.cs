@@ -87,7 +87,6 @@ public sealed partial class OomWatcher : IDisposable
     }
 
     /// <summary>Looks at the container's cgroup now and reports an OOM that is not reported yet, waiting for a report in progress on the loop.</summary>
-    /// <remarks>Also called before the shim signals the init: on v2 the read renews the parent's oom_kill count a later SIGKILL exit is measured against.</remarks>
     public void Drain(string containerId)
     {
         Watch? watch;
@@ -99,9 +98,24 @@ public sealed partial class OomWatcher : IDisposable
     }
 
     /// <summary>
+    /// The shim is about to send the init <paramref name="signal"/>: <see cref="Drain(string)"/>, and
+    /// on v2 a SIGKILL makes the init's 137 exit the client's, never attributed from the parent.
+    /// </summary>
+    public void BeforeSignal(string containerId, uint signal)
+    {
+        Watch? watch;
+        lock (_lock)
+        {
+            _watches.TryGetValue(containerId, out watch);
+        }
+        watch?.BeforeSignal(signal);
+    }
+
+    /// <summary>
     /// <see cref="Drain(string)"/> for the init's exit with <paramref name="exitStatus"/>; call before
     /// publishing it. On v2, a cgroup removed before its last kill was read (systemd's scopes) counts
-    /// as OOM-killed when the init exited 137 and the parent's oom_kill rose since the last read.
+    /// as OOM-killed when the init exited 137 (not SIGKILLed through <see cref="BeforeSignal"/>), no
+    /// OOM of it was reported yet, and the parent's oom_kill rose since the last read.
     /// </summary>
     public void Drain(string containerId, int exitStatus)
     {

@@ -36,9 +36,9 @@ public sealed partial class TaskService
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
         {
-            // read the cgroup (and its parent's oom_kill) before signalling: if the scope is gone before
-            // the init's exit is read, a SIGKILL exit is measured against this count, not an older one
-            _oom?.Drain(container.Id);
+            // the cgroup is read before the signal (an OOM so far is reported while it is there), and
+            // the SIGKILL exit that follows is the client's, not one to attribute to an OOM kill
+            _oom?.BeforeSignal(container.Id, request.Signal);
             await container.Init.KillAsync(request.Signal, request.All, ct).ConfigureAwait(false);
         }
         else

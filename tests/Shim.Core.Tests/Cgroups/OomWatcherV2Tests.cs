@@ -145,11 +145,57 @@ public sealed class OomWatcherV2Tests : IDisposable
         Add("c1", "pod/c1");
         using var blocked = BlockLoop();
         WriteParent(oomKill: 1);   // a sibling OOM-killed while c1 ran
-        _watcher.Drain("c1");      // the read the shim makes before it signals the init
-        RemoveCgroup("pod/c1");    // SIGKILLed by the client; systemd removes the scope at once
+        _watcher.Drain("c1");      // c1 read again (any change of its own files)
+        RemoveCgroup("pod/c1");    // SIGKILLed by someone; systemd removes the scope at once
 
         _watcher.Drain("c1", 137);
         Assert.Equal(0, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public void An_init_the_shim_SIGKILLed_claims_no_kill_from_the_parent()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        _watcher.BeforeSignal("c1", 9);   // ctr task kill -s KILL
+        WriteParent(oomKill: 1);          // a sibling OOM-killed meanwhile
+        RemoveCgroup("pod/c1");
+
+        _watcher.Drain("c1", 137);
+        Assert.Equal(0, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public void The_read_before_a_signal_reports_a_kill_the_loop_has_not_read_yet()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        WriteParent(oomKill: 1);
+        WriteEvents("pod/c1", oom: 1, oomKill: 1);
+
+        _watcher.BeforeSignal("c1", 15);
+        Assert.Equal(("c1", Environment.CurrentManagedThreadId), Assert.Single(Reports()));
+    }
+
+    [Fact]
+    public void A_container_whose_OOM_was_reported_claims_no_second_one_from_the_parent()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        WriteParent(oomKill: 1);
+        WriteEvents("pod/c1", oom: 1, oomKill: 1);
+        _watcher.Drain("c1");
+        Assert.Equal(1, ReportCount());
+
+        WriteParent(oomKill: 2);   // a sibling OOM-killed at the same time
+        RemoveCgroup("pod/c1");
+        _watcher.Drain("c1", 137);
+        Assert.Equal(1, ReportCount());
         Assert.Equal(0, _watcher.Count);
     }
 

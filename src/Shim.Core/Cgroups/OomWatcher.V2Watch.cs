@@ -180,9 +180,9 @@ public sealed partial class OomWatcher
         }
 
         /// <summary>
-        /// Gate held: memory.events, and the parent's oom_kill when it was read with no kill of this
-        /// cgroup between (the same oom_kill before and after it); the parent is null when it cannot be
-        /// read, or kills kept landing between the reads (the previous pair stays).
+        /// memory.events, and the parent's oom_kill when it was read with no kill of this cgroup between
+        /// (the same oom_kill before and after it); the parent is null when it cannot be read, or kills
+        /// kept landing between the reads (the previous pair stays). Reads files only.
         /// </summary>
         private (Dictionary<string, ulong>? Events, ulong? ParentOomKill) ReadPair()
         {

@@ -61,14 +61,15 @@ public sealed partial class OomWatcher
             }
         }
 
-        /// <summary>The init exited with <paramref name="status"/>: reports a kill only the exit can attribute; a watch kept for it goes.</summary>
-        public void InitExited(int status)
+        /// <summary>The init exited with <paramref name="status"/>: reports a kill only the exit can attribute (true then); a watch kept for it goes.</summary>
+        public bool InitExited(int status)
         {
             Exception? failure = null;
-            bool closed;
+            bool closed, claimed;
             lock (Gate)
             {
-                if (ClaimAtInitExit(status))
+                claimed = ClaimAtInitExit(status);
+                if (claimed)
                 {
                     failure = Report();
                 }
@@ -82,6 +83,7 @@ public sealed partial class OomWatcher
             {
                 ExceptionDispatchInfo.Throw(failure);
             }
+            return claimed;
         }
 
         /// <summary>The shim is about to send the init <paramref name="signal"/>: polls first, so what the cgroup shows now is reported.</summary>

@@ -117,7 +117,8 @@ public sealed partial class OomWatcher : IDisposable
     /// as OOM-killed when the init exited 137 (not SIGKILLed through <see cref="BeforeSignal"/>), no
     /// OOM of it was reported yet, and the parent's oom_kill rose since the last read.
     /// </summary>
-    public void Drain(string containerId, int exitStatus)
+    /// <returns>True when an OOM was reported from the parent's count.</returns>
+    public bool Drain(string containerId, int exitStatus)
     {
         Watch? watch;
         lock (_lock)
@@ -126,16 +127,18 @@ public sealed partial class OomWatcher : IDisposable
         }
         if (watch is null)
         {
-            return;
+            return false;
         }
+        bool fromParent;
         try
         {
             watch.Check(lost: false);
         }
         finally
         {
-            watch.InitExited(exitStatus);
+            fromParent = watch.InitExited(exitStatus);
         }
+        return fromParent;
     }
 
     /// <summary>Removes every watch and closes every fd.</summary>

@@ -95,7 +95,7 @@ public sealed class OomWatcherV2Tests : IDisposable
         WriteEvents("pod/c1", oom: 1, oomKill: 1);
         RemoveCgroup("pod/c1");
 
-        _watcher.Drain("c1", 137);
+        Assert.True(_watcher.Drain("c1", 137));
         var report = Assert.Single(Reports());
         Assert.Equal(("c1", Environment.CurrentManagedThreadId), report);
         Assert.Equal(0, _watcher.Count);
@@ -115,7 +115,7 @@ public sealed class OomWatcherV2Tests : IDisposable
         Assert.Equal(1, _watcher.Count);   // kept for the exit status
         Assert.Equal(0, ReportCount());
 
-        _watcher.Drain("c1", 137);
+        Assert.True(_watcher.Drain("c1", 137));
         Assert.Equal(1, ReportCount());
         Assert.Equal(0, _watcher.Count);
         Assert.Empty(_loopFailures);
@@ -133,7 +133,7 @@ public sealed class OomWatcherV2Tests : IDisposable
         WriteParent(oomKill: 1);   // a sibling's kill, as far as anyone can tell
         RemoveCgroup("pod/c1");
 
-        _watcher.Drain("c1", status);
+        Assert.False(_watcher.Drain("c1", status));
         Assert.Equal(0, ReportCount());
         Assert.Equal(0, _watcher.Count);
     }

@@ -27,6 +27,9 @@ public sealed partial class OomWatcher
     /// <summary>Inotify reads handled so far (tests wait on it).</summary>
     internal long InotifyBatches => Interlocked.Read(ref _inotifyBatches);
 
+    /// <summary>Runs before each v2 cgroup file is read, with its path (tests: what happens between two reads).</summary>
+    internal Action<string>? BeforeRead { get; set; }
+
     [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the inotify instance belongs to the watcher (_inotify) and is disposed in DisposeInotify")]
     private void AddV2(string containerId, CgroupV2 cgroup, Action<string> onOom)
     {

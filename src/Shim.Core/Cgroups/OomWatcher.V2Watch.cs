@@ -126,6 +126,10 @@ public sealed partial class OomWatcher
         protected override (bool Oom, bool Gone) Poll(bool lost)
         {
             bool oom = false;
+            // cgroup.events first: every kill is counted before its victim gets the SIGKILL, so once
+            // "populated 0" is read, the memory.events read after it has them all (read the other way
+            // round, a kill and the exit landing between the two reads were never seen)
+            bool emptied = Read(_cgroupEvents) is { } cgroup && cgroup.TryGetValue("populated", out ulong populated) && populated == 0;
             var (events, parent) = ReadPair();
             // A file caught between truncate and write has no oom_kill line: keep the last value.
             if (events is not null && events.TryGetValue("oom_kill", out ulong oomKill) && oomKill > _lastOomKill)
@@ -149,13 +153,11 @@ public sealed partial class OomWatcher
                 _missed = 0;   // this cgroup read: its own count is the truth
             }
             else if (!_initExited && _lastParentOomKill is { } before
-                     && CgroupFiles.ReadKeyValues(_parentEvents) is { } now && now.TryGetValue("oom_kill", out ulong after) && after > before)
+                     && Read(_parentEvents) is { } now && now.TryGetValue("oom_kill", out ulong after) && after > before)
             {
                 _missed = after - before;
             }
-            bool gone = lost
-                || (events is null && !Directory.Exists(directory))
-                || CgroupFiles.ReadKeyValues(_cgroupEvents) is { } cgroup && cgroup.TryGetValue("populated", out ulong populated) && populated == 0;
+            bool gone = lost || emptied || (events is null && !Directory.Exists(directory));
             return (oom, gone);
         }
 
@@ -186,15 +188,15 @@ public sealed partial class OomWatcher
         /// </summary>
         private (Dictionary<string, ulong>? Events, ulong? ParentOomKill) ReadPair()
         {
-            var events = CgroupFiles.ReadKeyValues(_memoryEvents);
+            var events = Read(_memoryEvents);
             for (int attempt = 0; attempt < PairAttempts; attempt++)
             {
                 if (events is null || !events.TryGetValue("oom_kill", out ulong before)
-                    || CgroupFiles.ReadKeyValues(_parentEvents) is not { } parent || !parent.TryGetValue("oom_kill", out ulong parentOomKill))
+                    || Read(_parentEvents) is not { } parent || !parent.TryGetValue("oom_kill", out ulong parentOomKill))
                 {
                     break;
                 }
-                var again = CgroupFiles.ReadKeyValues(_memoryEvents);
+                var again = Read(_memoryEvents);
                 if (again is null)
                 {
                     break;   // went between the reads: what the first read saw still counts
@@ -206,6 +208,13 @@ public sealed partial class OomWatcher
                 events = again;
             }
             return (events, null);
+        }
+
+        /// <summary>A "key value" file, or null; the watcher's <see cref="BeforeRead"/> hook runs first (tests).</summary>
+        private Dictionary<string, ulong>? Read(string path)
+        {
+            Owner.BeforeRead?.Invoke(path);
+            return CgroupFiles.ReadKeyValues(path);
         }
 
         protected override void Release()

@@ -16,7 +16,7 @@ namespace Shim.Core.Cgroups;
 /// counter that jumps by several between two reads is one report: the kernel coalesces the
 /// inotify events too, so counting them would not be exact either. The baseline is read at Add.
 /// The watch removes itself when memory.events disappears or cgroup.events says "populated 0"
-/// (after that last read), as containerd's cgroup2 event loop does. A cgroup removed before its
+/// (read before that last memory.events read), as containerd's cgroup2 event loop does. A cgroup removed before its
 /// last read (systemd removes a scope within milliseconds of its emptying) is answered from the
 /// parent's hierarchical oom_kill at the init's exit (see V2Watch).</para>
 /// <para>Reports run on the loop thread, or on the caller of <see cref="Drain"/>, under a

@@ -246,6 +246,31 @@ public sealed class OomWatcherV2Tests : IDisposable
     }
 
     [Fact]
+    public void A_kill_and_exit_landing_while_the_cgroup_is_read_are_seen_before_it_counts_as_emptied()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        bool armed = true;
+        _watcher.BeforeRead = path =>
+        {
+            if (armed && path.EndsWith("cgroup.events", StringComparison.Ordinal))
+            {
+                // the OOM kill and the init's exit happen right now, in the middle of one poll
+                armed = false;
+                WriteParent(oomKill: 1);
+                WriteEvents("pod/c1", oom: 1, oomKill: 1);
+                _tree.Write("cg/pod/c1/cgroup.events", "populated 0\nfrozen 0\n");
+            }
+        };
+
+        Assert.False(_watcher.Drain("c1", 137));   // read from the cgroup itself, not from the parent
+        Assert.False(armed);
+        Assert.Equal(1, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
     public async Task An_emptied_cgroup_is_read_once_more_then_dropped()
     {
         Add("c1", "c1");

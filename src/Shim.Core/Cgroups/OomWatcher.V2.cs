@@ -27,6 +27,9 @@ public sealed partial class OomWatcher
     /// <summary>Inotify reads handled so far (tests wait on it).</summary>
     internal long InotifyBatches => Interlocked.Read(ref _inotifyBatches);
 
+    /// <summary>Runs before each v2 cgroup file is read, with its path (tests: what happens between two reads).</summary>
+    internal Action<string>? BeforeRead { get; set; }
+
     [SuppressMessage("Reliability", "CA2000:Dispose objects before losing scope", Justification = "the inotify instance belongs to the watcher (_inotify) and is disposed in DisposeInotify")]
     private void AddV2(string containerId, CgroupV2 cgroup, Action<string> onOom)
     {
@@ -220,110 +223,6 @@ public sealed partial class OomWatcher
                     // the inotify fd is going away anyway
                 }
             }
-        }
-    }
-
-    /// <summary>v2: inotify watches on memory.events and cgroup.events; oom_kill compared with the last value.</summary>
-    private sealed class V2Watch(OomWatcher owner, string id, Action<string> onOom, string directory)
-        : Watch(owner, id, onOom)
-    {
-        private readonly string _memoryEvents = Path.Join(directory, "memory.events");
-        private readonly string _cgroupEvents = Path.Join(directory, "cgroup.events");
-
-        // Gate.
-        private ulong _lastOomKill;
-        private int _memoryWd = -1;
-        private int _cgroupWd = -1;
-
-        /// <summary>Reads the baseline, adds the inotify watches and arms.</summary>
-        public void Start(Inotify inotify)
-        {
-            if (CgroupFiles.ReadKeyValues(_memoryEvents) is not { } baseline)
-            {
-                throw new ErrnoException(ENOENT, $"read {_memoryEvents}");
-            }
-            int memoryWd = inotify.AddWatch(_memoryEvents, WatchMask);
-            int cgroupWd = -1;
-            try
-            {
-                cgroupWd = inotify.AddWatch(_cgroupEvents, WatchMask);
-            }
-            catch (ErrnoException ex) when (ex.Errno == ENOENT)
-            {
-                // the root cgroup has no cgroup.events; memory.events alone still works
-            }
-            catch
-            {
-                RemoveUnmapped(inotify, memoryWd);
-                throw;
-            }
-            lock (Gate)
-            {
-                _lastOomKill = baseline.Get("oom_kill");
-                _memoryWd = memoryWd;
-                _cgroupWd = cgroupWd;
-                lock (Owner._lock)
-                {
-                    Owner.MapWd(memoryWd, this);
-                    if (cgroupWd >= 0)
-                    {
-                        Owner.MapWd(cgroupWd, this);
-                    }
-                }
-            }
-            if (!TryArm())
-            {
-                Release();   // removed while being added
-            }
-        }
-
-        /// <summary>Removes a watch not yet recorded in the map, unless another container shares it.</summary>
-        private void RemoveUnmapped(Inotify inotify, int wd)
-        {
-            lock (Owner._lock)
-            {
-                if (Owner._byWd.ContainsKey(wd))
-                {
-                    return;
-                }
-                try
-                {
-                    inotify.RemoveWatch(wd);
-                }
-                catch (ErrnoException)
-                {
-                    // best effort on a failing Add
-                }
-            }
-        }
-
-        protected override (bool Oom, bool Gone) Poll(bool lost)
-        {
-            bool oom = false;
-            var events = CgroupFiles.ReadKeyValues(_memoryEvents);
-            // A file caught between truncate and write has no oom_kill line: keep the last value.
-            if (events is not null && events.TryGetValue("oom_kill", out ulong oomKill) && oomKill > _lastOomKill)
-            {
-                _lastOomKill = oomKill;
-                oom = true;
-            }
-            bool gone = lost
-                || (events is null && !Directory.Exists(directory))
-                || CgroupFiles.ReadKeyValues(_cgroupEvents) is { } cgroup && cgroup.TryGetValue("populated", out ulong populated) && populated == 0;
-            return (oom, gone);
-        }
-
-        protected override void Release()
-        {
-            Span<int> wds = stackalloc int[2];
-            lock (Gate)
-            {
-                wds[0] = _memoryWd;
-                wds[1] = _cgroupWd;
-                _memoryWd = -1;
-                _cgroupWd = -1;
-            }
-            Owner.UnmapWds(this, wds);
         }
     }
 }

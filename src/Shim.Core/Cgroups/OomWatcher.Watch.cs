@@ -26,10 +26,9 @@ public sealed partial class OomWatcher
         protected bool Armed { get; set; }
 
         /// <summary>Polls and reports; removes the watch when the cgroup is gone. <paramref name="lost"/>: the kernel dropped a watch.</summary>
-        [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "the callback's failure is rethrown once the watch is released, so a throwing callback cannot leave the watch half-closed")]
         public void Check(bool lost)
         {
-            bool gone;
+            bool gone, keep = false;
             Exception? failure = null;
             lock (Gate)
             {
@@ -41,28 +40,60 @@ public sealed partial class OomWatcher
                 if (gone)
                 {
                     Closed = true;
+                    keep = KeepWhenGone;
                 }
                 if (oom)
                 {
-                    try
-                    {
-                        onOom(Id);
-                    }
-                    catch (Exception ex)
-                    {
-                        failure = ex;
-                    }
+                    failure = Report();
                 }
             }
             if (gone)
             {
-                Owner.Forget(this);
+                if (!keep)
+                {
+                    Owner.Forget(this);
+                }
                 Release();
             }
             if (failure is not null)
             {
                 ExceptionDispatchInfo.Throw(failure);
             }
+        }
+
+        /// <summary>The init exited with <paramref name="status"/>: reports a kill only the exit can attribute (true then); a watch kept for it goes.</summary>
+        public bool InitExited(int status)
+        {
+            Exception? failure = null;
+            bool closed, claimed;
+            lock (Gate)
+            {
+                claimed = ClaimAtInitExit(status);
+                if (claimed)
+                {
+                    failure = Report();
+                }
+                closed = Closed;
+            }
+            if (closed)
+            {
+                Owner.Forget(this);
+            }
+            if (failure is not null)
+            {
+                ExceptionDispatchInfo.Throw(failure);
+            }
+            return claimed;
+        }
+
+        /// <summary>The shim is about to send the init <paramref name="signal"/>: polls first, so what the cgroup shows now is reported.</summary>
+        public void BeforeSignal(uint signal)
+        {
+            lock (Gate)
+            {
+                Signalling(signal);
+            }
+            Check(lost: false);
         }
 
         /// <summary>Stops polling and releases the fds/watches; false when already closed.</summary>
@@ -82,6 +113,32 @@ public sealed partial class OomWatcher
 
         /// <summary>Gate held: is there a new OOM, and is the cgroup gone?</summary>
         protected abstract (bool Oom, bool Gone) Poll(bool lost);
+
+        /// <summary>Gate held: the cgroup is gone but the watch stays findable for <see cref="InitExited"/>.</summary>
+        protected virtual bool KeepWhenGone => false;
+
+        /// <summary>Gate held: notes that the shim is about to send the init <paramref name="signal"/>.</summary>
+        protected virtual void Signalling(uint signal)
+        {
+        }
+
+        /// <summary>Gate held: whether the init's exit with <paramref name="status"/> makes an OOM to report now.</summary>
+        protected virtual bool ClaimAtInitExit(int status) => false;
+
+        /// <summary>Gate held: runs the callback; its failure is returned, to be rethrown once the Gate is left.</summary>
+        [SuppressMessage("Design", "CA1031:Do not catch general exception types", Justification = "the callback's failure is rethrown by the caller once the watch is released, so a throwing callback cannot leave the watch half-closed")]
+        private Exception? Report()
+        {
+            try
+            {
+                onOom(Id);
+                return null;
+            }
+            catch (Exception ex)
+            {
+                return ex;
+            }
+        }
 
         /// <summary>Releases fds/watches; idempotent; called without the Gate.</summary>
         protected abstract void Release();

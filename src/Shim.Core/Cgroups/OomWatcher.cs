@@ -16,7 +16,9 @@ namespace Shim.Core.Cgroups;
 /// counter that jumps by several between two reads is one report: the kernel coalesces the
 /// inotify events too, so counting them would not be exact either. The baseline is read at Add.
 /// The watch removes itself when memory.events disappears or cgroup.events says "populated 0"
-/// (after that last read), as containerd's cgroup2 event loop does.</para>
+/// (read before that last memory.events read), as containerd's cgroup2 event loop does. A cgroup removed before its
+/// last read (systemd removes a scope within milliseconds of its emptying) is answered from the
+/// parent's hierarchical oom_kill at the init's exit (see V2Watch).</para>
 /// <para>Reports run on the loop thread, or on the caller of <see cref="Drain"/>, under a
 /// per-container lock, so once Drain returns every OOM visible in the cgroup has been reported.
 /// The callback must be quick and must not call back into the watcher.</para>
@@ -84,7 +86,7 @@ public sealed partial class OomWatcher : IDisposable
         watch?.Close();
     }
 
-    /// <summary>Looks at the container's cgroup now and reports an OOM that is not reported yet, waiting for a report in progress on the loop; call before publishing the init exit.</summary>
+    /// <summary>Looks at the container's cgroup now and reports an OOM that is not reported yet, waiting for a report in progress on the loop.</summary>
     public void Drain(string containerId)
     {
         Watch? watch;
@@ -93,6 +95,50 @@ public sealed partial class OomWatcher : IDisposable
             _watches.TryGetValue(containerId, out watch);
         }
         watch?.Check(lost: false);
+    }
+
+    /// <summary>
+    /// The shim is about to send the init <paramref name="signal"/>: <see cref="Drain(string)"/>, and
+    /// on v2 a SIGKILL makes the init's 137 exit the client's, never attributed from the parent.
+    /// </summary>
+    public void BeforeSignal(string containerId, uint signal)
+    {
+        Watch? watch;
+        lock (_lock)
+        {
+            _watches.TryGetValue(containerId, out watch);
+        }
+        watch?.BeforeSignal(signal);
+    }
+
+    /// <summary>
+    /// <see cref="Drain(string)"/> for the init's exit with <paramref name="exitStatus"/>; call before
+    /// publishing it. On v2, a cgroup removed before its last kill was read (systemd's scopes) counts
+    /// as OOM-killed when the init exited 137 (not SIGKILLed through <see cref="BeforeSignal"/>), no
+    /// OOM of it was reported yet, and the parent's oom_kill rose since the last read.
+    /// </summary>
+    /// <returns>True when an OOM was reported from the parent's count.</returns>
+    public bool Drain(string containerId, int exitStatus)
+    {
+        Watch? watch;
+        lock (_lock)
+        {
+            _watches.TryGetValue(containerId, out watch);
+        }
+        if (watch is null)
+        {
+            return false;
+        }
+        bool fromParent;
+        try
+        {
+            watch.Check(lost: false);
+        }
+        finally
+        {
+            fromParent = watch.InitExited(exitStatus);
+        }
+        return fromParent;
     }
 
     /// <summary>Removes every watch and closes every fd.</summary>

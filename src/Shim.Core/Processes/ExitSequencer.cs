@@ -17,7 +17,7 @@ namespace Shim.Core.Processes;
 internal sealed class ExitSequencer
 {
     private readonly Lock _gate = new();
-    private readonly Action? _beforeInitExit;
+    private readonly Action<ChildExit>? _beforeInitExit;
     private readonly HashSet<ContainerProcess> _starting = [];           // guarded by _gate: start event not out yet
     private readonly Dictionary<ContainerProcess, ChildExit> _held = []; // guarded by _gate: ready, held for the start event
     private readonly HashSet<ContainerProcess> _abandoned = [];          // guarded by _gate: started by a failed start, killed, exit not seen yet
@@ -25,8 +25,8 @@ internal sealed class ExitSequencer
     private bool _initReaped;                                            // guarded by _gate: no exec may start any more
     private (ContainerProcess Init, ChildExit Exit)? _heldInit;          // guarded by _gate: ready, held for the execs
 
-    /// <summary>Creates the sequencer of one container; <paramref name="beforeInitExit"/> runs right before init's TaskExit (OOM drain).</summary>
-    public ExitSequencer(TaskEvents events, ExitTiming? timing = null, Action? beforeInitExit = null, ShimLogger? log = null)
+    /// <summary>Creates the sequencer of one container; <paramref name="beforeInitExit"/> runs right before init's TaskExit, given its exit (OOM drain).</summary>
+    public ExitSequencer(TaskEvents events, ExitTiming? timing = null, Action<ChildExit>? beforeInitExit = null, ShimLogger? log = null)
     {
         Events = events;
         Log = log ?? ShimLogger.Discard;
@@ -209,7 +209,7 @@ internal sealed class ExitSequencer
     {
         if (process.IsInit)
         {
-            _beforeInitExit?.Invoke();
+            _beforeInitExit?.Invoke(exit);
         }
         if (process.RecordExit(exit))
         {

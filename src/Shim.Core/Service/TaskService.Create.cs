@@ -103,7 +103,16 @@ public sealed partial class TaskService
     }
 
     /// <summary>The exit order of a new container: OOM events are drained right before init's TaskExit.</summary>
-    private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, () => _oom?.Drain(id), _stdio.Log);
+    private ExitSequencer NewSequencer(string id) => new(_events, _settings.ExitTiming, exit => DrainOom(id, exit), _stdio.Log);
+
+    /// <summary>Reports the container's OOM kills not reported yet; the init's exit status may attribute one the cgroup went with.</summary>
+    private void DrainOom(string id, ChildExit exit)
+    {
+        if (_oom?.Drain(id, exit.Status) == true)
+        {
+            _stdio.Log.Info("OOM kill counted from the parent cgroup: the container's was removed before it was read", ShimLog.Field("id", id));
+        }
+    }
 
     private RuncClient RuncFor(string bundle, RuntimeOptions options) => new(
         new RuncConfig(OptionsCodec.ResolveBinary(options.BinaryName), options.RuncRoot(_settings.Namespace), Path.Combine(bundle, BundleFiles.RuncLog), options.SystemdCgroup)

@@ -36,6 +36,9 @@ public sealed partial class TaskService
         var container = Get(request.Id);
         if (request.ExecId.Length == 0)
         {
+            // the cgroup is read before the signal (an OOM so far is reported while it is there), and
+            // the SIGKILL exit that follows is the client's, not one to attribute to an OOM kill
+            _oom?.BeforeSignal(container.Id, request.Signal);
             await container.Init.KillAsync(request.Signal, request.All, ct).ConfigureAwait(false);
         }
         else

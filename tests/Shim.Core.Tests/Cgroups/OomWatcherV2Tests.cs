@@ -83,6 +83,194 @@ public sealed class OomWatcherV2Tests : IDisposable
     }
 
     [Fact]
+    public void A_kill_the_cgroup_went_with_is_reported_from_the_parent_at_a_SIGKILL_exit_before_the_loop_reads_it()
+    {
+        WriteParent(oomKill: 3);   // kills of other containers before this one was added
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+
+        // the kernel counts the kill in the cgroup and its ancestors, then systemd removes the scope
+        // before anything read it (the deferred memory.events notification went with it)
+        WriteParent(oomKill: 4);
+        WriteEvents("pod/c1", oom: 1, oomKill: 1);
+        RemoveCgroup("pod/c1");
+
+        Assert.True(_watcher.Drain("c1", 137));
+        var report = Assert.Single(Reports());
+        Assert.Equal(("c1", Environment.CurrentManagedThreadId), report);
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public async Task A_kill_the_loop_found_only_in_the_parent_waits_for_the_init_s_exit()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        long batches = _watcher.InotifyBatches;
+        WriteParent(oomKill: 1);
+        RemoveCgroup("pod/c1");
+
+        await CgroupPrereqs.WaitUntil(() => _watcher.InotifyBatches > batches, "the loop to find the cgroup gone");
+        Assert.Equal(0, InotifyWatchCount());
+        Assert.Equal(1, _watcher.Count);   // kept for the exit status
+        Assert.Equal(0, ReportCount());
+
+        Assert.True(_watcher.Drain("c1", 137));
+        Assert.Equal(1, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+        Assert.Empty(_loopFailures);
+    }
+
+    [Theory]
+    [InlineData(0)]     // exited by itself
+    [InlineData(143)]   // SIGTERM
+    [InlineData(139)]   // SIGSEGV
+    public void A_rise_of_the_parent_is_not_claimed_by_an_init_that_was_not_SIGKILLed(int status)
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        WriteParent(oomKill: 1);   // a sibling's kill, as far as anyone can tell
+        RemoveCgroup("pod/c1");
+
+        Assert.False(_watcher.Drain("c1", status));
+        Assert.Equal(0, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public void A_sibling_s_kill_before_the_last_read_is_not_attributed_to_a_SIGKILLed_init()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        WriteParent(oomKill: 1);   // a sibling OOM-killed while c1 ran
+        _watcher.Drain("c1");      // c1 read again (any change of its own files)
+        RemoveCgroup("pod/c1");    // SIGKILLed by someone; systemd removes the scope at once
+
+        _watcher.Drain("c1", 137);
+        Assert.Equal(0, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public void An_init_the_shim_SIGKILLed_claims_no_kill_from_the_parent()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        _watcher.BeforeSignal("c1", 9);   // ctr task kill -s KILL
+        WriteParent(oomKill: 1);          // a sibling OOM-killed meanwhile
+        RemoveCgroup("pod/c1");
+
+        _watcher.Drain("c1", 137);
+        Assert.Equal(0, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public void The_read_before_a_signal_reports_a_kill_the_loop_has_not_read_yet()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        WriteParent(oomKill: 1);
+        WriteEvents("pod/c1", oom: 1, oomKill: 1);
+
+        _watcher.BeforeSignal("c1", 15);
+        Assert.Equal(("c1", Environment.CurrentManagedThreadId), Assert.Single(Reports()));
+    }
+
+    [Fact]
+    public void A_container_whose_OOM_was_reported_claims_no_second_one_from_the_parent()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        WriteParent(oomKill: 1);
+        WriteEvents("pod/c1", oom: 1, oomKill: 1);
+        _watcher.Drain("c1");
+        Assert.Equal(1, ReportCount());
+
+        WriteParent(oomKill: 2);   // a sibling OOM-killed at the same time
+        RemoveCgroup("pod/c1");
+        _watcher.Drain("c1", 137);
+        Assert.Equal(1, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public async Task A_kill_read_from_the_cgroup_itself_is_not_reported_again_from_the_parent()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        WriteParent(oomKill: 1);   // the parent before the cgroup: the loop may read as soon as the cgroup's file changes
+        WriteEvents("pod/c1", oom: 1, oomKill: 1);
+        await WaitForReports(1);
+
+        using var blocked = BlockLoop();
+        RemoveCgroup("pod/c1");
+        _watcher.Drain("c1", 137);
+        Assert.Equal(1, ReportCount());
+    }
+
+    [Fact]
+    public void A_kill_read_while_the_parent_could_not_be_read_still_counts_against_the_parent()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        File.Move(_tree.PathOf("cg/pod/memory.events"), _tree.PathOf("cg/pod/memory.events.away"));
+        WriteEvents("pod/c1", oom: 1, oomKill: 1);
+        _watcher.Drain("c1");   // reported from the cgroup; no pair with the parent this time
+        Assert.Equal(1, ReportCount());
+
+        File.Move(_tree.PathOf("cg/pod/memory.events.away"), _tree.PathOf("cg/pod/memory.events"));
+        WriteParent(oomKill: 1);   // the same kill
+        RemoveCgroup("pod/c1");
+        _watcher.Drain("c1", 137);
+        Assert.Equal(1, ReportCount());
+    }
+
+    [Fact]
+    public void A_cgroup_without_a_readable_parent_reports_nothing_once_gone()
+    {
+        Add("c1", "c1");   // under the mount root, which has no memory.events
+        using var blocked = BlockLoop();
+        WriteEvents("c1", oom: 1, oomKill: 1);
+        RemoveCgroup("c1");
+
+        _watcher.Drain("c1", 137);
+        Assert.Equal(0, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
+    public void A_kill_and_exit_landing_while_the_cgroup_is_read_are_seen_before_it_counts_as_emptied()
+    {
+        WriteParent(oomKill: 0);
+        Add("c1", "pod/c1");
+        using var blocked = BlockLoop();
+        bool armed = true;
+        _watcher.BeforeRead = path =>
+        {
+            if (armed && path.EndsWith("cgroup.events", StringComparison.Ordinal))
+            {
+                // the OOM kill and the init's exit happen right now, in the middle of one poll
+                armed = false;
+                WriteParent(oomKill: 1);
+                WriteEvents("pod/c1", oom: 1, oomKill: 1);
+                _tree.Write("cg/pod/c1/cgroup.events", "populated 0\nfrozen 0\n");
+            }
+        };
+
+        Assert.False(_watcher.Drain("c1", 137));   // read from the cgroup itself, not from the parent
+        Assert.False(armed);
+        Assert.Equal(1, ReportCount());
+        Assert.Equal(0, _watcher.Count);
+    }
+
+    [Fact]
     public async Task An_emptied_cgroup_is_read_once_more_then_dropped()
     {
         Add("c1", "c1");
@@ -166,6 +354,12 @@ public sealed class OomWatcherV2Tests : IDisposable
             }
         });
     }
+
+    private void WriteParent(int oomKill) =>
+        _tree.Write("cg/pod/memory.events", $"low 0\nhigh 0\nmax {oomKill}\noom {oomKill}\noom_kill {oomKill}\noom_group_kill 0\n");
+
+    /// <summary>What rmdir of a cgroup leaves: nothing of its directory.</summary>
+    private void RemoveCgroup(string directory) => Directory.Delete(_tree.PathOf($"cg/{directory}"), recursive: true);
 
     private void WriteEvents(string directory, int oom, int oomKill) =>
         _tree.Write($"cg/{directory}/memory.events", $"low 0\nhigh 0\nmax {oom}\noom {oom}\noom_kill {oomKill}\noom_group_kill 0\n");

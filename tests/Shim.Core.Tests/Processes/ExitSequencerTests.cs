@@ -66,7 +66,7 @@ public class ExitSequencerTests
     {
         var log = new Log();
         bool oomPending = false;
-        var sequencer = new ExitSequencer(new TaskEvents(log), null, () =>
+        var sequencer = new ExitSequencer(new TaskEvents(log), null, _ =>
         {
             if (oomPending)
             {
@@ -145,6 +145,28 @@ public class ExitSequencerTests
         Assert.True(exec.Exited.IsCompletedSuccessfully);
         Assert.Same(ExecState.StartFailed, exec.CurrentState); // CREATED, as containerd's shim leaves it
         Assert.Equal(["exit:c"], log.Lines);
+    }
+
+    [Fact]
+    public void The_oom_drain_before_init_s_exit_is_given_its_status_and_may_publish_ahead_of_it()
+    {
+        var log = new Log();
+        var drained = new List<int>();
+        var sequencer = new ExitSequencer(new TaskEvents(log), null, exit =>
+        {
+            drained.Add(exit.Status);
+            if (exit.Status == 137)
+            {
+                log.Publish(new TaskOOM { ContainerId = "c" });   // a kill only the exit status attributes
+            }
+        });
+        var init = new FakeProcess("", sequencer);
+        var exec = new FakeProcess("e1", sequencer);
+        sequencer.BeginStart(exec, router: null).Commit();
+        sequencer.Reaped(exec, new ChildExit(11, 137, DateTimeOffset.UnixEpoch));   // an exec's exit is no init exit
+        sequencer.Reaped(init, new ChildExit(10, 137, DateTimeOffset.UnixEpoch));
+        Assert.Equal([137], drained);
+        Assert.Equal(["start:e1", "exit:e1", "oom", "exit:c"], log.Lines);
     }
 
     [Fact]

@@ -155,7 +155,7 @@ public sealed class LiveServerFuzzTests : IAsyncLifetime
         // the server cancels what is still running when its client leaves, and the handlers, with
         // their live containers, are what this test is for.
         var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reading = ReadToEndAsync(socket, prediction.Rejections.Count + prediction.Dispatches.Count, answered, deadline.Token);
+        var reading = Shim.Ttrpc.Fuzz.Targets.SocketTarget.ReadToEndAsync(socket, prediction.Rejections.Count + prediction.Dispatches.Count, answered, deadline.Token);
         try
         {
             await socket.SendAsync(input, SocketFlags.None, deadline.Token);
@@ -183,55 +183,6 @@ public sealed class LiveServerFuzzTests : IAsyncLifetime
         }
 
         return Check(received, prediction, input, _okByMethod);
-    }
-
-    /// <summary>Reads until the server closes; completes <paramref name="answered"/> once <paramref name="expected"/> whole frames arrived.</summary>
-    private static async Task<byte[]> ReadToEndAsync(Socket socket, int expected, TaskCompletionSource answered, CancellationToken ct)
-    {
-        var all = new MemoryStream();
-        var buffer = new byte[4096];
-        int frames = 0;
-        long parsed = 0;
-        if (expected == 0)
-        {
-            answered.TrySetResult();
-        }
-        while (true)
-        {
-            int n;
-            try
-            {
-                n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct);
-            }
-            catch (SocketException)
-            {
-                break;   // reset by the server's close: what arrived before still counts
-            }
-
-            if (n == 0)
-            {
-                break;
-            }
-
-            await all.WriteAsync(buffer.AsMemory(0, n), Ct);
-            var bytes = all.GetBuffer().AsSpan(0, (int)all.Length);
-            while (bytes.Length - parsed >= FrameCodec.HeaderSize)
-            {
-                long end = parsed + FrameCodec.HeaderSize + FrameCodec.Read(bytes[(int)parsed..]).Length;
-                if (end > bytes.Length)
-                {
-                    break;
-                }
-                parsed = end;
-                if (++frames >= expected)
-                {
-                    answered.TrySetResult();
-                }
-            }
-        }
-
-        answered.TrySetResult();
-        return all.ToArray();
     }
 
     private static int Check(byte[] received, Prediction prediction, byte[] input, ConcurrentDictionary<string, long> okByMethod)

@@ -136,7 +136,8 @@ internal sealed class SocketTarget : IAsyncDisposable
         await CheckServingAsync().ConfigureAwait(false);
     }
 
-    private static async Task<byte[]> ReadToEndAsync(Socket socket, int expected, TaskCompletionSource answered, CancellationToken ct)
+    /// <summary>Reads until the server closes; completes <paramref name="answered"/> once <paramref name="expected"/> whole frames arrived (the live-server fuzz tests read the same way).</summary>
+    internal static async Task<byte[]> ReadToEndAsync(Socket socket, int expected, TaskCompletionSource answered, CancellationToken ct)
     {
         var all = new MemoryStream();
         var buffer = new byte[4096];

@@ -27,14 +27,23 @@ public sealed class FrozenDestinationTests
         using (logRead)
         using (logWrite)
         {
-            var logged = loop.StartPump(logRead, file, closeDestinationAtEof: true, CancellationToken.None);
+            // the pump's progress callback (loop thread, after each turn that moved bytes) tells when the line landed
+            var firstLine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            PumpHandle? logged = null;
+            logged = loop.StartPump(logRead, file, closeDestinationAtEof: true, CancellationToken.None, () =>
+            {
+                if (logged?.BytesCopied == 7)
+                {
+                    firstLine.TrySetResult();
+                }
+            });
             Assert.Equal(7, TestIo.Write(logWrite, "before\n"u8));
-            await WaitUntilAsync(() => logged.BytesCopied == 7, "the first line reached the file");
+            await firstLine.Task.WaitAsync(TestIo.Timeout, TestIo.Ct);
 
             await fs.FreezeAsync();
             byte[] during = Encoding.ASCII.GetBytes(new string('x', 4095) + "\n");
             Assert.Equal(during.Length, TestIo.Write(logWrite, during));
-            await WaitUntilAsync(WriterBlockedInKernel, "the file's writer blocked on the frozen filesystem");
+            await TestIo.PollUntilAsync(WriterBlockedInKernel, "the file's writer blocked on the frozen filesystem");
 
             // another stream of the same loop still flows, end to end
             var (otherRead, otherWrite) = Pipes.Create();
@@ -75,7 +84,7 @@ public sealed class FrozenDestinationTests
             var logged = loop.StartPump(logRead, file, closeDestinationAtEof: true, cancel.Token);
             await fs.FreezeAsync();
             Assert.Equal(6, TestIo.Write(logWrite, "stuck\n"u8));
-            await WaitUntilAsync(WriterBlockedInKernel, "the file's writer blocked on the frozen filesystem");
+            await TestIo.PollUntilAsync(WriterBlockedInKernel, "the file's writer blocked on the frozen filesystem");
 
             await cancel.CancelAsync();
             var result = await logged.Completion.WaitAsync(TestIo.Timeout, TestIo.Ct);
@@ -83,7 +92,7 @@ public sealed class FrozenDestinationTests
             Assert.Equal(new PumpResult(0, 6, PumpOperation.ECANCELED), result);
             Assert.False(file.IsClosed);   // the writer is still inside write(2) with it
             await fs.ThawAsync();
-            await WaitUntilAsync(() => file.IsClosed, "the writer closed the file after its write returned");
+            await TestIo.PollUntilAsync(() => file.IsClosed, "the writer closed the file after its write returned");
         }
     }
 
@@ -102,13 +111,4 @@ public sealed class FrozenDestinationTests
             }
         });
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TestIo.Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"not seen within {TestIo.Timeout.TotalSeconds} s: {what}");
-            await Task.Delay(10, TestIo.Ct);
-        }
-    }
 }

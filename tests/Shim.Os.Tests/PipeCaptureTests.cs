@@ -91,7 +91,7 @@ public sealed class PipeCaptureTests : IDisposable
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestIo.Ct);
             var drain = _loop.DrainAsync(read, 1024, cancel.Token);
             Assert.Equal(7, TestIo.Write(write, "partial"u8));
-            await WaitUntilAsync(() => Pipes.Unread(read) == 0);   // the loop took the bytes; EOF never comes
+            await TestIo.PollUntilAsync(() => Pipes.Unread(read) == 0, "the loop took the bytes");   // the loop took the bytes; EOF never comes
             Assert.False(drain.IsCompleted);
 
             await cancel.CancelAsync();
@@ -209,7 +209,7 @@ public sealed class PipeCaptureTests : IDisposable
         {
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestIo.Ct);
             var feed = _loop.FeedAsync(write, new byte[1024 * Kib], cancel.Token);
-            await WaitUntilAsync(() => Pipes.Unread(read) > 0);
+            await TestIo.PollUntilAsync(() => Pipes.Unread(read) > 0, "the feed wrote into the pipe");
             Assert.False(feed.IsCompleted);
 
             await cancel.CancelAsync();
@@ -269,14 +269,4 @@ public sealed class PipeCaptureTests : IDisposable
         return received.ToArray();
     }
 
-    /// <summary>Polls a condition on the pipe's state, which produces no event the test could wait on.</summary>
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TestIo.Timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
-            await Task.Delay(5, TestIo.Ct);
-        }
-    }
 }

@@ -65,6 +65,21 @@ internal static class TestIo
         return hash.GetHashAndReset();
     }
 
+    /// <summary>
+    /// Waits for a kernel state no descriptor reports (a pipe's unread count, a thread asleep in
+    /// write(2) on a frozen filesystem, a handle a thread closes after a held write returns):
+    /// checked every few milliseconds up to <see cref="Timeout"/>. Where an event exists, wait on it.
+    /// </summary>
+    internal static async Task PollUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not seen within {Timeout.TotalSeconds} s: {what}");
+            await Task.Delay(5, Ct);
+        }
+    }
+
     /// <summary>A fresh directory under /tmp, removed (recursively) on dispose.</summary>
     internal static TempDir CreateTempDir() => new(Directory.CreateTempSubdirectory("shim-os-").FullName);
 

@@ -97,13 +97,16 @@ public sealed class RuncRunnerTests : IDisposable
     public async Task A_grandchild_that_keeps_stdout_open_holds_the_call_only_until_the_caller_cancels()
     {
         // runc's output is read to its end, as containerd's shim (go-runc) does; only cancellation ends a pipe a leftover child keeps open
-        string pidFile = Path.Combine(_dir, "grandchild.pid");
-        string runc = Script("runc", $"sleep 300 & echo $! > '{pidFile}'; exit 0");
+        // the script hands the grandchild's pid through a FIFO: reading it is the event that it is running
+        string pidFifo = Path.Combine(_dir, "grandchild.pid");
+        Fifos.Create(pidFifo);
+        string runc = Script("runc", $"sleep 300 & echo $! > '{pidFifo}'; exit 0");
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var call = _runner.RunAsync([runc, "start"], RuncIo.Captured, cancel.Token);
+        int pid = 0;
         try
         {
-            await WaitForFileAsync(pidFile);
+            pid = int.Parse((await Task.Run(() => File.ReadAllText(pidFifo), Ct).WaitAsync(Bound, Ct)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
             Assert.False(call.IsCompleted);
 
             await cancel.CancelAsync();
@@ -112,7 +115,7 @@ public sealed class RuncRunnerTests : IDisposable
         }
         finally
         {
-            if (File.Exists(pidFile) && int.TryParse((await File.ReadAllTextAsync(pidFile, Ct)).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+            if (pid > 0)
             {
                 Signals.Kill(pid, Signals.SIGKILL);
             }
@@ -122,10 +125,14 @@ public sealed class RuncRunnerTests : IDisposable
     [Fact]
     public async Task Twenty_runc_calls_held_at_once_leave_the_thread_pool_free()
     {
-        string release = Path.Combine(_dir, "release");
-        string started = Path.Combine(_dir, "started");
-        Directory.CreateDirectory(started);
-        string runc = Script("runc", $"touch '{started}'/$$; until [ -e '{release}' ]; do sleep 0.05; done; echo held");
+        // each call says it started by a line into one FIFO, and waits for a line from another:
+        // the test holds both open read-write, so no open waits and neither side polls
+        string startedFifo = Path.Combine(_dir, "started"), releaseFifo = Path.Combine(_dir, "release");
+        Fifos.Create(startedFifo);
+        Fifos.Create(releaseFifo);
+        await using var started = new FileStream(startedFifo, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+        await using var release = new FileStream(releaseFifo, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 0);
+        string runc = Script("runc", $"echo $$ > '{startedFifo}'; read line < '{releaseFifo}'; echo held");
         int threadsBefore = ThreadCount();
         // started from a thread of their own, so what the runner queues goes to the pool's global queue
         var calls = await Task.Factory.StartNew(
@@ -133,7 +140,7 @@ public sealed class RuncRunnerTests : IDisposable
             Ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         try
         {
-            await WaitUntilAsync(() => Directory.GetFiles(started).Length == calls.Count);
+            await Task.Run(() => ReadLines(started, calls.Count), Ct).WaitAsync(Bound, Ct);
 
             // with a blocking read per stream these 20 calls would hold 40 pool threads: either the pool
             // grew by that much, or this item queues behind them
@@ -146,7 +153,8 @@ public sealed class RuncRunnerTests : IDisposable
         }
         finally
         {
-            await File.WriteAllTextAsync(release, "", Ct);
+            // a line each (sh's read takes one line of a pipe, byte by byte)
+            await release.WriteAsync(System.Text.Encoding.ASCII.GetBytes(new string('\n', calls.Count)), Ct);
         }
         var results = await Task.WhenAll(calls).WaitAsync(Bound, Ct);
         Assert.All(results, r => Assert.Equal("held\n"u8.ToArray(), r.Stdout));
@@ -163,16 +171,14 @@ public sealed class RuncRunnerTests : IDisposable
         return path;
     }
 
-    private static Task WaitForFileAsync(string path) => WaitUntilAsync(() => File.Exists(path) && new FileInfo(path).Length > 0);
-
-    /// <summary>Polls what the scripts leave in the file system (they signal nothing else).</summary>
-    private static async Task WaitUntilAsync(Func<bool> condition)
+    /// <summary>Reads <paramref name="count"/> lines from a FIFO (blocking: run it off the test's thread).</summary>
+    private static void ReadLines(FileStream fifo, int count)
     {
-        var deadline = DateTime.UtcNow + Bound;
-        while (!condition())
+        var one = new byte[1];
+        for (int lines = 0; lines < count;)
         {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
-            await Task.Delay(10, Ct);
+            Assert.Equal(1, fifo.Read(one, 0, 1));
+            lines += one[0] == '\n' ? 1 : 0;
         }
     }
 }

@@ -123,6 +123,7 @@ public sealed class ServerBoundsTests
     public async Task A_request_over_the_in_flight_bound_is_answered_at_once_and_not_run()
     {
         int started = 0, activity = 0;
+        var activityChanged = new Changes();
         var twoStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var registry = TestServer.EchoRegistry();
@@ -139,7 +140,11 @@ public sealed class ServerBoundsTests
         await using var server = new TestServer(registry, new TtrpcServerOptions
         {
             MaxRequestsInFlight = 2,
-            Activity = () => Interlocked.Increment(ref activity),
+            Activity = () =>
+            {
+                Interlocked.Increment(ref activity);
+                activityChanged.Fire();
+            },
         });
         await using var busy = await server.ConnectAsync();
         await using var other = await server.ConnectAsync();
@@ -160,7 +165,7 @@ public sealed class ServerBoundsTests
 
         // Activity is told at each dispatch and once a call has left the count after its answer:
         // 2 for the call on `other`, 4 for the two held ones (the refused ones are never dispatched)
-        await WaitUntilAsync(() => Volatile.Read(ref activity) == 6);
+        await activityChanged.UntilAsync(() => Volatile.Read(ref activity) == 6);
         Assert.Equal("four", await CallAsync(busy, "Echo", "four"));
     }
 
@@ -235,7 +240,7 @@ public sealed class ServerBoundsTests
         byte[] envelope = RawConnection.Request("Echo", new StringValue { Value = "in two parts" }).ToByteArray();
         byte[] whole = [.. RawConnection.Header((uint)envelope.Length, 1, RequestType), .. envelope];
         await raw.SendAsync(whole.AsMemory(0, 12));
-        await WaitUntilAsync(() => time.Arms == 1);
+        await time.Changed.UntilAsync(() => time.Arms == 1);
         Assert.True(time.Armed);
         await raw.SendAsync(whole.AsMemory(12));
         var (id, response) = await raw.ReadResponseAsync();
@@ -248,7 +253,7 @@ public sealed class ServerBoundsTests
         await stalled.SendAsync(RawConnection.Header(100, 1, RequestType));
         Assert.True(await stalled.PeerClosedAsync());
         Assert.True(time.Arms >= 2);
-        await WaitUntilAsync(() => !time.Armed);
+        await time.Changed.UntilAsync(() => !time.Armed);
     }
 
     [Fact]
@@ -281,7 +286,7 @@ public sealed class ServerBoundsTests
     private static async Task<string> CallAsync(TtrpcClient client, string method, string value) =>
         (await client.CallAsync(TestServer.Service, method, new StringValue { Value = value }, StringValue.Parser, timeout: Patience, ct: Ct)).Value;
 
-    /// <summary>Waits for a state the test cannot be told of directly, checking it every few milliseconds up to <see cref="Patience"/>.</summary>
+    /// <summary>Waits for the server's connection count, which no callback reports, checking it every few milliseconds up to <see cref="Patience"/>.</summary>
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var clock = Stopwatch.StartNew();
@@ -314,9 +319,34 @@ public sealed class ServerBoundsTests
         }
     }
 
+    /// <summary>Something a callback of the test changes: a waiter re-checks its condition at each change, never on a clock.</summary>
+    private sealed class Changes
+    {
+        private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Fire() => Interlocked.Exchange(ref _next, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+        public async Task UntilAsync(Func<bool> condition)
+        {
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                var next = Volatile.Read(ref _next);   // taken before the check: a change after it completes this
+                if (condition())
+                {
+                    return;
+                }
+                Assert.True(clock.Elapsed < Patience, "the condition did not come true in time");
+                await next.Task.WaitAsync(Patience, Ct);
+            }
+        }
+    }
+
     /// <summary>The system clock, counting how often a timer it made was armed and whether it is armed now.</summary>
     private sealed class RecordingTime : TimeProvider
     {
+        public Changes Changed { get; } = new();
+
         private int _arms;
         private int _armed;
 
@@ -342,6 +372,7 @@ public sealed class ServerBoundsTests
                 }
 
                 Volatile.Write(ref owner._armed, arming ? 1 : 0);
+                owner.Changed.Fire();
                 return inner.Change(dueTime, period);
             }
 

@@ -35,12 +35,6 @@ public static class FdLimit
     private static string? s_self;
     private const string SelfExe = "/proc/self/exe";
 
-    /// <summary>True once the soft limit was raised: children are then started through this binary.</summary>
-    public static bool Raised => s_raised;
-
-    /// <summary>The limit this process was started with (soft, hard).</summary>
-    public static (ulong Soft, ulong Hard) Original => (s_originalSoft, s_originalHard);
-
     /// <summary>The serving shim: remembers the limit it was started with and this binary's path, and arms the raise.</summary>
     public static unsafe void Init()
     {

@@ -34,6 +34,7 @@ public sealed partial class TaskService
         ArgumentNullException.ThrowIfNull(request);
         Identifiers.Check("kill", request.Id, request.ExecId);
         var container = Get(request.Id);
+        CheckSignal(request);
         if (request.ExecId.Length == 0)
         {
             // the cgroup is read before the signal (an OOM so far is reported while it is there), and
@@ -46,6 +47,20 @@ public sealed partial class TaskService
             await container.GetExec(request.ExecId).KillAsync(request.Signal, ct).ConfigureAwait(false);
         }
         return new Empty();
+    }
+
+    /// <summary>Linux numbers its signals 1 to 64 (SIGRTMAX; 0 only probes); kill(2) answers EINVAL to the rest.</summary>
+    internal const uint MaxSignal = 64;
+
+    // containerd's shim passes any number on and answers kill(2)'s EINVAL as Unknown; the
+    // request is what is wrong, so it is refused as such before runc or the kernel sees it
+    private static void CheckSignal(KillRequest request)
+    {
+        if (request.Signal > MaxSignal)
+        {
+            string target = request.ExecId.Length == 0 ? request.Id : $"exec {request.ExecId} of {request.Id}";
+            throw new ShimException(ErrorKind.InvalidArgument, $"kill {target}: signal {request.Signal} is not a Linux signal (1 to {MaxSignal})");
+        }
     }
 
     /// <summary>Delete: for init runc delete, unmount, TaskDelete and the container is forgotten; for an exec its record goes.</summary>

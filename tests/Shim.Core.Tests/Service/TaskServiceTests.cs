@@ -119,6 +119,25 @@ public sealed class TaskServiceTests : TaskServiceTestBase
     };
 
     [Fact]
+    public async Task A_signal_number_Linux_does_not_have_is_refused_as_invalid_and_the_processes_keep_running()
+    {
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.ExecAsync(Exec("e1"), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
+
+        var init = await Assert.ThrowsAsync<ShimException>(() => Service.KillAsync(new KillRequest { Id = "c1", Signal = 65, All = true }, Ct));
+        var exec = await Assert.ThrowsAsync<ShimException>(() => Service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 67 }, Ct));
+
+        Assert.Equal((ErrorKind.InvalidArgument, "kill c1: signal 65 is not a Linux signal (1 to 64)"), (init.Kind, init.Message));
+        Assert.Equal((ErrorKind.InvalidArgument, "kill exec e1 of c1: signal 67 is not a Linux signal (1 to 64)"), (exec.Kind, exec.Message));
+        Assert.Equal(TaskStatus.Running, (await Service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
+        Assert.Equal(TaskStatus.Running, (await Service.StateAsync(new StateRequest { Id = "c1", ExecId = "e1" }, Ct)).Status);
+        await Service.KillAsync(new KillRequest { Id = "c1", ExecId = "e1", Signal = 64 }, Ct);   // SIGRTMAX itself is a signal
+        Assert.Equal(128u + 64, (await Service.WaitAsync(new WaitRequest { Id = "c1", ExecId = "e1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct)).ExitStatus);
+    }
+
+    [Fact]
     public async Task An_exec_runs_reports_its_exit_and_is_listed_with_its_exec_id()
     {
         await Service.CreateAsync(Create(), Ct);

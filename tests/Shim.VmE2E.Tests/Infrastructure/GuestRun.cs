@@ -18,7 +18,7 @@ public abstract class GuestRun : IAsyncLifetime
 
     // TCG is slow (boot 6-25 s, `ctr run` ~1.3 s, a fork+exec 40-80x the host's): generous, but
     // bounded so a hung guest fails the class instead of the CI job
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(18);
+    private static readonly TimeSpan ChecksTimeout = TimeSpan.FromMinutes(18);
 
     private readonly Dictionary<(string Line, string Id), CheckResult> _results = [];
     private string _output = "";
@@ -28,14 +28,20 @@ public abstract class GuestRun : IAsyncLifetime
     /// <summary>"plain" (a shell as PID 1, cgroup2 mounted) or "systemd" (systemd as PID 1).</summary>
     protected abstract string Mode { get; }
 
+    /// <summary>What checks.sh runs on each line (RCS_VM_SUITE): "checks" (the cgroup v2 checks), or "oom-loop".</summary>
+    protected virtual string Suite => "checks";
+
+    /// <summary>Boot to power-off, at most.</summary>
+    protected virtual TimeSpan Timeout => ChecksTimeout;
+
     /// <summary>Seconds from start to power-off of the guest.</summary>
     public double Seconds { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
         if (VmPrereqs.Missing().Count > 0) { return; }   // each test skips (or fails under CI) with the reason
-        _failure = await CriTool.EnsurePublishedAsync();
-        var outDir = Directory.CreateTempSubdirectory($"rcs-vm-{Mode}-").FullName;
+        _failure = Suite == "checks" ? await CriTool.EnsurePublishedAsync() : null;   // only the checks run a CRI pod
+        var outDir = Directory.CreateTempSubdirectory($"rcs-vm-{Mode}-{Suite}-").FullName;
         try
         {
             var repo = VmPrereqs.RepoRoot;
@@ -52,7 +58,8 @@ public abstract class GuestRun : IAsyncLifetime
                 psi.ArgumentList.Add(a);
             }
             foreach (var l in Lines) { psi.ArgumentList.Add(l); }
-            psi.Environment["RCS_VM_PASS"] = "RCS_E2E_RUNTIME RCS_VERSIONS_DIR RCS_VM_CRI";
+            psi.Environment["RCS_VM_PASS"] = "RCS_E2E_RUNTIME RCS_VERSIONS_DIR RCS_VM_CRI RCS_VM_SUITE RCS_VM_OOM_LOOPS RCS_VM_OOM_PARALLEL";
+            psi.Environment["RCS_VM_SUITE"] = Suite;
             psi.Environment["RCS_VM_CRI"] = CriTool.Binary;
             psi.Environment["RCS_E2E_RUNTIME"] = VmPrereqs.Runtime;
 
@@ -111,6 +118,15 @@ public abstract class GuestRun : IAsyncLifetime
         Assert.Fail($"[{Mode} guest, containerd {line}] check {id} did not run ({_failure ?? "the guest ended normally"}; {setup}; guest logs: {_logs}); guest output (tail):\n{Tail(_output, 40)}");
     }
 
+    /// <summary>Check <paramref name="id"/> on <paramref name="line"/> as the guest wrote it, for a test that records a figure instead of asserting it.</summary>
+    internal CheckResult Recorded(string line, string id)
+    {
+        VmPrereqs.RequireOrSkip();
+        Assert.True(_results.TryGetValue((line, id), out var r),
+            $"[{Mode} guest, containerd {line}] check {id} did not run ({_failure ?? "the guest ended normally"}; guest logs: {_logs}); guest output (tail):\n{Tail(_output, 40)}");
+        return r;
+    }
+
     private static string Tail(string text, int lines)
     {
         var all = text.Split('\n');
@@ -128,4 +144,15 @@ public sealed class PlainGuest : GuestRun
 public sealed class SystemdGuest : GuestRun
 {
     protected override string Mode => "systemd";
+}
+
+/// <summary>The systemd guest running the OOM loop (RCS_VM_SUITE=oom-loop) instead of the checks.</summary>
+public sealed class SystemdOomLoopGuest : GuestRun
+{
+    protected override string Mode => "systemd";
+
+    protected override string Suite => "oom-loop";
+
+    // 200 containers and more under TCG, where a `ctr run` to its exit and removal takes 5-20 s
+    protected override TimeSpan Timeout => TimeSpan.FromMinutes(45);
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# fuzz/coverage.sh [--files] [dotnet test args...] -- line and branch coverage of every parser the
-# fuzz targets aim at, as reached by tests/Shim.Ttrpc.Fuzz.Tests (the CsCheck runs of the same
-# targets AFL++ runs, their seeds, and the regression inputs).
+# fuzz/coverage.sh [--afl] [--files] [dotnet test args...] -- line and branch coverage of every
+# parser the fuzz targets aim at, as reached by tests/Shim.Ttrpc.Fuzz.Tests (the CsCheck runs of
+# the same targets AFL++ runs, their seeds, and the regression inputs); with --afl, as reached by
+# the inputs AFL++ kept in fuzz/findings/TARGET/default/queue instead (AflQueueReplayTests alone,
+# replaying each in-process target's queue: not server-socket or service-live).
 #
 # Runs the tests once under coverlet (dotnet test --collect:"XPlat Code Coverage", settings in
 # fuzz/coverage.runsettings: the shim's assemblies only), then prints one row per parser: the
@@ -16,14 +18,20 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 out=$here/.work/coverage
-files=0
-if [ "${1:-}" = --files ]; then files=1; shift; fi
+files=0 afl=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --files) files=1; shift ;;
+    --afl) afl=(--filter "FullyQualifiedName~AflQueueReplayTests"); export RCS_FUZZ_FINDINGS=$here/findings; shift ;;
+    *) break ;;
+  esac
+done
 
 rm -rf "$out"
 mkdir -p "$out"
 status=0
 dotnet test "$repo/tests/Shim.Ttrpc.Fuzz.Tests" -nologo -tl:off --collect:"XPlat Code Coverage" \
-  --settings "$here/coverage.runsettings" --results-directory "$out" "$@" >"$out/test.log" 2>&1 || status=$?
+  --settings "$here/coverage.runsettings" --results-directory "$out" "${afl[@]+"${afl[@]}"}" "$@" >"$out/test.log" 2>&1 || status=$?
 grep -E '^(Passed!|Failed!)|error|Total tests' "$out/test.log" | tail -n 5 || true
 xml=$(find "$out" -name coverage.cobertura.xml | head -n 1)
 if [ -z "$xml" ]; then

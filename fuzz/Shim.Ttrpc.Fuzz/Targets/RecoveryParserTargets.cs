@@ -205,6 +205,8 @@ internal static class RecoveryParserTargets
         yield return ("v2", Utf8(proc + "\0" + string.Join('\0', v2)));
         yield return ("v1", Utf8(proc + "\0" + string.Join('\0', v1)));
         yield return ("bad-proc", Utf8("0::/\nbroken line\n\0max"));
+        // hugetlb directory names of every size class and broken ones, read as lines of the proc file
+        yield return ("hugepage-names", Utf8("0::/c\nhugepages-64kB\nhugepages-1048576kB\nhugepages-xkB\nhugepages-2048\n\0max"));
     }
 
     private static void CgroupTarget(ReadOnlySpan<byte> input)

@@ -6,6 +6,8 @@
 # crash or a hang; they are kept in fuzz/findings/<target>/default/{crashes,hangs} and can be replayed
 # (full exception printed) with:
 #   RCS_FUZZ_ROOT=fuzz/.work/root dotnet fuzz/.work/bin/Shim.Ttrpc.Fuzz.dll --target <target> --replay fuzz/findings/<target>/default/crashes/id:*
+# Line and branch coverage per parser: fuzz/coverage.sh (the CsCheck tests of the same targets) and
+# fuzz/coverage.sh --afl (the inputs these runs kept in fuzz/findings/<target>/default/queue).
 #
 # The target (fuzz/Shim.Ttrpc.Fuzz) reads one connection's bytes, decodes them frame by frame with
 # the server's own rules (src/Shim.Ttrpc/RequestDecoder.cs) and runs every dispatched call on the

@@ -12,12 +12,13 @@
 # are marked "<- low". --files adds a row per file. Extra arguments go to dotnet test, e.g.
 #   fuzz/coverage.sh --filter 'FullyQualifiedName~ParserFuzzTests'
 #   RCS_FUZZ_PARSER_INPUTS=100000 fuzz/coverage.sh          (more generated inputs per parser)
-# The Cobertura XML stays in fuzz/.work/coverage/. The normal test run (scripts/test.sh) does not
-# collect coverage: coverlet.collector only loads when --collect asks for it.
+# The Cobertura XML stays in fuzz/.work/coverage/ (or $RCS_COVERAGE_DIR, for two runs at once:
+# the second with --no-build). The normal test run (scripts/test.sh) collects no coverage:
+# coverlet.collector only loads when --collect asks for it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-out=$here/.work/coverage
+out=${RCS_COVERAGE_DIR:-$here/.work/coverage}
 files=0 afl=()
 while [ $# -gt 0 ]; do
   case $1 in

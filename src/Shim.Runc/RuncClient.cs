@@ -56,11 +56,33 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
         return RunAsync("checkpoint", RuncArgs.Checkpoint(Config, id, options), RuncIo.Captured, ct, Unbounded);
     }
 
-    /// <summary><c>runc restore --detach</c>; the restored process gets runc's stdio from <paramref name="io"/>.</summary>
-    public Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct)
+    /// <summary>
+    /// <c>runc restore --detach</c>; the restored process gets runc's stdio from <paramref name="io"/>.
+    /// The binary is asked what it is first (<see cref="FlavourAsync"/>): crun refuses runc's
+    /// <c>--no-subreaper</c>.
+    /// </summary>
+    public async Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return RunAsync("restore", RuncArgs.Restore(Config, id, options), io, ct, Unbounded);
+        RuntimeFlavour flavour = await FlavourAsync(ct).ConfigureAwait(false);
+        await RunAsync("restore", RuncArgs.Restore(Config, id, options, flavour), io, ct, Unbounded).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>BINARY --version</c> read as a <see cref="RuntimeFlavour"/>; a binary that fails to answer
+    /// is taken for runc (its real error comes from the call that follows).
+    /// </summary>
+    internal async Task<RuntimeFlavour> FlavourAsync(CancellationToken ct)
+    {
+        try
+        {
+            var result = await RunAsync("--version", [Config.Binary, "--version"], RuncIo.Captured, ct).ConfigureAwait(false);
+            return RuntimeFlavours.FromVersion(result.Stdout);
+        }
+        catch (RuncException)
+        {
+            return RuntimeFlavour.Runc;
+        }
     }
 
     /// <summary><c>runc features</c>: the OCI features JSON document.</summary>

@@ -45,9 +45,12 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
     /// <summary><c>runc resume</c>.</summary>
     public Task ResumeAsync(string id, CancellationToken ct) => RunAsync("resume", RuncArgs.Resume(Config, id), RuncIo.Captured, ct);
 
-    /// <summary><c>runc update --resources=-</c> with the LinuxResources JSON on stdin.</summary>
-    public Task UpdateAsync(string id, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) =>
-        RunAsync("update", RuncArgs.Update(Config, id), new RuncIo { Input = resourcesJson }, ct);
+    /// <summary><c>runc update --resources FILE</c> with the LinuxResources JSON in a 0600 temp file for the call.</summary>
+    public async Task UpdateAsync(string id, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct)
+    {
+        using var resources = ProcessSpecFile.Write(resourcesJson.Span, "runc-resources");
+        await RunAsync("update", RuncArgs.Update(Config, id, resources.Path), RuncIo.Captured, ct).ConfigureAwait(false);
+    }
 
     /// <summary><c>runc checkpoint</c>; CRIU's own log lands in the options' work path (dump.log).</summary>
     public Task CheckpointAsync(string id, CheckpointOptions options, CancellationToken ct)

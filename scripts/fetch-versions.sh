@@ -9,6 +9,9 @@
 #   containerd (+ ctr, containerd-shim-runc-v2)  from sid     -> the 2.x line (2.1.x today)
 #   runc from sid (1.3.x), patchelf'd to sid's own ld.so/libc/libseccomp (it needs glibc >= 2.38,
 #        bookworm has 2.36); bookworm's patchelf is itself only unpacked, not installed
+#   crun from trixie (1.21), patchelf'd the same way (bookworm's 1.8.1 has no `features` and
+#        refuses containerd 2.1's spec version); its libyajl2, libcap2 and libsystemd0 are
+#        bookworm's (scripts/setup.sh installs bookworm's crun, which needs the same)
 #   containernetworking-plugins from sid (the `tap` plugin, for pods with their own netns)
 #   docker.io + docker-cli from sid (dockerd and docker 28.x: the first Debian Docker that takes a
 #        shim v2 runtime name, `"runtimeType": "io.containerd.runcsharp.v2"` in daemon.json; bookworm's
@@ -24,6 +27,7 @@
 #   RCS_CONTAINERD_1_7_BIN=/…/usr/bin          dir with containerd, ctr, containerd-shim-runc-v2
 #   RCS_CONTAINERD_1_7_VERSION=1.7.24~ds1-6+deb13u1   RCS_CONTAINERD_1_7_SUITE=trixie
 #   RCS_RUNC=/…/runc   RCS_RUNC_VERSION=…      the patched sid runc
+#   RCS_CRUN=/…/crun   RCS_CRUN_VERSION=…      the patched trixie crun
 #   RCS_CNI_BIN=/…/usr/lib/cni   RCS_CNI_VERSION=…
 #   RCS_DOCKER_BIN=/…/docker/<version>   dir with dockerd and docker (links into the unpacked debs)
 #   RCS_DOCKER_VERSION=28.5.2+dfsg4-5
@@ -55,6 +59,7 @@ verify() {
       "$b/containerd" --version >/dev/null 2>&1 || exit 1
     done
     "$RCS_RUNC" --version >/dev/null 2>&1 || exit 1
+    [ -n "$RCS_CRUN" ] && "$RCS_CRUN" features >/dev/null 2>&1 || exit 1
     [ -x "$RCS_CNI_BIN/tap" ] && [ -x "$RCS_CNI_BIN/static" ] || exit 1
     CNI_COMMAND=VERSION "$RCS_CNI_BIN/tap" </dev/null >/dev/null 2>&1 || exit 1
     [ -n "$RCS_DOCKER_BIN" ] || exit 1
@@ -64,7 +69,7 @@ verify() {
 }
 
 if [ "${RCS_FETCH_FORCE:-0}" != 1 ] && verify; then
-  say "cached in $dir: $(grep -E '^RCS_(CONTAINERD_[0-9_]+|RUNC|CNI|DOCKER)_VERSION=' "$envfile" | sed -E "s/^RCS_(CONTAINERD_)?//; s/_VERSION=/ /; s/'//g; s/_/./" | paste -sd, - | sed 's/,/, /g')"
+  say "cached in $dir: $(grep -E '^RCS_(CONTAINERD_[0-9_]+|RUNC|CRUN|CNI|DOCKER)_VERSION=' "$envfile" | sed -E "s/^RCS_(CONTAINERD_)?//; s/_VERSION=/ /; s/'//g; s/_/./" | paste -sd, - | sed 's/,/, /g')"
   exit 0
 fi
 
@@ -184,6 +189,22 @@ say "runc $rv (sid, patched to glibc $(debver "$libc_deb")) -> $runc"
   echo "RCS_RUNC='$runc'"
   echo "RCS_RUNC_VERSION='$rv'"
   echo "RCS_RUNC_GLIBC='$lib'"
+} >> "$new"
+
+# --- crun from trixie, on sid's glibc like runc ----------------------------------------------
+crun_deb=$(fetch crun trixie)
+cv=$(debver "$crun_deb")
+cdir=$(unpack "$crun_deb")
+crun=$dir/crun/$cv/crun
+mkdir -p "$(dirname "$crun")"
+cp "$cdir/usr/bin/crun" "$crun.tmp"
+"$pe" --set-interpreter "$lib/ld-linux-x86-64.so.2" --set-rpath "$lib" "$crun.tmp"
+mv -f "$crun.tmp" "$crun"
+"$crun" features >/dev/null 2>&1 || die "patched crun $cv does not run (bookworm's libyajl2, libcap2, libsystemd0: apt-get install crun): $("$crun" features 2>&1 | head -n 3)"
+say "crun $cv (trixie, patched to glibc $(debver "$libc_deb")) -> $crun"
+{
+  echo "RCS_CRUN='$crun'"
+  echo "RCS_CRUN_VERSION='$cv'"
 } >> "$new"
 
 # --- CNI plugins from sid (tap + static) ----------------------------------------------------

@@ -139,7 +139,11 @@ internal sealed class LiveFuzzService : IAsyncDisposable
 
         public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
         {
-            // argv: runc --root r --log l --log-format json [--systemd-cgroup] <verb> ...
+            // argv: runc --root r --log l --log-format json [--systemd-cgroup] <verb> ..., or runc --version
+            if (args is [_, "--version"])
+            {
+                return new RuncResult(0, "runc version 1.3.6\n"u8.ToArray(), "");
+            }
             int at = args[7] == "--systemd-cgroup" ? 8 : 7;
             string verb = args[at];
             switch (verb)

@@ -14,12 +14,16 @@ internal sealed class ProcessSpecFile : IDisposable
     /// <summary>Where the spec is, for <c>runc exec --process</c>.</summary>
     public string Path { get; }
 
-    /// <summary>Creates the file (O_EXCL, 0600 from the start: there is no moment it is readable by others) and writes <paramref name="json"/>.</summary>
-    public static ProcessSpecFile Write(ReadOnlySpan<byte> json)
+    /// <summary>
+    /// Creates the file (O_EXCL, 0600 from the start: there is no moment it is readable by others) and
+    /// writes <paramref name="json"/>; <paramref name="prefix"/> starts its name (the update's
+    /// resources use the same kind of file).
+    /// </summary>
+    public static ProcessSpecFile Write(ReadOnlySpan<byte> json, string prefix = "runc-process")
     {
         string? runtimeDir = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
         string dir = string.IsNullOrEmpty(runtimeDir) ? System.IO.Path.GetTempPath() : runtimeDir;
-        string path = System.IO.Path.Combine(dir, $"runc-process{Guid.NewGuid():N}.json");
+        string path = System.IO.Path.Combine(dir, $"{prefix}{Guid.NewGuid():N}.json");
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = OwnerOnly };
         var file = new ProcessSpecFile(path);
         try

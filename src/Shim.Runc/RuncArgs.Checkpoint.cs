@@ -23,9 +23,10 @@ internal static partial class RuncArgs
     /// <summary>
     /// <c>runc restore --image-path i [--work-path w] [--parent-path p] --detach --pid-file f
     /// [--console-socket s] [--no-pivot] --no-subreaper --bundle b id</c>. The shim is the subreaper:
-    /// once runc exits, the restored init is reparented to it and reaped by its one reaper.
+    /// once runc exits, the restored init is reparented to it and reaped by its one reaper. crun
+    /// has no <c>--no-subreaper</c> (and needs none: it never becomes a subreaper), so it gets none.
     /// </summary>
-    public static List<string> Restore(RuncConfig config, string id, RestoreOptions options)
+    public static List<string> Restore(RuncConfig config, string id, RestoreOptions options, RuntimeFlavour flavour = RuntimeFlavour.Runc)
     {
         var args = Global(config);
         args.AddRange(["restore", "--image-path", options.ImagePath]);
@@ -46,7 +47,11 @@ internal static partial class RuncArgs
         {
             args.Add("--no-pivot");
         }
-        args.AddRange(["--no-subreaper", "--bundle", options.Bundle, id]);
+        if (flavour != RuntimeFlavour.Crun)
+        {
+            args.Add("--no-subreaper");
+        }
+        args.AddRange(["--bundle", options.Bundle, id]);
         return args;
     }
 

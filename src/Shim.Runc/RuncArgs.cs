@@ -83,11 +83,16 @@ internal static partial class RuncArgs
     /// <summary><c>runc resume id</c>.</summary>
     public static List<string> Resume(RuncConfig config, string id) => Simple(config, "resume", id);
 
-    /// <summary><c>runc update --resources=- id</c> (resources JSON on stdin).</summary>
-    public static List<string> Update(RuncConfig config, string id)
+    /// <summary>
+    /// <c>runc update --resources FILE id</c>, FILE holding the LinuxResources JSON. go-runc passes
+    /// "-" and the JSON on stdin, which runc reads from fd 0 but crun opens as the path /dev/stdin
+    /// (crun's src/update.c): a link udev or systemd makes, absent from a bare devtmpfs ("error
+    /// opening file `/dev/stdin`: No such file or directory"). Both read a file.
+    /// </summary>
+    public static List<string> Update(RuncConfig config, string id, string resourcesFile)
     {
         var args = Global(config);
-        args.AddRange(["update", "--resources=-", id]);
+        args.AddRange(["update", "--resources", resourcesFile, id]);
         return args;
     }
 

@@ -45,9 +45,12 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
     /// <summary><c>runc resume</c>.</summary>
     public Task ResumeAsync(string id, CancellationToken ct) => RunAsync("resume", RuncArgs.Resume(Config, id), RuncIo.Captured, ct);
 
-    /// <summary><c>runc update --resources=-</c> with the LinuxResources JSON on stdin.</summary>
-    public Task UpdateAsync(string id, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct) =>
-        RunAsync("update", RuncArgs.Update(Config, id), new RuncIo { Input = resourcesJson }, ct);
+    /// <summary><c>runc update --resources FILE</c> with the LinuxResources JSON in a 0600 temp file for the call.</summary>
+    public async Task UpdateAsync(string id, ReadOnlyMemory<byte> resourcesJson, CancellationToken ct)
+    {
+        using var resources = ProcessSpecFile.Write(resourcesJson.Span, "runc-resources");
+        await RunAsync("update", RuncArgs.Update(Config, id, resources.Path), RuncIo.Captured, ct).ConfigureAwait(false);
+    }
 
     /// <summary><c>runc checkpoint</c>; CRIU's own log lands in the options' work path (dump.log).</summary>
     public Task CheckpointAsync(string id, CheckpointOptions options, CancellationToken ct)
@@ -56,11 +59,33 @@ public sealed class RuncClient(RuncConfig config, IRuncRunner runner)
         return RunAsync("checkpoint", RuncArgs.Checkpoint(Config, id, options), RuncIo.Captured, ct, Unbounded);
     }
 
-    /// <summary><c>runc restore --detach</c>; the restored process gets runc's stdio from <paramref name="io"/>.</summary>
-    public Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct)
+    /// <summary>
+    /// <c>runc restore --detach</c>; the restored process gets runc's stdio from <paramref name="io"/>.
+    /// The binary is asked what it is first (<see cref="FlavourAsync"/>): crun refuses runc's
+    /// <c>--no-subreaper</c>.
+    /// </summary>
+    public async Task RestoreAsync(string id, RestoreOptions options, RuncIo io, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return RunAsync("restore", RuncArgs.Restore(Config, id, options), io, ct, Unbounded);
+        RuntimeFlavour flavour = await FlavourAsync(ct).ConfigureAwait(false);
+        await RunAsync("restore", RuncArgs.Restore(Config, id, options, flavour), io, ct, Unbounded).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>BINARY --version</c> read as a <see cref="RuntimeFlavour"/>; a binary that fails to answer
+    /// is taken for runc (its real error comes from the call that follows).
+    /// </summary>
+    internal async Task<RuntimeFlavour> FlavourAsync(CancellationToken ct)
+    {
+        try
+        {
+            var result = await RunAsync("--version", [Config.Binary, "--version"], RuncIo.Captured, ct).ConfigureAwait(false);
+            return RuntimeFlavours.FromVersion(result.Stdout);
+        }
+        catch (RuncException)
+        {
+            return RuntimeFlavour.Runc;
+        }
     }
 
     /// <summary><c>runc features</c>: the OCI features JSON document.</summary>

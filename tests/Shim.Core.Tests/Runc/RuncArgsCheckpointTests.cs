@@ -41,6 +41,25 @@ public class RuncArgsCheckpointTests
     }
 
     [Fact]
+    public void Restore_with_crun_leaves_out_no_subreaper_which_crun_does_not_know()
+    {
+        Assert.Equal(
+            ["restore", "--image-path", "/img", "--detach", "--pid-file", "/b/init.pid", "--bundle", "/b", "c1"],
+            RuncArgs.Restore(Config, "c1", new RestoreOptions("/img", "/b", "/b/init.pid"), RuntimeFlavour.Crun).Skip(7));
+    }
+
+    [Theory]
+    [InlineData("runc version 1.3.6\ncommit: v1.3.6-0\nspec: 1.2.1\ngo: go1.24\nlibseccomp: 2.6.0\n", "Runc")]
+    [InlineData("runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\n", "Runc")]
+    [InlineData("crun version 1.21\ncommit: 10269840aa07fb7e6b7e1acff6198692d8ff5c88\nrundir: /run/crun\nspec: 1.0.0\n", "Crun")]
+    [InlineData("crun version 1.8.1\n", "Crun")]
+    [InlineData("youki version 0.5.0\n", "Runc")]
+    [InlineData("", "Runc")]
+    [InlineData("crunch 1\n", "Runc")]
+    public void The_flavour_is_the_first_word_of_version_and_anything_but_crun_is_taken_for_runc(string output, string flavour) =>
+        Assert.Equal(flavour, RuntimeFlavours.FromVersion(System.Text.Encoding.UTF8.GetBytes(output)).ToString());
+
+    [Fact]
     public void Restore_passes_work_and_parent_paths_console_socket_and_no_pivot()
     {
         var options = new RestoreOptions("/img", "/b", "/b/init.pid") { WorkPath = "/w", ParentPath = "/p", ConsoleSocket = "/tmp/pty.sock", NoPivot = true };

@@ -39,7 +39,7 @@ public class RuncArgsTests
     {
         Assert.Equal(["delete", "--force", "c1"], RuncArgs.Delete(Config, "c1", force: true).Skip(7));
         Assert.Equal(["ps", "--format", "json", "c1"], RuncArgs.Ps(Config, "c1").Skip(7));
-        Assert.Equal(["update", "--resources=-", "c1"], RuncArgs.Update(Config, "c1").Skip(7));
+        Assert.Equal(["update", "--resources", "/tmp/r.json", "c1"], RuncArgs.Update(Config, "c1", "/tmp/r.json").Skip(7));
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public sealed class RuncWatchdogTests : IDisposable
 
         public Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
         {
-            Seen[args[7]] = ct; // argv: runc --root r --log l --log-format json <verb> ...
+            Seen[args.Count > 7 ? args[7] : args[1]] = ct; // argv: runc --root r --log l --log-format json <verb> ..., or runc --version
             return Task.FromResult(new RuncResult(0, "[]"u8.ToArray(), ""));
         }
     }

@@ -151,6 +151,23 @@ public sealed class CheckpointServiceTests : TaskServiceTestBase
     }
 
     [Fact]
+    public async Task A_restore_with_crun_as_the_binary_gets_no_no_subreaper_flag()
+    {
+        // crun's restore refuses runc's --no-subreaper ("unrecognized option"); it asks the binary first
+        Runc.VersionOutput = "crun version 1.21\ncommit: 10269840aa07fb7e6b7e1acff6198692d8ff5c88\nspec: 1.0.0\n";
+        await Service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);
+
+        var started = await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+
+        Assert.Equal(
+            ["restore", "--image-path", "/ckpt", "--work-path", Path.Combine(Bundle, "work"), "--detach", "--pid-file", Path.Combine(Bundle, "init.pid"), "--bundle", Bundle, "c1"],
+            RuncArgs("restore"));
+        Assert.Equal((uint)Runc.Pids["c1"], started.Pid);
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+    }
+
+    [Fact]
     public async Task Start_after_a_checkpoint_create_restores_with_runc_and_tracks_the_restored_pid()
     {
         await Service.CreateAsync(Create(checkpoint: "/ckpt"), Ct);

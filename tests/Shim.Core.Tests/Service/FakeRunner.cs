@@ -36,8 +36,15 @@ internal sealed class FakeRunner : IRuncRunner
     public TaskCompletionSource HoldEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>What "--version" prints (the shim asks before a restore which flavour the binary is).</summary>
+    public string VersionOutput { get; set; } = "runc version 1.3.6\ncommit: fake\n";
+
     public async Task<RuncResult> RunAsync(IReadOnlyList<string> args, RuncIo io, CancellationToken ct)
     {
+        if (args is [_, "--version"])
+        {
+            return new RuncResult(0, System.Text.Encoding.UTF8.GetBytes(VersionOutput), "");
+        }
         string verb = args[7];
         string id = args[^1];
         Calls.Enqueue(verb);

@@ -16,9 +16,27 @@ public abstract class GuestRun : IAsyncLifetime
     /// <summary>The containerd lines every guest runs, in this order.</summary>
     public static readonly string[] Lines = ["1.6", "2.1"];
 
+    /// <summary>
+    /// The runtime binaries the checks run with on every line, in this order (RCS_VM_BINARIES):
+    /// runc from containerd's PATH, then crun as the runc option BinaryName. crun refuses hybrid
+    /// cgroups, so these guests are where it is tested.
+    /// </summary>
+    public static readonly string[] Binaries = ["runc", "crun"];
+
+    /// <summary>Every line with every binary, for theories over both.</summary>
+    public static TheoryData<string, string> LinesAndBinaries()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var line in Lines)
+        {
+            foreach (var binary in Binaries) { data.Add(line, binary); }
+        }
+        return data;
+    }
+
     // TCG is slow (boot 6-25 s, `ctr run` ~1.3 s, a fork+exec 40-80x the host's): generous, but
-    // bounded so a hung guest fails the class instead of the CI job
-    private static readonly TimeSpan ChecksTimeout = TimeSpan.FromMinutes(18);
+    // bounded so a hung guest fails the class instead of the CI job; 18 min per binary (both lines)
+    private static readonly TimeSpan ChecksTimeoutPerBinary = TimeSpan.FromMinutes(18);
 
     private readonly Dictionary<(string Line, string Id), CheckResult> _results = [];
     private string _output = "";
@@ -31,8 +49,17 @@ public abstract class GuestRun : IAsyncLifetime
     /// <summary>What checks.sh runs on each line (RCS_VM_SUITE): "checks" (the cgroup v2 checks), or "oom-loop".</summary>
     protected virtual string Suite => "checks";
 
+    /// <summary>The binaries checks.sh runs each line with (RCS_VM_BINARIES): both for the checks, runc alone for the OOM loop.</summary>
+    protected virtual IReadOnlyList<string> SuiteBinaries => Suite == "checks" ? Binaries : ["runc"];
+
+    // RCS_VM_BINARIES set on the host narrows a local run (the tests of a binary left out fail as "did not run")
+    private string[] RunBinaries =>
+        Environment.GetEnvironmentVariable("RCS_VM_BINARIES") is { Length: > 0 } b
+            ? b.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            : [.. SuiteBinaries];
+
     /// <summary>Boot to power-off, at most.</summary>
-    protected virtual TimeSpan Timeout => ChecksTimeout;
+    protected virtual TimeSpan Timeout => ChecksTimeoutPerBinary * RunBinaries.Length;
 
     /// <summary>Seconds from start to power-off of the guest.</summary>
     public double Seconds { get; private set; }
@@ -58,7 +85,9 @@ public abstract class GuestRun : IAsyncLifetime
                 psi.ArgumentList.Add(a);
             }
             foreach (var l in Lines) { psi.ArgumentList.Add(l); }
-            psi.Environment["RCS_VM_PASS"] = "RCS_E2E_RUNTIME RCS_VERSIONS_DIR RCS_VM_CRI RCS_VM_SUITE RCS_VM_OOM_LOOPS RCS_VM_OOM_PARALLEL";
+            psi.Environment["RCS_VM_PASS"] = "RCS_E2E_RUNTIME RCS_VERSIONS_DIR RCS_VM_CRI RCS_VM_SUITE RCS_VM_OOM_LOOPS RCS_VM_OOM_PARALLEL RCS_VM_BINARIES";
+            // RCS_VM_BINARIES set on the host narrows a local run (the tests of a binary left out fail as "did not run")
+            psi.Environment["RCS_VM_BINARIES"] = string.Join(' ', RunBinaries);
             psi.Environment["RCS_VM_SUITE"] = Suite;
             psi.Environment["RCS_VM_CRI"] = CriTool.Binary;
             psi.Environment["RCS_E2E_RUNTIME"] = VmPrereqs.Runtime;
@@ -105,17 +134,21 @@ public abstract class GuestRun : IAsyncLifetime
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Asserts that check <paramref name="id"/> passed on containerd <paramref name="line"/>.</summary>
-    internal void AssertPassed(string line, string id)
+    /// <summary>
+    /// Asserts that check <paramref name="id"/> passed on containerd <paramref name="line"/> with
+    /// runtime binary <paramref name="binary"/> (checks.sh records crun's results under "LINE-crun").
+    /// </summary>
+    internal void AssertPassed(string line, string id, string binary = "runc")
     {
         VmPrereqs.RequireOrSkip();
-        if (_results.TryGetValue((line, id), out var r))
+        var key = binary == "runc" ? line : $"{line}-{binary}";
+        if (_results.TryGetValue((key, id), out var r))
         {
-            Assert.True(r.Passed, $"[{Mode} guest, containerd {line}, {VmPrereqs.Runtime}] {id}: {r.Detail} (guest logs: {_logs})");
+            Assert.True(r.Passed, $"[{Mode} guest, containerd {line}, {VmPrereqs.Runtime}, {binary}] {id}: {r.Detail} (guest logs: {_logs})");
             return;
         }
-        var setup = _results.TryGetValue((line, "setup"), out var s) ? $"setup: {s.Detail}" : "no setup result";
-        Assert.Fail($"[{Mode} guest, containerd {line}] check {id} did not run ({_failure ?? "the guest ended normally"}; {setup}; guest logs: {_logs}); guest output (tail):\n{Tail(_output, 40)}");
+        var setup = _results.TryGetValue((key, "setup"), out var s) ? $"setup: {s.Detail}" : "no setup result";
+        Assert.Fail($"[{Mode} guest, containerd {line}, {binary}] check {id} did not run ({_failure ?? "the guest ended normally"}; {setup}; guest logs: {_logs}); guest output (tail):\n{Tail(_output, 40)}");
     }
 
     /// <summary>Check <paramref name="id"/> on <paramref name="line"/> as the guest wrote it, for a test that records a figure instead of asserting it.</summary>

@@ -7,84 +7,90 @@ namespace Shim.VmE2E.Tests;
 /// </summary>
 public sealed class SystemdCgroupTests(SystemdGuest guest) : IClassFixture<SystemdGuest>
 {
-    public static TheoryData<string> Lines => [.. GuestRun.Lines];
+    public static TheoryData<string, string> Lines => GuestRun.LinesAndBinaries();
 
     [Theory, MemberData(nameof(Lines))]
-    public void Ctr_run_sees_the_root_of_its_own_cgroup_namespace(string line) => guest.AssertPassed(line, "run");
+    public void Ctr_run_sees_the_root_of_its_own_cgroup_namespace(string line, string binary) => guest.AssertPassed(line, "run", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void The_container_init_is_in_its_transient_scope(string line) => guest.AssertPassed(line, "cgroup.placement");
+    public void The_container_init_is_in_its_transient_scope(string line, string binary) => guest.AssertPassed(line, "cgroup.placement", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Systemd_reports_the_scope_active(string line) => guest.AssertPassed(line, "systemd.scope-active");
+    public void Systemd_reports_the_scope_active(string line, string binary) => guest.AssertPassed(line, "systemd.scope-active", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Systemd_logs_the_oom_kill_in_the_scope(string line) => guest.AssertPassed(line, "oom.systemd-saw-it");
+    public void Systemd_logs_the_oom_kill_in_the_scope(string line, string binary) => guest.AssertPassed(line, "oom.systemd-saw-it", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void TaskOOM_comes_before_TaskExit(string line) => guest.AssertPassed(line, "oom.event-before-exit");
+    public void TaskOOM_comes_before_TaskExit(string line, string binary) => guest.AssertPassed(line, "oom.event-before-exit", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void An_oom_killed_init_exits_137(string line) => guest.AssertPassed(line, "oom.exit-status");
+    public void An_oom_killed_init_exits_137(string line, string binary) => guest.AssertPassed(line, "oom.exit-status", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Exec_returns_output_and_exit_code(string line) => guest.AssertPassed(line, "exec");
+    public void Exec_returns_output_and_exit_code(string line, string binary) => guest.AssertPassed(line, "exec", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Metrics_report_the_scopes_memory_usage(string line) => guest.AssertPassed(line, "metrics.memory");
+    public void Exec_reads_stdin_to_its_end(string line, string binary) => guest.AssertPassed(line, "exec.stdin", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Metrics_report_the_scopes_cpu_usage(string line) => guest.AssertPassed(line, "metrics.cpu");
+    public void Exec_with_a_terminal_gets_a_pty(string line, string binary) => guest.AssertPassed(line, "exec.tty", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Metrics_report_the_scopes_pids(string line) => guest.AssertPassed(line, "metrics.pids");
+    public void Metrics_report_the_scopes_memory_usage(string line, string binary) => guest.AssertPassed(line, "metrics.memory", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Metrics_report_the_scopes_block_io(string line) => guest.AssertPassed(line, "metrics.io");
+    public void Metrics_report_the_scopes_cpu_usage(string line, string binary) => guest.AssertPassed(line, "metrics.cpu", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Pause_freezes_the_scope(string line) => guest.AssertPassed(line, "pause");
+    public void Metrics_report_the_scopes_pids(string line, string binary) => guest.AssertPassed(line, "metrics.pids", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Resume_thaws_the_scope(string line) => guest.AssertPassed(line, "resume");
+    public void Metrics_report_the_scopes_block_io(string line, string binary) => guest.AssertPassed(line, "metrics.io", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Kill_all_stops_init_and_exec_and_empties_the_scope(string line) => guest.AssertPassed(line, "kill-all");
+    public void Pause_freezes_the_scope(string line, string binary) => guest.AssertPassed(line, "pause", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Delete_removes_the_scope_and_leaves_no_state_or_mount(string line) => guest.AssertPassed(line, "delete.nothing-left");
+    public void Resume_thaws_the_scope(string line, string binary) => guest.AssertPassed(line, "resume", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void The_shim_moves_itself_into_ShimCgroup_from_a_ctr_options_file(string line)
+    public void Kill_all_stops_init_and_exec_and_empties_the_scope(string line, string binary) => guest.AssertPassed(line, "kill-all", binary);
+
+    [Theory, MemberData(nameof(Lines))]
+    public void Delete_removes_the_scope_and_leaves_no_state_or_mount(string line, string binary) => guest.AssertPassed(line, "delete.nothing-left", binary);
+
+    [Theory, MemberData(nameof(Lines))]
+    public void The_shim_moves_itself_into_ShimCgroup_from_a_ctr_options_file(string line, string binary)
     {
         PlainCgroupV2Tests.ShimCgroupIsTestable();
-        guest.AssertPassed(line, "shim-cgroup");
+        guest.AssertPassed(line, "shim-cgroup", binary);
     }
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_runs_a_pod_through_the_handler(string line) => guest.AssertPassed(line, "cri.pod-up");
+    public void Cri_runs_a_pod_through_the_handler(string line, string binary) => guest.AssertPassed(line, "cri.pod-up", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_container_is_in_its_scope(string line) => guest.AssertPassed(line, "cri.cgroup.placement");
+    public void Cri_container_is_in_its_scope(string line, string binary) => guest.AssertPassed(line, "cri.cgroup.placement", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_container_scope_is_active(string line) => guest.AssertPassed(line, "cri.systemd.scope-active");
+    public void Cri_container_scope_is_active(string line, string binary) => guest.AssertPassed(line, "cri.systemd.scope-active", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_container_stats_report_memory_and_cpu(string line) => guest.AssertPassed(line, "cri.stats");
+    public void Cri_container_stats_report_memory_and_cpu(string line, string binary) => guest.AssertPassed(line, "cri.stats", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_update_sets_memory_max_and_cpu_max(string line) => guest.AssertPassed(line, "cri.update");
+    public void Cri_update_sets_memory_max_and_cpu_max(string line, string binary) => guest.AssertPassed(line, "cri.update", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_container_pauses_and_resumes(string line) => guest.AssertPassed(line, "cri.pause-resume");
+    public void Cri_container_pauses_and_resumes(string line, string binary) => guest.AssertPassed(line, "cri.pause-resume", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_reports_an_oom_killed_container_as_OOMKilled(string line) => guest.AssertPassed(line, "cri.oom");
+    public void Cri_reports_an_oom_killed_container_as_OOMKilled(string line, string binary) => guest.AssertPassed(line, "cri.oom", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_handler_ShimCgroup_holds_the_pods_shim(string line) => guest.AssertPassed(line, "cri.shim-cgroup");
+    public void Cri_handler_ShimCgroup_holds_the_pods_shim(string line, string binary) => guest.AssertPassed(line, "cri.shim-cgroup", binary);
 
     [Theory, MemberData(nameof(Lines))]
-    public void Cri_pod_removal_leaves_no_cgroup_unit_mount_or_shim(string line) => guest.AssertPassed(line, "cri.down.nothing-left");
+    public void Cri_pod_removal_leaves_no_cgroup_unit_mount_or_shim(string line, string binary) => guest.AssertPassed(line, "cri.down.nothing-left", binary);
 }

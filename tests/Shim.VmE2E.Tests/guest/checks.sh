@@ -9,7 +9,11 @@
 #
 # Usage: checks.sh REPO LINE...      (LINE: 1.6 | 2.1, as in RCS_CONTAINERD)
 # Environment: RCS_E2E_RUNTIME (default io.containerd.runcsharp.v2), RCS_VM_MODE (plain|systemd),
-#   RCS_VERSIONS_DIR (default /var/cache/runcsharp-versions), RCS_VM_CRI (the rcs-cri binary).
+#   RCS_VERSIONS_DIR (default /var/cache/runcsharp-versions), RCS_VM_CRI (the rcs-cri binary),
+#   RCS_VM_BINARIES (default runc): the runtime binaries each line runs the checks with, in turn;
+#   "crun" is $RCS_CRUN (scripts/fetch-versions.sh) given as the runc option BinaryName (ctr's
+#   options file or --runc-binary, the CRI handler's options), and its results are recorded under
+#   the line "<LINE>-crun" (runc's under "<LINE>", as before).
 set -u
 repo=${1:?checks.sh REPO LINE...}; shift
 runtime=${RCS_E2E_RUNTIME:-io.containerd.runcsharp.v2}
@@ -38,14 +42,22 @@ python3 -c 'import os, sys; [os.symlink("busybox", sys.argv[1] + "/bin/" + a) fo
 echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"; echo 'root:x:0:' > "$rootfs/etc/group"
 : > "$rootfs/etc/hosts"; : > "$rootfs/etc/resolv.conf"; chmod 1777 "$rootfs/tmp"
 
+# run_line LINE [BINARY]: BINARY runc (the one on containerd's PATH) or crun (BinaryName $RCS_CRUN)
 run_line() {
   line=$1
-  local bin runc_dir ctrbin dir=/tmp/rcs-$1 ns=vm
+  local binary=${2:-runc} bin runc_dir ctrbin dir=/tmp/rcs-$1 ns=vm binary_name= sub=
   case $line in
     1.6) bin=/usr/bin; runc_dir=/usr/sbin ;;
     2.1) bin=$RCS_CONTAINERD_2_1_BIN; runc_dir=$(dirname "$RCS_RUNC") ;;
     *) record setup FAIL "unknown line $line"; return ;;
   esac
+  if [ "$binary" != runc ]; then
+    line=$1-$binary dir=/tmp/rcs-$1-$binary
+    case $binary in
+      crun) binary_name=${RCS_CRUN:-} ;;
+    esac
+    if [ ! -x "$binary_name" ]; then record setup FAIL "no $binary binary (RCS_CRUN in $versions/versions.env: run scripts/fetch-versions.sh)"; return; fi
+  fi
   mkdir -p "$dir"/{root,state,shims} "$out/$line"
   ctrbin=$bin/ctr
   ln -sf "$repo/dist/containerd-shim-runcsharp-v2" "$dir/shims/containerd-shim-runcsharp-v2"
@@ -83,6 +95,7 @@ state = "$dir/state"
   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.rcs.options]
     SystemdCgroup = $systemd
     ShimCgroup = "/rcs-shims"
+    $([ -z "$binary_name" ] || echo "BinaryName = \"$binary_name\"")
 TOML
   else
     local cri='plugins."io.containerd.grpc.v1.cri"' opts
@@ -91,8 +104,10 @@ TOML
     # whole table as ConfigBody): SystemdCgroup and ShimCgroup go into a file named by ConfigPath
     if [ "$runtime" = io.containerd.runc.v2 ]; then
       opts=$(printf 'SystemdCgroup = %s\n          ShimCgroup = "/rcs-shims"' $systemd)
+      [ -z "$binary_name" ] || opts+=$(printf '\n          BinaryName = "%s"' "$binary_name")
     else
       printf 'SystemdCgroup = %s\nShimCgroup = "/rcs-shims"\n' $systemd > "$dir/cri-options.toml"
+      [ -z "$binary_name" ] || printf 'BinaryName = "%s"\n' "$binary_name" >> "$dir/cri-options.toml"
       opts="ConfigPath = \"$dir/cri-options.toml\""
     fi
     cat > "$dir/config.toml" <<TOML
@@ -129,22 +144,34 @@ TOML
     record setup FAIL "containerd $line did not answer within 120 s: $(tail -n 5 "$out/$line/containerd.log")"
     kill $cpid; return
   fi
-  record setup PASS "containerd $line up in $((SECONDS - t0)) s; runtime $runtime; mode $mode; ctr $ctrbin"
+  record setup PASS "containerd $line up in $((SECONDS - t0)) s; runtime $runtime; mode $mode; ctr $ctrbin; binary ${binary_name:-runc from PATH}$([ -z "$binary_name" ] || echo " ($("$binary_name" --version 2>&1 | head -n1))")"
   C events > "$out/$line/events.log" 2>&1 &
   local epid=$!
   sleep 0.5
 
-  # the container's cgroup and the arguments that put it there, per mode
+  # the container's cgroup and the arguments that put it there, per mode. Under the systemd driver
+  # crun puts the container in a sub-cgroup of its scope, "container" on cgroup v2 (crun(1),
+  # annotation run.oci.systemd.subgroup: "If not specified, it defaults to container on cgroup v2");
+  # the scope is systemd's, the sub-cgroup is where the processes, limits and freezer are
   local cgopt=() cg
-  cgroup_of() { if [ "$mode" = systemd ]; then echo "/sys/fs/cgroup/system.slice/rcs-$1.scope"; else echo "/sys/fs/cgroup/$ns/$1"; fi; }
-  # ctr sets SystemdCgroup itself (--runc-systemd-cgroup) only for io.containerd.runc.v2 (in 1.6
-  # and 2.1 alike); any other runtime gets an options file (runtimeoptions.v1 config_path)
-  printf 'SystemdCgroup = true\n' > "$dir/systemd.toml"
-  # cgargs ID [RUNTIME]: the cgroup arguments of `ctr run` for the runtime under test (or RUNTIME)
+  sub=; [ "$binary" = crun ] && [ "$mode" = systemd ] && sub=/container
+  cgroup_of() { if [ "$mode" = systemd ]; then echo "/sys/fs/cgroup/system.slice/rcs-$1.scope$sub"; else echo "/sys/fs/cgroup/$ns/$1"; fi; }
+  # ctr sets SystemdCgroup and BinaryName itself (--runc-systemd-cgroup, --runc-binary) only for
+  # io.containerd.runc.v2 (in 1.6 and 2.1 alike); any other runtime gets an options file
+  # (runtimeoptions.v1 config_path)
+  : > "$dir/systemd.toml"
+  [ "$mode" = systemd ] && printf 'SystemdCgroup = true\n' >> "$dir/systemd.toml"
+  [ -z "$binary_name" ] || printf 'BinaryName = "%s"\n' "$binary_name" >> "$dir/systemd.toml"
+  # cgargs ID [RUNTIME]: the cgroup (and binary) arguments of `ctr run` for the runtime under test (or RUNTIME)
   cgargs() {
-    [ "$mode" = systemd ] || return 0
-    if [ "${2:-$runtime}" = io.containerd.runc.v2 ]; then echo "--runc-systemd-cgroup --cgroup system.slice:rcs:$1"
-    else echo "--runtime-config-path $dir/systemd.toml --cgroup system.slice:rcs:$1"; fi
+    if [ "${2:-$runtime}" = io.containerd.runc.v2 ]; then
+      [ -z "$binary_name" ] || echo "--runc-binary $binary_name"
+      [ "$mode" = systemd ] && echo "--runc-systemd-cgroup --cgroup system.slice:rcs:$1"
+    else
+      [ -s "$dir/systemd.toml" ] && echo "--runtime-config-path $dir/systemd.toml"
+      [ "$mode" = systemd ] && echo "--cgroup system.slice:rcs:$1"
+    fi
+    return 0
   }
   R() { local id=$1; shift; C run --runtime "$runtime" --env PATH=/bin $(cgargs "$id") "$@"; }
   task_status() { C task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
@@ -190,7 +217,7 @@ TOML
   R c1 -d --privileged --rootfs "$rootfs" c1 /bin/sh -c 'dd if=/dev/vda of=/dev/null bs=64k count=64 2>/dev/null; exec sleep 600' > "$out/$line/c1.out" 2>&1
   cg=$(cgroup_of c1)
   if [ "$(task_status c1)" != RUNNING ]; then
-    for id in cgroup.placement systemd.scope-active exec metrics.memory metrics.cpu metrics.pids metrics.io pause resume kill-all; do
+    for id in cgroup.placement systemd.scope-active exec exec.stdin exec.tty metrics.memory metrics.cpu metrics.pids metrics.io pause resume kill-all; do
       [ $id = systemd.scope-active ] && [ "$mode" != systemd ] && continue
       record $id FAIL "container c1 did not start: $(tr '\n' ' ' < "$out/$line/c1.out")"
     done
@@ -204,6 +231,13 @@ TOML
   fi
   o=$(C task exec --exec-id e1 c1 /bin/sh -c 'echo exec-ok; exit 3' 2>&1); rc=$?
   check exec '[ $rc = 3 ] && [ "$o" = exec-ok ]' "rc $rc, output: $o"
+  # exec with stdin (ctr copies its own stdin in and closes it at EOF) and with a terminal (under
+  # script(1), so ctr has a pty of its own to put in raw mode and the exec gets /dev/pts/N)
+  local want=$'in-1\nin-2'
+  o=$(printf 'in-1\nin-2\n' | timeout 120 "$ctrbin" --address "$dir/c.sock" -n $ns task exec --exec-id e3 c1 /bin/sh -c 'cat; exit 4' 2>&1); rc=$?
+  check exec.stdin '[ $rc = 4 ] && [ "$o" = "$want" ]' "rc $rc, output: $o"
+  o=$(timeout 120 script -qefc "$ctrbin --address $dir/c.sock -n $ns task exec -t --exec-id e4 c1 /bin/sh -c 'tty; exit 5'" /dev/null < /dev/null 2>&1); rc=$?
+  check exec.tty '[ $rc = 5 ] && [[ "$o" == */dev/pts/* ]]' "rc $rc, output: $(printf '%s' "$o" | tr -d '\r')"
   wait_for 20 '[ -n "$(cat $cg/io.stat 2>/dev/null)" ]'
   C task metrics --format json c1 > "$out/$line/metrics.json" 2>&1
   local m; m=$(python3 - "$out/$line/metrics.json" <<'PY'
@@ -269,6 +303,7 @@ PY
   if [ "$runtime" != io.containerd.runc.v2 ]; then
     printf 'ShimCgroup = "/rcs-shims"\n' > "$dir/shim-options.toml"
     [ "$mode" = systemd ] && printf 'SystemdCgroup = true\n' >> "$dir/shim-options.toml"
+    [ -z "$binary_name" ] || printf 'BinaryName = "%s"\n' "$binary_name" >> "$dir/shim-options.toml"
     local sc=(); [ "$mode" = systemd ] && sc=(--cgroup "system.slice:rcs:s1")
     C run --runtime "$runtime" --env PATH=/bin --runtime-config-path "$dir/shim-options.toml" "${sc[@]}" -d --rootfs "$rootfs" s1 /bin/sleep 300 > "$out/$line/s1.out" 2>&1
     local shims=""; for p in $(cat /sys/fs/cgroup/rcs-shims/cgroup.procs 2>/dev/null); do shims+="$p $(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null); "; done
@@ -296,7 +331,7 @@ cri_checks() {
   $K images import "$dir/busybox.tar" > /dev/null && $K images import "$dir/pause.tar" > /dev/null
   local parent=/rcs-pods scope_of
   [ "$mode" = systemd ] && parent=rcs.slice
-  scope_of() { if [ "$mode" = systemd ]; then echo "/sys/fs/cgroup/rcs.slice/cri-containerd-$1.scope"; else echo "/sys/fs/cgroup/rcs-pods/$1"; fi; }
+  scope_of() { if [ "$mode" = systemd ]; then echo "/sys/fs/cgroup/rcs.slice/cri-containerd-$1.scope$sub"; else echo "/sys/fs/cgroup/rcs-pods/$1"; fi; }
   local o pod= app= app_pid= oom= kv
   # CRI learns of the imported images from events: give it a few tries
   for i in 1 2 3; do o=$("$cri" "$dir/c.sock" up rcs-pod rcs $parent 2>&1) && break; sleep 2; done
@@ -418,7 +453,7 @@ sigkill_no_oom() {
     "sibling exited $rc; events: $seen"
 }
 
-for l in "$@"; do run_line "$l"; done
+for l in "$@"; do for b in ${RCS_VM_BINARIES:-runc}; do run_line "$l" "$b"; done; done
 echo "checks: $(grep -c $'\tPASS\t' "$results") passed, $(grep -c $'\tFAIL\t' "$results") failed"
 grep $'\tFAIL\t' "$results"
 exit 0

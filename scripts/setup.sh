@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/setup.sh -- make a Debian 12 machine ready to build and test runcsharp.
 # Idempotent: installs with apt only what is missing (containerd, runc, crun, busybox-static, python3,
-# python3-seccomp for the tests that refuse the shim a syscall, e2fsprogs for the frozen-volume tests),
+# python3-seccomp for the tests that refuse the shim a syscall, e2fsprogs for the frozen-volume tests,
+# lintian and binutils' objdump for scripts/package.sh),
 # checks that the .NET 10 SDK is there (it is not installed by this script), then runs
 # scripts/fetch-versions.sh (containerd 1.7 / 2.x, sid's runc, CNI plugins and Docker, cached in
 # /var/cache/runcsharp-versions without touching the system's apt state).
@@ -20,6 +21,8 @@ static_busybox || missing+=(busybox-static)
 have python3 || missing+=(python3)
 ls /usr/lib/python3/dist-packages/seccomp.*.so >/dev/null 2>&1 || missing+=(python3-seccomp)
 have mkfs.ext4 || [ -x /usr/sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
+have lintian || missing+=(lintian)
+have objdump || missing+=(binutils)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -31,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  echo "setup: containerd, runc, crun, busybox-static, python3, python3-seccomp and e2fsprogs are installed"
+  echo "setup: containerd, runc, crun, busybox-static, python3, python3-seccomp, e2fsprogs, lintian and binutils are installed"
 fi
 
 # the cgroup v2 guest of the VM suite (tests/Shim.VmE2E.Tests): qemu-system-x86, Debian's kernel

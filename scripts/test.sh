@@ -97,8 +97,8 @@ for proj in "${projects[@]}"; do
       echo "test: $name on containerd $line took $((SECONDS - start)) s"
     done
   elif [ "$name" = Shim.VmE2E.Tests ]; then
-    # cgroup v2 and runc's systemd driver: two QEMU guests (scripts/vm/run.sh; plain init, then
-    # systemd as PID 1), containerd 1.6 and 2.1 in each; one TRX. Under CI=true a missing guest
+    # cgroup v2 and runc's systemd driver: QEMU guests (scripts/vm/run.sh; plain init, systemd as
+    # PID 1), containerd 1.6 and 2.1 in each, plus the package install/upgrade guest; one TRX. Under CI=true a missing guest
     # image, qemu or line fails these tests instead of skipping them.
     echo "test: === $name (cgroup v2 guests) ==="
     start=$SECONDS

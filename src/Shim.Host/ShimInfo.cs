@@ -12,7 +12,7 @@ internal static class ShimInfo
     public const string BinaryName = "containerd-shim-runcsharp-v2";
 
     private static string Informational =>
-        typeof(ShimInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.1.0";
+        typeof(ShimInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
     /// <summary>The version without the source revision.</summary>
     public static string Version => Informational.Split('+')[0];

@@ -46,7 +46,7 @@ public abstract class GuestRun : IAsyncLifetime
     /// <summary>"plain" (a shell as PID 1, cgroup2 mounted) or "systemd" (systemd as PID 1).</summary>
     protected abstract string Mode { get; }
 
-    /// <summary>What checks.sh runs on each line (RCS_VM_SUITE): "checks" (the cgroup v2 checks), or "oom-loop".</summary>
+    /// <summary>What checks.sh runs on each line (RCS_VM_SUITE): "checks" (the cgroup v2 checks), or "oom-loop"; "package" runs package.sh.</summary>
     protected virtual string Suite => "checks";
 
     /// <summary>The binaries checks.sh runs each line with (RCS_VM_BINARIES): both for the checks, runc alone for the OOM loop.</summary>
@@ -58,6 +58,12 @@ public abstract class GuestRun : IAsyncLifetime
             ? b.Split(' ', StringSplitOptions.RemoveEmptyEntries)
             : [.. SuiteBinaries];
 
+    /// <summary>The script of guest/ the guest runs, with the repo as its first argument.</summary>
+    protected virtual string Script => "checks.sh";
+
+    /// <summary>The script's arguments after the repo (checks.sh: the containerd lines); prepared on the host before the boot.</summary>
+    protected virtual Task<IReadOnlyList<string>> ScriptArgumentsAsync() => Task.FromResult<IReadOnlyList<string>>(Lines);
+
     /// <summary>Boot to power-off, at most.</summary>
     protected virtual TimeSpan Timeout => ChecksTimeoutPerBinary * RunBinaries.Length;
 
@@ -67,7 +73,17 @@ public abstract class GuestRun : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         if (VmPrereqs.Missing().Count > 0) { return; }   // each test skips (or fails under CI) with the reason
-        _failure = Suite == "checks" ? await CriTool.EnsurePublishedAsync() : null;   // only the checks run a CRI pod
+        _failure = Suite is "checks" or "package" ? await CriTool.EnsurePublishedAsync() : null;   // the oom loop runs no CRI pod
+        IReadOnlyList<string> scriptArgs;
+        try
+        {
+            scriptArgs = await ScriptArgumentsAsync();
+        }
+        catch (InvalidOperationException ex)
+        {
+            _failure = ex.Message;   // each test fails naming it
+            return;
+        }
         var outDir = Directory.CreateTempSubdirectory($"rcs-vm-{Mode}-{Suite}-").FullName;
         try
         {
@@ -80,11 +96,11 @@ public abstract class GuestRun : IAsyncLifetime
             };
             if (Mode == "systemd") { psi.ArgumentList.Add("--systemd"); }
             foreach (var a in new[] { "-t", ((int)Timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture), "--out", outDir, "--",
-                                      "bash", Path.Combine(repo, "tests", "Shim.VmE2E.Tests", "guest", "checks.sh"), repo })
+                                      "bash", Path.Combine(repo, "tests", "Shim.VmE2E.Tests", "guest", Script), repo })
             {
                 psi.ArgumentList.Add(a);
             }
-            foreach (var l in Lines) { psi.ArgumentList.Add(l); }
+            foreach (var l in scriptArgs) { psi.ArgumentList.Add(l); }
             psi.Environment["RCS_VM_PASS"] = "RCS_E2E_RUNTIME RCS_VERSIONS_DIR RCS_VM_CRI RCS_VM_SUITE RCS_VM_OOM_LOOPS RCS_VM_OOM_PARALLEL RCS_VM_BINARIES";
             // RCS_VM_BINARIES set on the host narrows a local run (the tests of a binary left out fail as "did not run")
             psi.Environment["RCS_VM_BINARIES"] = string.Join(' ', RunBinaries);

@@ -289,7 +289,7 @@ public sealed class SandboxService
 
     private static PodSandboxConfig ConfigOf(CreateSandboxRequest request, string operation)
     {
-        if (request.Options is null || request.Options.Value.IsEmpty)
+        if (request.Options is null || request.Options.TypeUrl.Length == 0)
         {
             return new PodSandboxConfig();
         }

@@ -33,4 +33,7 @@ public static class BundleFiles
 
     /// <summary>The CRIU work directory when the options name none.</summary>
     public const string Work = "work";
+
+    /// <summary>The pid of a pod's namespace holder (shim sandboxer), for the delete action after a shim died.</summary>
+    public const string HolderPid = "holder.pid";
 }

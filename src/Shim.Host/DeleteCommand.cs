@@ -31,6 +31,17 @@ internal static class DeleteCommand
         {
             await ForceDeleteAsync(args, bundle, options, reaper).ConfigureAwait(false);
         }
+        if (Shim.Core.Sandbox.OrphanedPod.IsPodBundle(bundle))
+        {
+            try
+            {
+                Shim.Core.Sandbox.OrphanedPod.CleanUp(bundle, args.Id);
+            }
+            catch (Exception ex) when (ex is IOException or ErrnoException or UnauthorizedAccessException)
+            {
+                StdStreams.WriteStderr($"failed to clean up pod {args.Id}: {ex.Message}");
+            }
+        }
         try
         {
             Mounts.UnmountRecursive(Path.Combine(bundle, BundleFiles.Rootfs));

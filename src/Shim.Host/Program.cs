@@ -2,6 +2,7 @@ using Shim.Core.Cli;
 using Shim.Core.Errors;
 using Shim.Host;
 using Shim.Os;
+using Shim.Os.Namespaces;
 
 // containerd runs this binary as `start` (print an address, exit), `delete` (cleanup when no RPC is
 // possible) and, through our own `start`, with no action as the long-lived server.
@@ -9,6 +10,16 @@ if (args.Length > 0 && args[0] == FdLimit.ExecCommand)
 {
     // not a shim: a child of one that raised its descriptor limit, on its way to runc (see FdLimit)
     return FdLimit.ExecWithOriginalLimit(args, StdStreams.WriteStderr);
+}
+
+if (args.Length > 0 && args[0] == NamespaceHolder.Command)
+{
+    // not a shim: the first step of a pod's namespace holder (shim sandboxer, containerd 2.x)
+    return NamespaceHolder.Run(args, StdStreams.WriteStderr, text => StdStreams.WriteStdout(System.Text.Encoding.UTF8.GetBytes(text)));
+}
+if (args.Length > 0 && args[0] == NamespaceHolder.HoldCommand)
+{
+    return NamespaceHolder.Hold();
 }
 
 ShimArgs parsed;

@@ -87,6 +87,8 @@ internal static class ServeCommand
         var service = new TaskService(settings, events, new RuncRunner(reaper, loop), router, stdio, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
+        // containerd 2.x's shim sandboxer: the pod itself, beside its containers' tasks
+        new SandboxService(new RuncRunner(reaper, loop), router, log, service).Register(registry);
         using var trimmer = new Shim.Core.Memory.IdleTrimmer(
             TrimAfterQuiet, TrimLate, Shim.Core.Memory.IdleTrimmer.TrimProcess, TimeProvider.System,
             static () => GC.GetTotalAllocatedBytes(precise: false), TrimAfterAllocated, log);

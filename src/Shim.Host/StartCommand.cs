@@ -25,7 +25,10 @@ internal static class StartCommand
         }
         string bundle = Directory.GetCurrentDirectory();
         var input = StartBootstrap.Read(StdStreams.ReadStdin(), args.Id, args.Namespace);
-        string group = ShimAddress.GroupOf(File.ReadAllBytes(Path.Combine(bundle, BundleFiles.Config)), args.Id);
+        // containerd 2.x's sandbox controller starts a pod's shim in a bundle without config.json:
+        // the pod is its own group, which its containers (annotated with the sandbox id) join
+        string config = Path.Combine(bundle, BundleFiles.Config);
+        string group = File.Exists(config) ? ShimAddress.GroupOf(File.ReadAllBytes(config), args.Id) : args.Id;
         string socketDir = input.SocketDir ?? ShimAddress.DefaultSocketDir;
         string address = ShimAddress.For(args.Address, args.Namespace, group, socketDir);
         string path = ShimAddress.PathOf(address);

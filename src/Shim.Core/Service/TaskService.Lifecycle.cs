@@ -242,14 +242,25 @@ public sealed partial class TaskService
         ArgumentNullException.ThrowIfNull(request);
         _ = request;
         _ = ct;
+        // containerd calls it after each container's delete, and when a container's create failed:
+        // a pod's sandbox keeps the shim until ShutdownSandbox
+        TryShutdown();
+        return Task.FromResult(new Empty());
+    }
+
+    /// <summary>Something that keeps the shim serving with no container left (the pod of the sandbox API), or null.</summary>
+    public Func<bool>? KeepsServing { get; set; }
+
+    /// <summary>Ends the shim (<see cref="ShutdownRequested"/>) when no container is left and nothing else keeps it.</summary>
+    public void TryShutdown()
+    {
         lock (_gate)
         {
-            if (_containers.Count == 0)
+            if (_containers.Count == 0 && KeepsServing?.Invoke() != true)
             {
                 _shutdown.TrySetResult();
             }
         }
-        return Task.FromResult(new Empty());
     }
 
     private ContainerProcess Find(string id, string execId)

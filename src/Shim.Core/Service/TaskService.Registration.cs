@@ -100,6 +100,15 @@ public sealed partial class TaskService
         StatsRequest r => $"stats {r.Id}",
         ConnectRequest r => $"connect {r.Id}",
         ShutdownRequest => "shutdown",
+        Containerd.Runtime.Sandbox.V1.CreateSandboxRequest r => $"create sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.StartSandboxRequest r => $"start sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.PlatformRequest r => $"platform of sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.StopSandboxRequest r => $"stop sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.WaitSandboxRequest r => $"wait sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.SandboxStatusRequest r => $"status of sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.PingRequest r => $"ping sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.ShutdownSandboxRequest r => $"shutdown sandbox {r.SandboxId}",
+        Containerd.Runtime.Sandbox.V1.SandboxMetricsRequest r => $"metrics of sandbox {r.SandboxId}",
         _ => "call",
     };
 

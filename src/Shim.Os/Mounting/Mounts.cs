@@ -30,6 +30,15 @@ public static class Mounts
         }
     }
 
+    /// <summary>Mounts a tmpfs at <paramref name="target"/>, nosuid, nodev and noexec (a pod's /dev/shm), with <paramref name="data"/> (mode=, size=).</summary>
+    public static void MountTmpfs(string target, string data)
+    {
+        if (Libc.mount("shm", target, "tmpfs", (nuint)(Libc.MS_NOSUID | Libc.MS_NODEV | Libc.MS_NOEXEC), data) < 0)
+        {
+            throw ErrnoException.FromLast($"mount tmpfs on {target} ({data})");
+        }
+    }
+
     /// <summary>True if something is mounted exactly at path (symlinks resolved).</summary>
     public static bool IsMountPoint(string path)
     {

@@ -85,6 +85,12 @@ internal static class ContainerdConfig
                   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{PrivateContainerd.OurCriHandler}]
                     runtime_type = "{Prereqs.OurRuntime}"
                     {ourPath}
+                  # the runtime under test as the pod's sandboxer (sandbox API), no pause container;
+                  # no [options] table: 2.1 fails every container start of such a handler that has one
+                  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{PrivateContainerd.SandboxerCriHandler}]
+                    runtime_type = "{Prereqs.Runtime}"
+                    sandboxer = "shim"
+                    {(Prereqs.IsStockRuntime ? "" : ourPath)}
 
                 """);
         }

@@ -27,6 +27,9 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     /// <summary>Our CRI runtime handler (runtime_type io.containerd.runcsharp.v2).</summary>
     public const string OurCriHandler = "runcsharp";
 
+    /// <summary>The runtime under test as containerd 2.x's pod sandboxer (sandboxer = "shim"): pods without a pause container.</summary>
+    public const string SandboxerCriHandler = "runcsharp-pod";
+
     /// <summary>The stock CRI runtime handler (runtime_type io.containerd.runc.v2).</summary>
     public const string StockCriHandler = "runc";
 

@@ -19,7 +19,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 out=${RCS_COVERAGE_DIR:-$here/.work/coverage}
-files=0 afl=()
+files=0 afl=(--filter "Category!=AflReplay")
 while [ $# -gt 0 ]; do
   case $1 in
     --files) files=1; shift ;;

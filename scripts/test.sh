@@ -107,6 +107,10 @@ for proj in "${projects[@]}"; do
     start=$SECONDS
     run_project "$proj" "$name"
     echo "test: $name took $((SECONDS - start)) s"
+  elif [ "$name" = Shim.Ttrpc.Fuzz.Tests ]; then
+    # AflReplay replays AFL's queues (fuzz/coverage.sh --afl), which a clean clone has none of
+    echo "test: === $name ==="
+    run_project "$proj" "$name" --filter "Category!=AflReplay"
   else
     echo "test: === $name ==="
     run_project "$proj" "$name"

@@ -175,14 +175,18 @@ if [ ! -e "$g/.done" ]; then
 fi
 lib=$g/usr/lib/x86_64-linux-gnu
 [ -e "$lib/ld-linux-x86-64.so.2" ] || die "no ld-linux-x86-64.so.2 in $lib"
+# patch_to_sid_glibc SRC DEST: a copy of the binary SRC at DEST that loads sid's glibc from $lib;
+# re-patched every time: the interpreter path is absolute (a moved cache dir needs a new patch)
+patch_to_sid_glibc() {
+  mkdir -p "$(dirname "$2")"
+  cp "$1" "$2.tmp"
+  "$pe" --set-interpreter "$lib/ld-linux-x86-64.so.2" --set-rpath "$lib" "$2.tmp"
+  mv -f "$2.tmp" "$2"
+}
 rv=$(debver "$runc_deb")
 rd=$(unpack "$runc_deb")
 runc=$dir/runc/$rv/runc
-mkdir -p "$(dirname "$runc")"
-# re-patch every time: the interpreter path is absolute (a moved cache dir needs a new patch)
-cp "$rd/usr/sbin/runc" "$runc.tmp"
-"$pe" --set-interpreter "$lib/ld-linux-x86-64.so.2" --set-rpath "$lib" "$runc.tmp"
-mv -f "$runc.tmp" "$runc"
+patch_to_sid_glibc "$rd/usr/sbin/runc" "$runc"
 "$runc" --version >/dev/null 2>&1 || die "patched runc $rv does not run: $("$runc" --version 2>&1 | head -n 3)"
 say "runc $rv (sid, patched to glibc $(debver "$libc_deb")) -> $runc"
 {
@@ -196,10 +200,7 @@ crun_deb=$(fetch crun trixie)
 cv=$(debver "$crun_deb")
 cdir=$(unpack "$crun_deb")
 crun=$dir/crun/$cv/crun
-mkdir -p "$(dirname "$crun")"
-cp "$cdir/usr/bin/crun" "$crun.tmp"
-"$pe" --set-interpreter "$lib/ld-linux-x86-64.so.2" --set-rpath "$lib" "$crun.tmp"
-mv -f "$crun.tmp" "$crun"
+patch_to_sid_glibc "$cdir/usr/bin/crun" "$crun"
 "$crun" features >/dev/null 2>&1 || die "patched crun $cv does not run (bookworm's libyajl2, libcap2, libsystemd0: apt-get install crun): $("$crun" features 2>&1 | head -n 3)"
 say "crun $cv (trixie, patched to glibc $(debver "$libc_deb")) -> $crun"
 {

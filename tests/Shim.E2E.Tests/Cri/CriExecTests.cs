@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Grpc.Core;
+using K8s.Cri.V1;
 using Shim.E2E.Tests.Cri.V1;
 
 namespace Shim.E2E.Tests.Cri;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Grpc.Core;
+using K8s.Cri.V1;
 using Shim.E2E.Tests.Cri.V1;
 
 namespace Shim.E2E.Tests.Cri;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Grpc.Core;
+using K8s.Cri.V1;
 using Shim.E2E.Tests.Cri.V1;
 
 namespace Shim.E2E.Tests.Cri;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
+using K8s.Cri.V1;
 using Shim.E2E.Tests.Cri.V1;
 
 // rcs-cri SOCKET COMMAND ARGS... -- one CRI step per call, answers on stdout as key=value words:

@@ -7,6 +7,7 @@
 #
 #   sudo bench/run.sh                     quick defaults (under 10 minutes on 2 busy cores, plus ~15 for the probe phase)
 #   RCS_BENCH_PHASES=probe sudo -E bench/run.sh   the spaced exec-probe rhythm alone (issue 14)
+#   RCS_BENCH_PHASES=pods sudo -E bench/run.sh    pods through CRI on 2.1: shim sandboxer vs pause (issue 22; not in the default phases)
 #   RCS_BENCH_SAMPLES=50 RCS_BENCH_IDLE=50 RCS_BENCH_EXECS=2000 RCS_BENCH_EXECMEM_RUNTIMES=all \
 #     sudo -E bench/run.sh              the full one (about an hour here)
 #
@@ -39,5 +40,16 @@ fi
 if [ "${RCS_RUNTIME:-io.containerd.runcsharp.v2}" = io.containerd.runcsharp.v2 ] && [ ! -x "$bin" ]; then
   echo "bench: FAILED: $bin is missing (run scripts/build.sh)" >&2
   exit 1
+fi
+# the pod phase (issue 22) runs through CRI with the E2E project's private containerd 2.1 and its
+# CNI (scripts/fetch-versions.sh): bench/pods/PodBench.cs, results in bench/results/pods.{md,json}
+phases=" ${RCS_BENCH_PHASES:-latency exec idle start stdout execmem probe} "
+if [[ $phases == *" pods "* ]]; then
+  RCS_CONTAINERD=2.1 dotnet test tests/Shim.E2E.Tests -nologo -tl:off --filter "Category=Bench" \
+    --logger "console;verbosity=normal" >&2 || { echo "bench: FAILED: the pod phase" >&2; exit 1; }
+  cat bench/results/pods.md
+  phases=${phases/ pods / }
+  export RCS_BENCH_PHASES=${phases# }
+  [ -n "${RCS_BENCH_PHASES// /}" ] || exit 0
 fi
 exec python3 bench/bench.py

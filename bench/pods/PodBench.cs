@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using K8s.Cri.V1;
+using Shim.E2E.Tests.Cri.V1;
+
+namespace Shim.E2E.Tests.Cri;
+
+/// <summary>
+/// bench/run.sh's "pods" phase (issue 22): pods through CRI on containerd 2.1, one `sleep`
+/// container each, for three handlers interleaved pod by pod: runcsharp-pod (our shim as the pod's
+/// sandboxer, no pause container), runcsharp (our shim, pause container) and runc (containerd
+/// 2.1's Go shim, pause container). Per pod: the time from RunPodSandbox to its container
+/// running, the CPU the whole node spent on it (/proc/stat), the PSS of its processes once idle
+/// (its shim and everything under it: pause or holder, the container), then the time and CPU of
+/// its stop and removal. It lives in bench/ and runs with the E2E project's private containerd;
+/// the Bench category is never part of scripts/test.sh. Knobs: RCS_BENCH_PODS (per handler,
+/// default 10), RCS_BENCH_POD_SETTLE (seconds before memory is read, default 10). Writes
+/// bench/results/pods.json and pods.md; asserts only that every pod ran and left nothing.
+/// </summary>
+[Trait("Category", "Bench")]
+public sealed class PodBench : CriTests
+{
+    private static readonly string[] Handlers = [PrivateContainerd.SandboxerCriHandler, PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler];
+    private static readonly long ClockTicksPerSecond = 100;   // USER_HZ on Linux
+    private static readonly int[] BusyFields = [1, 2, 3, 6, 7, 8];
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private sealed record Sample(string Handler, double StartMs, double StartCpuMs, double StopMs, double StopCpuMs, long PssKiB, int Processes);
+
+    [Fact]
+    public async Task PodsStartIdleAndStopWithEachHandlerInterleaved()
+    {
+        Assert.True(Ctrd.Line.Major >= 2, "the pod bench needs containerd 2.x (RCS_CONTAINERD=2.1)");
+        Assert.True(Ctrd.HasPodNetwork, "no CNI tap plugin (containernetworking-plugins >= 1.2, from sid): run scripts/fetch-versions.sh");
+        int pods = Knob("RCS_BENCH_PODS", 10);
+        int settle = Knob("RCS_BENCH_POD_SETTLE", 10);
+        await ImportImagesAsync();
+        using var cri = new CriClient(Ctrd.Socket);
+        var rt = cri.Runtime;
+        var started = new List<(string Handler, string Pod, string Container, double Ms, double CpuMs)>();
+        var samples = new List<Sample>();
+        try
+        {
+            // one untimed pod per handler first: images unpacked, binaries in the page cache
+            foreach (string handler in Handlers)
+            {
+                var warm = await StartPodAsync(rt, handler, "warm");
+                await StopPodAsync(rt, warm.Pod, warm.Container);
+            }
+            for (int i = 0; i < pods; i++)
+            {
+                foreach (string handler in Rotate(Handlers, i))
+                {
+                    started.Add(await StartPodAsync(rt, handler, i.ToString(CultureInfo.InvariantCulture)));
+                }
+            }
+            await Task.Delay(TimeSpan.FromSeconds(settle), Ct);
+            var memory = started.ToDictionary(p => p.Pod, p => PodMemory(p.Pod));
+            for (int i = 0; i < started.Count; i++)
+            {
+                var p = started[i];
+                var (ms, cpu) = await StopPodAsync(rt, p.Pod, p.Container);
+                samples.Add(new Sample(p.Handler, p.Ms, p.CpuMs, ms, cpu, memory[p.Pod].PssKiB, memory[p.Pod].Processes));
+            }
+            started.Clear();
+        }
+        finally
+        {
+            foreach (var p in started)
+            {
+                await RemovePodAsync(rt, p.Pod, p.Container);
+            }
+        }
+        Assert.Empty(ProcFs.ShimPids(Ctrd.Socket));
+        Report(samples, pods);
+    }
+
+    private async Task<(string Handler, string Pod, string Container, double Ms, double CpuMs)> StartPodAsync(RuntimeService.RuntimeServiceClient rt, string handler, string tag)
+    {
+        string name = $"bench-{handler}-{tag}-{Guid.NewGuid().ToString("N")[..6]}";
+        var config = new PodSandboxConfig
+        {
+            Metadata = new PodSandboxMetadata { Name = name, Uid = Guid.NewGuid().ToString(), Namespace = "rcs-bench" },
+            Hostname = "bench",
+            LogDirectory = Path.Combine(Ctrd.Dir, "pods", name),
+            Linux = new LinuxPodSandboxConfig
+            {
+                CgroupParent = Ctrd.CgroupParent,
+                SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Pod, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod } },
+            },
+        };
+        var container = new ContainerConfig
+        {
+            Metadata = new ContainerMetadata { Name = "app" },
+            Image = new ImageSpec { Image = OciImage.Name },
+            Command = { "/bin/sleep", "100000" },
+            LogPath = "app.log",
+            Linux = new LinuxContainerConfig { Resources = new LinuxContainerResources() },
+        };
+        long cpu0 = NodeBusyTicks();
+        var clock = Stopwatch.StartNew();
+        string pod = (await rt.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = handler }, Opts(120))).PodSandboxId;
+        string cid = (await rt.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = container, SandboxConfig = config }, Opts(120))).ContainerId;
+        await rt.StartContainerAsync(new StartContainerRequest { ContainerId = cid }, Opts(120));
+        double ms = clock.Elapsed.TotalMilliseconds;
+        double cpuMs = (NodeBusyTicks() - cpu0) * 1000.0 / ClockTicksPerSecond;
+        return (handler, pod, cid, ms, cpuMs);
+    }
+
+    // as kubelet ends a pod: its containers stopped, then the pod stopped and removed
+    // as kubelet ends a pod: its container stopped, then the pod stopped and removed
+    private static async Task<(double Ms, double CpuMs)> StopPodAsync(RuntimeService.RuntimeServiceClient rt, string pod, string container)
+    {
+        long cpu0 = NodeBusyTicks();
+        var clock = Stopwatch.StartNew();
+        await rt.StopContainerAsync(new StopContainerRequest { ContainerId = container, Timeout = 10 }, Opts(60));
+        await rt.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod }, Opts(60));
+        await rt.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod }, Opts(60));
+        return (clock.Elapsed.TotalMilliseconds, (NodeBusyTicks() - cpu0) * 1000.0 / ClockTicksPerSecond);
+    }
+
+    /// <summary>The PSS of the pod's shim and every process under it (pause or holder, the container), and how many.</summary>
+    private (long PssKiB, int Processes) PodMemory(string pod)
+    {
+        var shims = ProcFs.ShimPids(Ctrd.Socket, pod);
+        var seen = new HashSet<int>();
+        var queue = new Queue<int>(shims);
+        long pss = 0;
+        while (queue.TryDequeue(out int pid))
+        {
+            if (!seen.Add(pid))
+            {
+                continue;
+            }
+            pss += PssKiB(pid);
+            foreach (int child in Children(pid))
+            {
+                queue.Enqueue(child);
+            }
+        }
+        return (pss, seen.Count);
+    }
+
+    private static List<int> Children(int pid)
+    {
+        try
+        {
+            return Directory.GetDirectories($"/proc/{pid}/task")
+                .SelectMany(t => File.ReadAllText(Path.Combine(t, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList();
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
+
+    private static long PssKiB(int pid)
+    {
+        try
+        {
+            string? line = File.ReadLines($"/proc/{pid}/smaps_rollup").FirstOrDefault(l => l.StartsWith("Pss:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    // user + nice + system + irq + softirq + steal of every CPU: what the node spent, whoever spent it
+    private static long NodeBusyTicks()
+    {
+        string[] f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return BusyFields.Sum(i => long.Parse(f[i], CultureInfo.InvariantCulture));
+    }
+
+    private static IEnumerable<string> Rotate(string[] items, int by) => items.Skip(by % items.Length).Concat(items.Take(by % items.Length));
+
+    private static int Knob(string name, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : fallback;
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+
+    private static double P90(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length == 0 ? double.NaN : v[Math.Min(v.Length - 1, (int)Math.Ceiling(0.9 * v.Length) - 1)];
+    }
+
+    private void Report(List<Sample> samples, int pods)
+    {
+        string baseline = PrivateContainerd.StockCriHandler;
+        var rows = new (string Name, Func<Sample, double> Get, Func<IEnumerable<double>, double> Stat)[]
+        {
+            ("pod start, median ms", s => s.StartMs, Median),
+            ("pod start, p90 ms", s => s.StartMs, P90),
+            ("node CPU per pod start, median ms", s => s.StartCpuMs, Median),
+            ("pod stop+remove, median ms", s => s.StopMs, Median),
+            ("node CPU per pod stop, median ms", s => s.StopCpuMs, Median),
+            ("node CPU per pod start+stop, median ms", s => s.StartCpuMs + s.StopCpuMs, Median),
+            ("PSS per idle pod, median KiB", s => s.PssKiB, Median),
+            ("processes per idle pod", s => s.Processes, Median),
+        };
+        var md = new StringBuilder();
+        md.Append(CultureInfo.InvariantCulture, $"pods through CRI on containerd {Ctrd.Line.Name}, {pods} per handler, interleaved; ratios to `{baseline}` (containerd's Go shim with a pause container)\n\n");
+        md.Append("| | ").AppendJoin(" | ", Handlers).Append(" | ").AppendJoin(" | ", Handlers.Where(h => h != baseline).Select(h => $"{h} / {baseline}")).Append(" |\n");
+        md.Append("|---|").Append(string.Concat(Enumerable.Repeat("---|", Handlers.Length * 2 - 1))).Append('\n');
+        var json = new Dictionary<string, object>();
+        foreach (var (name, get, stat) in rows)
+        {
+            var values = Handlers.ToDictionary(h => h, h => stat(samples.Where(s => s.Handler == h).Select(get)));
+            md.Append("| ").Append(name).Append(" | ").AppendJoin(" | ", Handlers.Select(h => values[h].ToString("0.#", CultureInfo.InvariantCulture)))
+              .Append(" | ").AppendJoin(" | ", Handlers.Where(h => h != baseline).Select(h => (values[h] / values[baseline]).ToString("0.00", CultureInfo.InvariantCulture))).Append(" |\n");
+            json[name] = values;
+        }
+        json["samples"] = samples;
+        string results = Path.Combine(Prereqs.RepoRoot, "bench", "results");
+        Directory.CreateDirectory(results);
+        File.WriteAllText(Path.Combine(results, "pods.md"), md.ToString());
+        File.WriteAllText(Path.Combine(results, "pods.json"), JsonSerializer.Serialize(json, Indented));
+        Log(md.ToString());
+    }
+}

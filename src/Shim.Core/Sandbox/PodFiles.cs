@@ -41,8 +41,8 @@ public sealed class PodFiles
     {
         string state = Up(bundle, 3);
         string work = Path.Combine(bundle, "work");
-        string root = File.ResolveLinkTarget(work, returnFinalTarget: false) is { } target
-            ? Up(Path.GetFullPath(target.FullName), 3)
+        string root = new FileInfo(work).LinkTarget is { } target
+            ? Up(Path.GetFullPath(target, bundle), 3)
             : throw new IOException($"bundle {bundle} has no work link to containerd's root: not a sandbox bundle of containerd 2.x");
         return new PodFiles(Path.Combine(root, CriPlugin, "sandboxes", id), Path.Combine(state, CriPlugin, "sandboxes", id));
     }

@@ -118,7 +118,15 @@ public sealed class SandboxService
         }
         try
         {
-            var files = PodFiles.For(request.BundlePath, request.SandboxId);
+            PodFiles files;
+            try
+            {
+                files = PodFiles.For(request.BundlePath, request.SandboxId);
+            }
+            catch (IOException ex)
+            {
+                throw new ShimException(ErrorKind.InvalidArgument, $"{operation}: {ex.Message}", ex);
+            }
             try
             {
                 files.Write(config, NodeHostname());

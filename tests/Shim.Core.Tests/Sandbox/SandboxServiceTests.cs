@@ -158,6 +158,36 @@ public sealed class SandboxServiceTests : TaskServiceTestBase, IDisposable
     }
 
     [Fact]
+    public async Task A_create_that_fails_half_way_leaves_no_file_or_mount_and_the_pod_can_be_created_again()
+    {
+        // the hosts file cannot be written: its path is taken by a directory
+        Directory.CreateDirectory(Path.Combine(CriRoot, "hosts", "x"));
+
+        // as the server calls it: a failure that does not say what it was doing is told as the request's
+        var create = TaskService.InContext<CreateSandboxRequest, CreateSandboxResponse>(Sandbox.CreateSandboxAsync);
+        var ex = await Assert.ThrowsAsync<ShimException>(() => create(Create(), new Shim.Ttrpc.TtrpcCallContext(SandboxService.Name, "CreateSandbox")).AsTask());
+
+        Assert.StartsWith($"create sandbox {PodId}: Access to the path ", ex.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(CriRoot));
+        Assert.False(Mounts.IsMountPoint(CriShm));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(CriShm)));
+        await Sandbox.CreateSandboxAsync(Create(), Ct);
+        Assert.True(Mounts.IsMountPoint(CriShm));
+    }
+
+    [Fact]
+    public async Task A_bundle_without_containerds_work_link_is_refused_as_invalid()
+    {
+        var request = Create();
+        File.Delete(Path.Combine(request.BundlePath, "work"));
+
+        var ex = await Assert.ThrowsAsync<ShimException>(() => Sandbox.CreateSandboxAsync(request, Ct));
+
+        Assert.Equal(ErrorKind.InvalidArgument, ex.Kind);
+        Assert.Equal($"create sandbox {PodId}: bundle {request.BundlePath} has no work link to containerd's root: not a sandbox bundle of containerd 2.x", ex.Message);
+    }
+
+    [Fact]
     public async Task Task_Shutdown_does_not_end_the_shim_while_its_pod_lives()
     {
         await Sandbox.CreateSandboxAsync(Create(), Ct);

@@ -29,7 +29,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IDisposable
             }
         }
 
-        Context = new TtrpcCallContext(request.Service, request.Method, ToMetadata(request), token);
+        Context = new TtrpcCallContext(request.Service, request.Method, ToMetadata(request), token, connectionToken);
     }
 
     public uint StreamId { get; }

@@ -8,12 +8,14 @@ public sealed class TtrpcCallContext
         string service,
         string method,
         IReadOnlyList<KeyValuePair<string, string>>? metadata = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        CancellationToken connectionClosed = default)
     {
         Service = service;
         Method = method;
         Metadata = metadata ?? [];
         CancellationToken = cancellationToken;
+        ConnectionClosed = connectionClosed;
     }
 
     /// <summary>The fully qualified service name, e.g. <c>containerd.task.v3.Task</c>.</summary>
@@ -27,6 +29,12 @@ public sealed class TtrpcCallContext
 
     /// <summary>Fires on the request's <c>timeout_nano</c> deadline, forced server shutdown or connection loss.</summary>
     public CancellationToken CancellationToken { get; }
+
+    /// <summary>
+    /// Fires when the call's connection is closed (the peer hung up, or the server closed it), also
+    /// after the call was answered: what a handler waits on to let the client go first.
+    /// </summary>
+    public CancellationToken ConnectionClosed { get; }
 
     /// <summary>The first value of metadata <paramref name="key"/> (keys compare ordinally), or null.</summary>
     public string? GetMetadata(string key)

@@ -78,7 +78,9 @@ public sealed class SandboxService
         Bind(registry, "WaitSandbox", WaitSandboxRequest.Parser, WaitSandboxAsync);
         Bind(registry, "SandboxStatus", SandboxStatusRequest.Parser, SandboxStatusAsync);
         Bind(registry, "PingSandbox", PingRequest.Parser, PingSandboxAsync);
-        Bind(registry, "ShutdownSandbox", ShutdownSandboxRequest.Parser, ShutdownSandboxAsync);
+        // the answer must reach containerd before the shim goes: see ShutdownSandboxAsync
+        registry.Register(Name, "ShutdownSandbox", ShutdownSandboxRequest.Parser, (request, context) =>
+            TaskService.InContext<ShutdownSandboxRequest, ShutdownSandboxResponse>((r, ct) => ShutdownSandboxAsync(r, ct, context.ConnectionClosed))(request, context));
         Bind(registry, "SandboxMetrics", SandboxMetricsRequest.Parser, SandboxMetricsAsync);
     }
 
@@ -247,8 +249,18 @@ public sealed class SandboxService
         return Task.FromResult(new PingResponse());
     }
 
-    /// <summary>ShutdownSandbox: stops the pod if it runs, removes its files, and lets the shim go once no container is left.</summary>
-    public async Task<ShutdownSandboxResponse> ShutdownSandboxAsync(ShutdownSandboxRequest request, CancellationToken ct)
+    /// <summary>How long the shim waits, after answering ShutdownSandbox, for containerd to hang up before it goes anyway.</summary>
+    internal static readonly TimeSpan ClientGoneGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// ShutdownSandbox: stops the pod if it runs, removes its files, and lets the shim go once no
+    /// container is left and the caller has hung up (<paramref name="clientGone"/>; at once when it
+    /// cannot fire, at the latest after <see cref="ClientGoneGrace"/>). containerd closes its client
+    /// right after the answer (plugins/sandbox/controller.go Shutdown), and a ttrpc Go client that sees
+    /// the connection close while the answer waits unread may return ErrClosed instead of it (the
+    /// select in client.go dispatch), failing RemovePodSandbox; seen once in about 20 E2E runs under load.
+    /// </summary>
+    public async Task<ShutdownSandboxResponse> ShutdownSandboxAsync(ShutdownSandboxRequest request, CancellationToken ct, CancellationToken clientGone = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         var pod = Get(request.SandboxId);
@@ -257,7 +269,15 @@ public sealed class SandboxService
         pod.Move(PodState.Stopped, PodState.ShutDown);
         pod.Move(PodState.Created, PodState.ShutDown);
         _log.Info("sandbox shut down", ShimLog.Field("id", pod.Id));
-        _tasks.TryShutdown();
+        if (clientGone.CanBeCanceled)
+        {
+            clientGone.UnsafeRegister(static s => ((TaskService)s!).TryShutdown(), _tasks);
+            _ = Task.Delay(ClientGoneGrace, CancellationToken.None).ContinueWith(static (_, s) => ((TaskService)s!).TryShutdown(), _tasks, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+        else
+        {
+            _tasks.TryShutdown();
+        }
         return new ShutdownSandboxResponse();
     }
 

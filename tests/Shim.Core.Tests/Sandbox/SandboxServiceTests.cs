@@ -202,6 +202,20 @@ public sealed class SandboxServiceTests : TaskServiceTestBase, IDisposable
     }
 
     [Fact]
+    public async Task After_ShutdownSandbox_the_shim_waits_for_containerd_to_hang_up_before_it_goes()
+    {
+        await Sandbox.CreateSandboxAsync(Create(), Ct);
+        await Sandbox.StartSandboxAsync(new StartSandboxRequest { SandboxId = PodId }, Ct);
+        using var connection = new CancellationTokenSource();
+
+        await Sandbox.ShutdownSandboxAsync(new ShutdownSandboxRequest { SandboxId = PodId }, Ct, connection.Token);
+        Assert.False(Service.ShutdownRequested.IsCompleted, "the shim went while containerd could still be reading the answer");
+
+        await connection.CancelAsync();   // containerd closes its client
+        Assert.True(Service.ShutdownRequested.IsCompleted);
+    }
+
+    [Fact]
     public async Task ShutdownSandbox_leaves_the_shim_to_a_container_still_there_until_its_Task_Shutdown()
     {
         await Sandbox.CreateSandboxAsync(Create(), Ct);

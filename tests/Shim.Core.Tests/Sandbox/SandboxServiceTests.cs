@@ -17,7 +17,7 @@ namespace Shim.Core.Tests.Sandbox;
 /// ShutdownSandbox, the files CRI mounts, and every bad request answered with its status. The
 /// bundle is laid out as containerd's sandbox controller makes it (state and root, a work link).
 /// </summary>
-public sealed class SandboxServiceTests : TaskServiceTestBase, IDisposable
+public sealed class SandboxServiceTests : TaskServiceTestBase
 {
     private const string PodId = "pod1";
     private readonly string _top = Directory.CreateTempSubdirectory("rcs-pod-").FullName;
@@ -280,7 +280,8 @@ public sealed class SandboxServiceTests : TaskServiceTestBase, IDisposable
         return copy;
     }
 
-    public void Dispose()
+    // the holders (sleeps), the pod's shm and the fake containerd tree
+    protected override void CleanUpFirst()
     {
         foreach (int pid in _holder.Pids)
         {

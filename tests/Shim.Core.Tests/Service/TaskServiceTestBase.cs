@@ -91,8 +91,14 @@ public abstract class TaskServiceTestBase : IAsyncLifetime
         }
     }
 
+    /// <summary>What a derived class started beside the service, ended first (xunit calls only DisposeAsync).</summary>
+    protected virtual void CleanUpFirst()
+    {
+    }
+
     public async ValueTask DisposeAsync()
     {
+        CleanUpFirst();
         foreach (int pid in Runc.Pids.Values.Concat(Runc.ExecPids))
         {
             Signals.Kill(pid, Signals.SIGKILL);

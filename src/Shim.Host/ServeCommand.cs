@@ -84,11 +84,13 @@ internal static class ServeCommand
         using var oom = new Shim.Core.Cgroups.OomWatcher(loop);
         // the one loop and the one reaper of the shim carry every process's stdio too
         var stdio = new StdioContext(loop, reaper, TimeProvider.System) { Log = log };
-        var service = new TaskService(settings, events, new RuncRunner(reaper, loop), router, stdio, oom);
+        // one runner for every child the services run (runc, the pod's namespace holder)
+        var runner = new RuncRunner(reaper, loop);
+        var service = new TaskService(settings, events, runner, router, stdio, oom);
         var registry = new TtrpcServiceRegistry();
         service.Register(registry);
         // containerd 2.x's shim sandboxer: the pod itself, beside its containers' tasks
-        new SandboxService(new RuncRunner(reaper, loop), router, log, service).Register(registry);
+        new SandboxService(runner, router, log, service).Register(registry);
         using var trimmer = new Shim.Core.Memory.IdleTrimmer(
             TrimAfterQuiet, TrimLate, Shim.Core.Memory.IdleTrimmer.TrimProcess, TimeProvider.System,
             static () => GC.GetTotalAllocatedBytes(precise: false), TrimAfterAllocated, log);

@@ -131,7 +131,7 @@ public sealed class SandboxService
             }
             try
             {
-                files.Write(config, NodeHostname());
+                files.Write(config, Environment.MachineName);
             }
             catch
             {
@@ -342,18 +342,6 @@ public sealed class SandboxService
         PodState.ShutDown => "shut down",
         _ => "created",
     };
-
-    private static string NodeHostname()
-    {
-        try
-        {
-            return File.ReadAllText("/proc/sys/kernel/hostname").Trim();
-        }
-        catch (IOException)
-        {
-            return Environment.MachineName;
-        }
-    }
 
     // GOARCH names, as containerd's platforms package gives them
     private static string Architecture() => RuntimeInformation.OSArchitecture switch

@@ -8,26 +8,34 @@ using Shim.E2E.Tests.Cri.V1;
 namespace Shim.E2E.Tests.Cri;
 
 /// <summary>
-/// bench/run.sh's "pods" phase (issue 22): pods through CRI on containerd 2.1, one `sleep`
-/// container each, for three handlers interleaved pod by pod: runcsharp-pod (our shim as the pod's
+/// bench/run.sh's "pods" phase (issue 22): pods through CRI on containerd 2.1, one container
+/// each (a shell ending on SIGTERM and its `sleep`, in a pid namespace of its own as kubelet
+/// asks), for three handlers interleaved pod by pod: runcsharp-pod (our shim as the pod's
 /// sandboxer, no pause container), runcsharp (our shim, pause container) and runc (containerd
 /// 2.1's Go shim, pause container). Per pod: the time from RunPodSandbox to its container
-/// running, the CPU the whole node spent on it (/proc/stat), the PSS of its processes once idle
+/// running, the CPU the node spent on it (containerd and all it starts, and the pods: NodeCpu), the
+/// whole machine's CPU besides (/proc/stat, the CRI client included), the PSS of its processes once idle
 /// (its shim and everything under it: pause or holder, the container), then the time and CPU of
 /// its stop and removal. It lives in bench/ and runs with the E2E project's private containerd;
 /// the Bench category is never part of scripts/test.sh. Knobs: RCS_BENCH_PODS (per handler,
-/// default 10), RCS_BENCH_POD_SETTLE (seconds before memory is read, default 10). Writes
+/// default 10), RCS_BENCH_POD_SETTLE (seconds before memory is read, default 10),
+/// RCS_BENCH_HANDLERS (a comma list, default all three). Writes
 /// bench/results/pods.json and pods.md; asserts only that every pod ran and left nothing.
 /// </summary>
 [Trait("Category", "Bench")]
 public sealed class PodBench : CriTests
 {
-    private static readonly string[] Handlers = [PrivateContainerd.SandboxerCriHandler, PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler];
+    private static readonly string[] AllHandlers = [PrivateContainerd.SandboxerCriHandler, PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler];
+    private static readonly string[] Handlers = ChosenHandlers();
     private static readonly long ClockTicksPerSecond = 100;   // USER_HZ on Linux
     private static readonly int[] BusyFields = [1, 2, 3, 6, 7, 8];
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    private sealed record Sample(string Handler, double StartMs, double StartCpuMs, double StopMs, double StopCpuMs, long PssKiB, int Processes);
+    private sealed record Sample(string Handler, double StartMs, double StartCpuMs, double StopMs, double StopCpuMs, double StartMachineCpuMs, double StopMachineCpuMs, long PssKiB, int Processes);
+
+    private sealed record Timed(double Ms, double CpuMs, double MachineCpuMs);
+
+    private NodeCpu _node = null!;
 
     [Fact]
     public async Task PodsStartIdleAndStopWithEachHandlerInterleaved()
@@ -37,9 +45,10 @@ public sealed class PodBench : CriTests
         int pods = Knob("RCS_BENCH_PODS", 10);
         int settle = Knob("RCS_BENCH_POD_SETTLE", 10);
         await ImportImagesAsync();
+        using var node = _node = new NodeCpu(Ctrd.Pid, Path.GetFileName(Ctrd.Dir), Ctrd.CgroupParent);
         using var cri = new CriClient(Ctrd.Socket);
         var rt = cri.Runtime;
-        var started = new List<(string Handler, string Pod, string Container, double Ms, double CpuMs)>();
+        var started = new List<(string Handler, string Pod, string Container, Timed Start)>();
         var samples = new List<Sample>();
         try
         {
@@ -61,8 +70,8 @@ public sealed class PodBench : CriTests
             for (int i = 0; i < started.Count; i++)
             {
                 var p = started[i];
-                var (ms, cpu) = await StopPodAsync(rt, p.Pod, p.Container);
-                samples.Add(new Sample(p.Handler, p.Ms, p.CpuMs, ms, cpu, memory[p.Pod].PssKiB, memory[p.Pod].Processes));
+                var stop = await StopPodAsync(rt, p.Pod, p.Container);
+                samples.Add(new Sample(p.Handler, p.Start.Ms, p.Start.CpuMs, stop.Ms, stop.CpuMs, p.Start.MachineCpuMs, stop.MachineCpuMs, memory[p.Pod].PssKiB, memory[p.Pod].Processes));
             }
             started.Clear();
         }
@@ -77,7 +86,7 @@ public sealed class PodBench : CriTests
         Report(samples, pods);
     }
 
-    private async Task<(string Handler, string Pod, string Container, double Ms, double CpuMs)> StartPodAsync(RuntimeService.RuntimeServiceClient rt, string handler, string tag)
+    private async Task<(string Handler, string Pod, string Container, Timed Start)> StartPodAsync(RuntimeService.RuntimeServiceClient rt, string handler, string tag)
     {
         string name = $"bench-{handler}-{tag}-{Guid.NewGuid().ToString("N")[..6]}";
         var config = new PodSandboxConfig
@@ -95,30 +104,39 @@ public sealed class PodBench : CriTests
         {
             Metadata = new ContainerMetadata { Name = "app" },
             Image = new ImageSpec { Image = OciImage.Name },
-            Command = { "/bin/sleep", "100000" },
+            // PID 1 of its own pid namespace: it must end on SIGTERM itself, or every stop waits out its timeout
+            Command = { "/bin/sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait" },
             LogPath = "app.log",
-            Linux = new LinuxContainerConfig { Resources = new LinuxContainerResources() },
+            // as kubelet fills them for a pod without shareProcessNamespace: a pid namespace of its own
+            Linux = new LinuxContainerConfig
+            {
+                Resources = new LinuxContainerResources(),
+                SecurityContext = new LinuxContainerSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Pod, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod } },
+            },
         };
-        long cpu0 = NodeBusyTicks();
-        var clock = Stopwatch.StartNew();
+        var clock = StartClocks();
         string pod = (await rt.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = handler }, Opts(120))).PodSandboxId;
         string cid = (await rt.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = container, SandboxConfig = config }, Opts(120))).ContainerId;
         await rt.StartContainerAsync(new StartContainerRequest { ContainerId = cid }, Opts(120));
-        double ms = clock.Elapsed.TotalMilliseconds;
-        double cpuMs = (NodeBusyTicks() - cpu0) * 1000.0 / ClockTicksPerSecond;
-        return (handler, pod, cid, ms, cpuMs);
+        return (handler, pod, cid, clock.Stop());
+    }
+
+    private Clocks StartClocks() => new(this, Stopwatch.StartNew(), _node.UsedNs(), NodeBusyTicks());
+
+    private readonly record struct Clocks(PodBench Bench, Stopwatch Wall, long NodeNs, long MachineTicks)
+    {
+        public Timed Stop() => new(Wall.Elapsed.TotalMilliseconds, (Bench._node.UsedNs() - NodeNs) / 1e6, (NodeBusyTicks() - MachineTicks) * 1000.0 / ClockTicksPerSecond);
     }
 
     // as kubelet ends a pod: its containers stopped, then the pod stopped and removed
     // as kubelet ends a pod: its container stopped, then the pod stopped and removed
-    private static async Task<(double Ms, double CpuMs)> StopPodAsync(RuntimeService.RuntimeServiceClient rt, string pod, string container)
+    private async Task<Timed> StopPodAsync(RuntimeService.RuntimeServiceClient rt, string pod, string container)
     {
-        long cpu0 = NodeBusyTicks();
-        var clock = Stopwatch.StartNew();
+        var clock = StartClocks();
         await rt.StopContainerAsync(new StopContainerRequest { ContainerId = container, Timeout = 10 }, Opts(60));
         await rt.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod }, Opts(60));
         await rt.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod }, Opts(60));
-        return (clock.Elapsed.TotalMilliseconds, (NodeBusyTicks() - cpu0) * 1000.0 / ClockTicksPerSecond);
+        return clock.Stop();
     }
 
     /// <summary>The PSS of the pod's shim and every process under it (pause or holder, the container), and how many.</summary>
@@ -177,6 +195,19 @@ public sealed class PodBench : CriTests
         return BusyFields.Sum(i => long.Parse(f[i], CultureInfo.InvariantCulture));
     }
 
+    // RCS_BENCH_HANDLERS=runcsharp-pod,runc narrows the run (to trace one handler's processes alone)
+    private static string[] ChosenHandlers()
+    {
+        string? chosen = Environment.GetEnvironmentVariable("RCS_BENCH_HANDLERS");
+        if (string.IsNullOrWhiteSpace(chosen))
+        {
+            return AllHandlers;
+        }
+        string[] names = chosen.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string[] unknown = names.Except(AllHandlers).ToArray();
+        return unknown.Length == 0 ? names : throw new ArgumentException($"RCS_BENCH_HANDLERS: unknown handler(s) {string.Join(", ", unknown)}; known: {string.Join(", ", AllHandlers)}");
+    }
+
     private static IEnumerable<string> Rotate(string[] items, int by) => items.Skip(by % items.Length).Concat(items.Take(by % items.Length));
 
     private static int Knob(string name, int fallback) =>
@@ -197,6 +228,7 @@ public sealed class PodBench : CriTests
     private void Report(List<Sample> samples, int pods)
     {
         string baseline = PrivateContainerd.StockCriHandler;
+        string[] compared = Handlers.Contains(baseline) ? Handlers.Where(h => h != baseline).ToArray() : [];
         var rows = new (string Name, Func<Sample, double> Get, Func<IEnumerable<double>, double> Stat)[]
         {
             ("pod start, median ms", s => s.StartMs, Median),
@@ -205,26 +237,28 @@ public sealed class PodBench : CriTests
             ("pod stop+remove, median ms", s => s.StopMs, Median),
             ("node CPU per pod stop, median ms", s => s.StopCpuMs, Median),
             ("node CPU per pod start+stop, median ms", s => s.StartCpuMs + s.StopCpuMs, Median),
+            ("machine CPU per pod start+stop incl. the CRI client, median ms", s => s.StartMachineCpuMs + s.StopMachineCpuMs, Median),
             ("PSS per idle pod, median KiB", s => s.PssKiB, Median),
             ("processes per idle pod", s => s.Processes, Median),
         };
         var md = new StringBuilder();
         md.Append(CultureInfo.InvariantCulture, $"pods through CRI on containerd {Ctrd.Line.Name}, {pods} per handler, interleaved; ratios to `{baseline}` (containerd's Go shim with a pause container)\n\n");
-        md.Append("| | ").AppendJoin(" | ", Handlers).Append(" | ").AppendJoin(" | ", Handlers.Where(h => h != baseline).Select(h => $"{h} / {baseline}")).Append(" |\n");
-        md.Append("|---|").Append(string.Concat(Enumerable.Repeat("---|", Handlers.Length * 2 - 1))).Append('\n');
+        md.Append("| | ").AppendJoin(" | ", Handlers.Concat(compared.Select(h => $"{h} / {baseline}"))).Append(" |\n");
+        md.Append("|---|").Append(string.Concat(Enumerable.Repeat("---|", Handlers.Length + compared.Length))).Append('\n');
         var json = new Dictionary<string, object>();
         foreach (var (name, get, stat) in rows)
         {
             var values = Handlers.ToDictionary(h => h, h => stat(samples.Where(s => s.Handler == h).Select(get)));
-            md.Append("| ").Append(name).Append(" | ").AppendJoin(" | ", Handlers.Select(h => values[h].ToString("0.#", CultureInfo.InvariantCulture)))
-              .Append(" | ").AppendJoin(" | ", Handlers.Where(h => h != baseline).Select(h => (values[h] / values[baseline]).ToString("0.00", CultureInfo.InvariantCulture))).Append(" |\n");
+            md.Append("| ").Append(name).Append(" | ").AppendJoin(" | ", Handlers.Select(h => values[h].ToString("0.#", CultureInfo.InvariantCulture))
+              .Concat(compared.Select(h => (values[h] / values[baseline]).ToString("0.00", CultureInfo.InvariantCulture)))).Append(" |\n");
             json[name] = values;
         }
         json["samples"] = samples;
         string results = Path.Combine(Prereqs.RepoRoot, "bench", "results");
         Directory.CreateDirectory(results);
-        File.WriteAllText(Path.Combine(results, "pods.md"), md.ToString());
-        File.WriteAllText(Path.Combine(results, "pods.json"), JsonSerializer.Serialize(json, Indented));
+        string file = Handlers.Length == AllHandlers.Length ? "pods" : "pods-" + string.Join('+', Handlers);
+        File.WriteAllText(Path.Combine(results, file + ".md"), md.ToString());
+        File.WriteAllText(Path.Combine(results, file + ".json"), JsonSerializer.Serialize(json, Indented));
         Log(md.ToString());
     }
 }

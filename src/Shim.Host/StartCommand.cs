@@ -28,11 +28,12 @@ internal static class StartCommand
         // containerd 2.x's sandbox controller starts a pod's shim in a bundle without config.json:
         // the pod is its own group, which its containers (annotated with the sandbox id) join
         string config = Path.Combine(bundle, BundleFiles.Config);
-        string group = File.Exists(config) ? ShimAddress.GroupOf(File.ReadAllBytes(config), args.Id) : args.Id;
+        bool podSandbox = !File.Exists(config);
+        string group = podSandbox ? args.Id : ShimAddress.GroupOf(File.ReadAllBytes(config), args.Id);
         string socketDir = input.SocketDir ?? ShimAddress.DefaultSocketDir;
         string address = ShimAddress.For(args.Address, args.Namespace, group, socketDir);
         string path = ShimAddress.PathOf(address);
-        byte[] answer = StartBootstrap.Answer(input, address, Environment.GetEnvironmentVariable("MAX_SHIM_VERSION") is { Length: > 0 });
+        byte[] answer = StartBootstrap.Answer(input, address, Environment.GetEnvironmentVariable("MAX_SHIM_VERSION") is { Length: > 0 }, podSandbox);
         if (input.IsBootstrap)
         {
             LinkSocketDir(bundle, socketDir);

@@ -52,8 +52,11 @@ public static class StartBootstrap
         }
     }
 
-    /// <summary>The bytes to print on stdout for <paramref name="address"/>.</summary>
-    public static byte[] Answer(StartInput input, string address, bool maxShimVersionSet)
+    /// <summary>
+    /// The bytes to print on stdout for <paramref name="address"/>. <paramref name="podSandbox"/>:
+    /// the bundle has no config.json, so the caller is containerd 2.x's shim sandboxer starting a pod.
+    /// </summary>
+    public static byte[] Answer(StartInput input, string address, bool maxShimVersionSet, bool podSandbox = false)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.IsBootstrap)
@@ -63,12 +66,15 @@ public static class StartBootstrap
         }
         if (maxShimVersionSet)
         {
-            // 1.7 rejects version 3 and MAX_SHIM_VERSION (always "2") cannot tell it from 2.0–2.2: version 2 suits both
+            // 1.7 rejects version 3 and MAX_SHIM_VERSION (always "2") cannot tell it from 2.0–2.2:
+            // version 2 suits both. A pod sandbox is started only by 2.x, which takes 3: with it the
+            // pod's containers join this shim without a `start` and a `delete` of their own each
+            // (core/runtime/v2/shim_manager.go Start, supportSandboxAPIVersion)
             using var buffer = new MemoryStream();
             using (var w = new Utf8JsonWriter(buffer))
             {
                 w.WriteStartObject();
-                w.WriteNumber("version", 2);
+                w.WriteNumber("version", podSandbox ? 3 : 2);
                 w.WriteString("address", address);
                 w.WriteString("protocol", "ttrpc");
                 w.WriteEndObject();

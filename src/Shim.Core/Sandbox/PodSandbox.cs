@@ -91,7 +91,10 @@ public sealed class PodSandbox : IExitTarget
             {
                 own |= Os.Namespaces.NewNamespaces.Ipc;
             }
-            if (options.Pid == NamespaceMode.Pod)
+            // as the pause container, which CRI gives a pid namespace unless the pod asks for the node's
+            // (podsandbox/sandbox_run_linux.go): a container whose own options say POD joins the pod's
+            // pid namespace (WithPodNamespaces), and must not find the node's there
+            if (options.Pid != NamespaceMode.Node)
             {
                 own |= Os.Namespaces.NewNamespaces.Pid;
             }

@@ -82,7 +82,7 @@ public sealed class SandboxServiceTests : TaskServiceTestBase
         Assert.True(_holder.Pids.TryPeek(out int pid));
         Assert.Equal((uint)pid, started.Pid);
         var spec = Assert.Single(_holder.Specs);
-        Assert.Equal(("/var/run/netns/cni-1234", NewNamespaces.Uts | NewNamespaces.Ipc, "web-0"), (spec.NetworkNamespace, spec.New, spec.Hostname));
+        Assert.Equal(("/var/run/netns/cni-1234", NewNamespaces.Uts | NewNamespaces.Ipc | NewNamespaces.Pid, "web-0"), (spec.NetworkNamespace, spec.New, spec.Hostname));
         Assert.Equal([new("net.ipv4.ip_unprivileged_port_start", "0")], spec.Sysctls);
         Assert.Equal(pid.ToString(System.Globalization.CultureInfo.InvariantCulture), await File.ReadAllTextAsync(Path.Combine(PodBundle, "holder.pid"), Ct));
         var ready = await Sandbox.SandboxStatusAsync(new SandboxStatusRequest { SandboxId = PodId }, Ct);
@@ -108,7 +108,8 @@ public sealed class SandboxServiceTests : TaskServiceTestBase
 
     [Theory]
     [InlineData(NamespaceMode.Pod, NamespaceMode.Pod, NamespaceMode.Pod, NewNamespaces.Uts | NewNamespaces.Ipc | NewNamespaces.Pid)]
-    [InlineData(NamespaceMode.Node, NamespaceMode.Container, NamespaceMode.Pod, NewNamespaces.Ipc)]
+    [InlineData(NamespaceMode.Node, NamespaceMode.Container, NamespaceMode.Pod, NewNamespaces.Ipc | NewNamespaces.Pid)]
+    [InlineData(NamespaceMode.Pod, NamespaceMode.Container, NamespaceMode.Pod, NewNamespaces.Uts | NewNamespaces.Ipc | NewNamespaces.Pid)]
     [InlineData(NamespaceMode.Pod, NamespaceMode.Node, NamespaceMode.Node, NewNamespaces.Uts)]
     [InlineData(NamespaceMode.Node, NamespaceMode.Node, NamespaceMode.Node, NewNamespaces.None)]
     public async Task The_holder_gets_the_namespaces_the_pod_asks_for(NamespaceMode network, NamespaceMode pid, NamespaceMode ipc, NewNamespaces expected)

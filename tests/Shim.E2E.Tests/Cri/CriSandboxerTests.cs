@@ -42,6 +42,9 @@ public sealed class CriSandboxerTests : CriTests
         Assert.Equal(inA, await pod.ExecAsync(b, namespaces));
         Assert.Equal(inA, string.Join("\n", PodNamespaces.Select(ns => new FileInfo($"/proc/{pod.Holder}/ns/{ns}").LinkTarget)) + "\n");
         Assert.NotEqual(new FileInfo("/proc/self/ns/net").LinkTarget + "\n", inA.Split('\n')[0] + "\n");
+        // these containers carry no namespace options, so CRI points them at the pod's pid namespace
+        // too (WithPodNamespaces): as with a pause container, that is never the node's
+        Assert.NotEqual(new FileInfo("/proc/self/ns/pid").LinkTarget + "\n", await pod.ExecAsync(a, "readlink /proc/self/ns/pid"));
         Assert.Equal("rcs-sbx\n", await pod.ExecAsync(b, "hostname"));
         Assert.Equal("search rcs.example\nnameserver 192.0.2.53\noptions ndots:2\n", await pod.ExecAsync(a, "cat /etc/resolv.conf"));
         Assert.Equal(await File.ReadAllTextAsync("/etc/hosts", Ct), await pod.ExecAsync(a, "cat /etc/hosts"));

@@ -16,11 +16,14 @@ public sealed class BootstrapTests : E2ETest
 {
     private static string ShimPath => Path.Combine(Prereqs.DistDir, "containerd-shim-runcsharp-v2");
 
-    private async Task<(CommandResult Result, string Bundle)> StartAsync(string id, byte[] stdin, bool maxShimVersion)
+    private async Task<(CommandResult Result, string Bundle)> StartAsync(string id, byte[] stdin, bool maxShimVersion, bool podSandbox = false)
     {
         string bundle = Path.Combine(Ctrd.Dir, "byhand", id);
         Directory.CreateDirectory(bundle);
-        await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), """{"ociVersion":"1.0.2","annotations":{}}""", Ct);
+        if (!podSandbox)
+        {
+            await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), """{"ociVersion":"1.0.2","annotations":{}}""", Ct);
+        }
         var env = new Dictionary<string, string> { ["TTRPC_ADDRESS"] = Ctrd.Socket + ".ttrpc" };
         if (maxShimVersion)
         {
@@ -88,6 +91,19 @@ public sealed class BootstrapTests : E2ETest
         Assert.Matches("^unix:///run/containerd/s/[0-9a-f]{64}$", plain.Stdout);
         Assert.Equal(plain.Stdout, await File.ReadAllTextAsync(Path.Combine(bundle, "address"), Ct));
         await ShutDownAsync(plain.Stdout);
+    }
+
+    [Fact]
+    public async Task A_pod_sandbox_start_gets_json_version_3_so_its_containers_need_no_start_of_their_own()
+    {
+        OursOnly("pods without a pause container");
+        // a bundle without config.json: containerd 2.x's shim sandboxer starting a pod, never 1.7
+        var (r, _) = await StartAsync("pod1", [], maxShimVersion: true, podSandbox: true);
+        Assert.True(r.ExitCode == 0, r.Describe());
+        using var doc = JsonDocument.Parse(r.StdoutBytes);
+        Assert.Equal(3, doc.RootElement.GetProperty("version").GetInt32());
+        Assert.Equal("ttrpc", doc.RootElement.GetProperty("protocol").GetString());
+        await ShutDownAsync(doc.RootElement.GetProperty("address").GetString()!);
     }
 
     [Fact]

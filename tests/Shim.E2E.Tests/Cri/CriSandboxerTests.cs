@@ -129,6 +129,61 @@ public sealed class CriSandboxerTests : CriTests
         await pod.AssertNothingLeftAsync();
     }
 
+    [Fact]
+    public async Task A_pod_whose_network_fails_to_set_up_starts_no_shim_and_leaves_no_netns()
+    {
+        RequirePodNetwork();
+        await ImportImagesAsync();
+        using var cri = new CriClient(Ctrd.Socket);
+        var config = PodConfig(NamespaceMode.Pod, NamespaceMode.Container, NamespaceMode.Pod);
+
+        var failed = await Assert.ThrowsAsync<RpcException>(() => cri.Runtime.RunPodSandboxAsync(
+            new RunPodSandboxRequest { Config = config, RuntimeHandler = PrivateContainerd.SandboxerFailingCniHandler }, Opts(120)).ResponseAsync);
+
+        Assert.Contains("rcs-fail: this network refuses every pod", failed.Status.Detail, StringComparison.Ordinal);
+        string netns = Assert.Single(await File.ReadAllLinesAsync(Path.Combine(Ctrd.Dir, "cni-bin", "adds"), Ct));
+        Ctrd.TrackPodNetns(netns);
+        Assert.False(File.Exists(netns), $"CRI left the failed pod's netns {netns}");
+        await AssertNoPodLeftAsync(cri, config);
+    }
+
+    [Fact]
+    public async Task A_pod_whose_holder_fails_leaves_no_shim_holder_bundle_or_shm()
+    {
+        RequirePodNetwork();
+        var config = PodConfig(NamespaceMode.Pod, NamespaceMode.Container, NamespaceMode.Pod);
+        config.Hostname = "rcs-bad-" + Guid.NewGuid().ToString("N")[..8];
+        // no such sysctl: the holder fails writing it, after it made the pod's namespaces
+        config.Linux.Sysctls.Add("net.ipv4.rcs_no_such_sysctl", "1");
+        await ImportImagesAsync();
+        using var cri = new CriClient(Ctrd.Socket);
+
+        var failed = await Assert.ThrowsAsync<RpcException>(() => cri.Runtime.RunPodSandboxAsync(
+            new RunPodSandboxRequest { Config = config, RuntimeHandler = PodHandler }, Opts(120)).ResponseAsync);
+
+        Log(failed.Status.Detail);
+        Assert.Contains("net.ipv4.rcs_no_such_sysctl", failed.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(HolderPids(), pid => ProcFs.Argv(pid)?.Contains(config.Hostname) == true);
+        await AssertNoPodLeftAsync(cri, config);
+    }
+
+    // nothing of a pod that failed to run: no sandbox listed, no shim, no shim bundle, no CRI directory or mount of it
+    private async Task AssertNoPodLeftAsync(CriClient cri, PodSandboxConfig config)
+    {
+        var pods = await cri.Runtime.ListPodSandboxAsync(new ListPodSandboxRequest(), Opts());
+        Assert.DoesNotContain(pods.Items, p => p.Metadata.Name == config.Metadata.Name);
+        await E2EPoll.UntilAsync(() => ProcFs.ShimPids(Ctrd.Socket).Count == 0, TimeSpan.FromSeconds(10), "a shim is still running 10 s after its pod failed to run", Ct);
+        foreach (string dir in new[] { Path.Combine("state", "io.containerd.sandbox.controller.v1.shim", "k8s.io"), Path.Combine("state", "io.containerd.grpc.v1.cri", "sandboxes"), Path.Combine("root", "io.containerd.grpc.v1.cri", "sandboxes") })
+        {
+            string path = Path.Combine(Ctrd.Dir, dir);
+            Assert.True(!Directory.Exists(path) || !Directory.EnumerateFileSystemEntries(path).Any(), $"{path} is not empty after the pod failed to run");
+        }
+        Assert.DoesNotContain(await File.ReadAllLinesAsync("/proc/self/mountinfo", Ct), l => l.Contains(Ctrd.Dir, StringComparison.Ordinal) && l.Contains("sandboxes", StringComparison.Ordinal));
+    }
+
+    private static IEnumerable<int> HolderPids() =>
+        ProcFs.Pids().Where(pid => ProcFs.Argv(pid)?.Contains("hold-pod-namespaces") == true);
+
     private void RequirePodNetwork()
     {
         if (!Ctrd.HasPodNetwork)

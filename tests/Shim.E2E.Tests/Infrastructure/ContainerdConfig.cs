@@ -73,7 +73,7 @@ internal static class ContainerdConfig
                     # no CAP_SYS_RESOURCE here: runc cannot give the pause container oom_score_adj -998
                     restrict_oom_score_adj = true
                   [plugins.'io.containerd.cri.v1.runtime'.cni]
-                    bin_dirs = ["{cniBin}"]
+                    bin_dirs = ["{cniBin}", "{dir}/cni-bin"]
                     conf_dir = "{dir}/cni"
                   [plugins.'io.containerd.cri.v1.runtime'.containerd]
                     default_runtime_name = "{PrivateContainerd.StockCriHandler}"
@@ -90,6 +90,12 @@ internal static class ContainerdConfig
                   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{PrivateContainerd.SandboxerCriHandler}]
                     runtime_type = "{Prereqs.Runtime}"
                     sandboxer = "shim"
+                    {(Prereqs.IsStockRuntime ? "" : ourPath)}
+                  # the same, with a CNI network whose plugin fails every ADD (FailingCniPlugin)
+                  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.{PrivateContainerd.SandboxerFailingCniHandler}]
+                    runtime_type = "{Prereqs.Runtime}"
+                    sandboxer = "shim"
+                    cni_conf_dir = "{dir}/cni-failing"
                     {(Prereqs.IsStockRuntime ? "" : ourPath)}
 
                 """);
@@ -127,6 +133,26 @@ internal static class ContainerdConfig
     /// netns only (this kernel has no `dummy` link type), `static` IPAM gives it a TEST-NET-1
     /// address. Nothing on the host side: no interface, route or iptables rule, no traffic.
     /// </summary>
+    /// <summary>
+    /// A CNI plugin (a shell script) that notes the netns of each ADD in <c>adds</c> beside itself
+    /// and fails it, so a test can see CRI clean up after a failed pod network; DEL succeeds.
+    /// </summary>
+    public const string FailingCniPlugin = """
+        #!/bin/sh
+        here=$(dirname "$0")
+        case "$CNI_COMMAND" in
+          ADD) echo "$CNI_NETNS" >> "$here/adds"
+               echo '{"cniVersion":"1.0.0","code":11,"msg":"rcs-fail: this network refuses every pod"}'
+               exit 1 ;;
+          VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+        esac
+        exit 0
+
+        """;
+
+    /// <summary>The network of <see cref="FailingCniPlugin"/>.</summary>
+    public const string FailingConflist = "{\"cniVersion\":\"1.0.0\",\"name\":\"rcs-fail\",\"plugins\":[{\"type\":\"rcs-fail\"}]}\n";
+
     public static string TapConflist(string ip) =>
         "{\"cniVersion\":\"1.0.0\",\"name\":\"rcs-tap\",\"plugins\":[{\"type\":\"tap\",\"ipam\":{\"type\":\"static\",\"addresses\":[{\"address\":\""
         + ip + "/24\"}]}}]}\n";

@@ -30,6 +30,9 @@ internal sealed class PrivateContainerd : IAsyncDisposable
     /// <summary>The runtime under test as containerd 2.x's pod sandboxer (sandboxer = "shim"): pods without a pause container.</summary>
     public const string SandboxerCriHandler = "runcsharp-pod";
 
+    /// <summary>As <see cref="SandboxerCriHandler"/>, with a CNI network that fails every pod (2.x only).</summary>
+    public const string SandboxerFailingCniHandler = "runcsharp-pod-failing-cni";
+
     /// <summary>The stock CRI runtime handler (runtime_type io.containerd.runc.v2).</summary>
     public const string StockCriHandler = "runc";
 
@@ -135,6 +138,12 @@ internal sealed class PrivateContainerd : IAsyncDisposable
         if (options.Cri && line.CniBinDir is not null)
         {
             await File.WriteAllTextAsync(Path.Combine(dir, "cni", "10-rcs-tap.conflist"), ContainerdConfig.TapConflist(PodIp), ct);
+            Directory.CreateDirectory(Path.Combine(dir, "cni-failing"));
+            await File.WriteAllTextAsync(Path.Combine(dir, "cni-failing", "10-rcs-fail.conflist"), ContainerdConfig.FailingConflist, ct);
+            Directory.CreateDirectory(Path.Combine(dir, "cni-bin"));
+            string plugin = Path.Combine(dir, "cni-bin", "rcs-fail");
+            await File.WriteAllTextAsync(plugin, ContainerdConfig.FailingCniPlugin, ct);
+            File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
         var ctrd = new PrivateContainerd(dir, Launch(dir, line, options), line, options);

@@ -8,6 +8,7 @@
 #   sudo bench/run.sh                     quick defaults (under 10 minutes on 2 busy cores, plus ~15 for the probe phase)
 #   RCS_BENCH_PHASES=probe sudo -E bench/run.sh   the spaced exec-probe rhythm alone (issue 14)
 #   RCS_BENCH_PHASES=pods sudo -E bench/run.sh    pods through CRI on 2.1: shim sandboxer vs pause (issue 22; not in the default phases)
+#   RCS_BENCH_PHASES=node sudo -E bench/run.sh    110 pods per handler through CRI on 1.6 and 2.1 (issue 24; not in the default phases)
 #   RCS_BENCH_SAMPLES=50 RCS_BENCH_IDLE=50 RCS_BENCH_EXECS=2000 RCS_BENCH_EXECMEM_RUNTIMES=all \
 #     sudo -E bench/run.sh              the full one (about an hour here)
 #
@@ -45,11 +46,21 @@ fi
 # CNI (scripts/fetch-versions.sh): bench/pods/PodBench.cs, results in bench/results/pods.{md,json}
 phases=" ${RCS_BENCH_PHASES:-latency exec idle start stdout execmem probe} "
 if [[ $phases == *" pods "* ]]; then
-  RCS_CONTAINERD=2.1 dotnet test tests/Shim.E2E.Tests -nologo -tl:off --filter "Category=Bench" \
+  RCS_CONTAINERD=2.1 dotnet test tests/Shim.E2E.Tests -nologo -tl:off --filter "FullyQualifiedName~Cri.PodBench" \
     --logger "console;verbosity=normal" >&2 || { echo "bench: FAILED: the pod phase" >&2; exit 1; }
   cat bench/results/pods.md
   phases=${phases/ pods / }
-  export RCS_BENCH_PHASES=${phases# }
-  [ -n "${RCS_BENCH_PHASES// /}" ] || exit 0
 fi
+# the node phase (issue 24): bench/node/NodeBench.cs on each line in RCS_BENCH_NODE_LINES (default
+# "1.6 2.1": our handler against that line's Go shim), results in bench/results/node-<line>.{md,json}
+if [[ $phases == *" node "* ]]; then
+  for line in ${RCS_BENCH_NODE_LINES:-1.6 2.1}; do
+    RCS_CONTAINERD=$line dotnet test tests/Shim.E2E.Tests -nologo -tl:off --filter "FullyQualifiedName~Cri.NodeBench" \
+      --logger "console;verbosity=normal" >&2 || { echo "bench: FAILED: the node phase on $line" >&2; exit 1; }
+    cat "bench/results/node-$line.md"
+  done
+  phases=${phases/ node / }
+fi
+export RCS_BENCH_PHASES=${phases# }
+[ -n "${RCS_BENCH_PHASES// /}" ] || exit 0
 exec python3 bench/bench.py

@@ -17,7 +17,7 @@ internal sealed class NodeCpu : IDisposable
     private readonly string _daemonGroup;
     private readonly string _daemonHome;
     private readonly string _podsGroup;
-    private readonly int _daemonPid;
+    private int _daemonPid;
     private readonly bool _v1;
 
     public NodeCpu(int daemonPid, string name, string podsCgroupParent)
@@ -29,6 +29,13 @@ internal sealed class NodeCpu : IDisposable
         _daemonPid = daemonPid;
         _daemonHome = _root + CurrentGroup(daemonPid);
         Directory.CreateDirectory(_daemonGroup);
+        File.WriteAllText(Path.Combine(_daemonGroup, "cgroup.procs"), daemonPid.ToString(CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>A restarted containerd (a new pid) joins the daemon's group.</summary>
+    public void Adopt(int daemonPid)
+    {
+        _daemonPid = daemonPid;
         File.WriteAllText(Path.Combine(_daemonGroup, "cgroup.procs"), daemonPid.ToString(CultureInfo.InvariantCulture));
     }
 

@@ -152,7 +152,7 @@ public sealed class PodBench : CriTests
             {
                 continue;
             }
-            pss += PssKiB(pid);
+            pss += ProcStats.PssKiB(pid);
             foreach (int child in Children(pid))
             {
                 queue.Enqueue(child);
@@ -172,19 +172,6 @@ public sealed class PodBench : CriTests
         catch (IOException)
         {
             return [];
-        }
-    }
-
-    private static long PssKiB(int pid)
-    {
-        try
-        {
-            string? line = File.ReadLines($"/proc/{pid}/smaps_rollup").FirstOrDefault(l => l.StartsWith("Pss:", StringComparison.Ordinal));
-            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return 0;
         }
     }
 
@@ -213,33 +200,21 @@ public sealed class PodBench : CriTests
     private static int Knob(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : fallback;
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var v = values.Order().ToArray();
-        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
-
-    private static double P90(IEnumerable<double> values)
-    {
-        var v = values.Order().ToArray();
-        return v.Length == 0 ? double.NaN : v[Math.Min(v.Length - 1, (int)Math.Ceiling(0.9 * v.Length) - 1)];
-    }
-
     private void Report(List<Sample> samples, int pods)
     {
         string baseline = PrivateContainerd.StockCriHandler;
         string[] compared = Handlers.Contains(baseline) ? Handlers.Where(h => h != baseline).ToArray() : [];
         var rows = new (string Name, Func<Sample, double> Get, Func<IEnumerable<double>, double> Stat)[]
         {
-            ("pod start, median ms", s => s.StartMs, Median),
-            ("pod start, p90 ms", s => s.StartMs, P90),
-            ("node CPU per pod start, median ms", s => s.StartCpuMs, Median),
-            ("pod stop+remove, median ms", s => s.StopMs, Median),
-            ("node CPU per pod stop, median ms", s => s.StopCpuMs, Median),
-            ("node CPU per pod start+stop, median ms", s => s.StartCpuMs + s.StopCpuMs, Median),
-            ("machine CPU per pod start+stop incl. the CRI client, median ms", s => s.StartMachineCpuMs + s.StopMachineCpuMs, Median),
-            ("PSS per idle pod, median KiB", s => s.PssKiB, Median),
-            ("processes per idle pod", s => s.Processes, Median),
+            ("pod start, median ms", s => s.StartMs, ProcStats.Median),
+            ("pod start, p90 ms", s => s.StartMs, v => ProcStats.Percentile(v, 0.9)),
+            ("node CPU per pod start, median ms", s => s.StartCpuMs, ProcStats.Median),
+            ("pod stop+remove, median ms", s => s.StopMs, ProcStats.Median),
+            ("node CPU per pod stop, median ms", s => s.StopCpuMs, ProcStats.Median),
+            ("node CPU per pod start+stop, median ms", s => s.StartCpuMs + s.StopCpuMs, ProcStats.Median),
+            ("machine CPU per pod start+stop incl. the CRI client, median ms", s => s.StartMachineCpuMs + s.StopMachineCpuMs, ProcStats.Median),
+            ("PSS per idle pod, median KiB", s => s.PssKiB, ProcStats.Median),
+            ("processes per idle pod", s => s.Processes, ProcStats.Median),
         };
         var md = new StringBuilder();
         md.Append(CultureInfo.InvariantCulture, $"pods through CRI on containerd {Ctrd.Line.Name}, {pods} per handler, interleaved; ratios to `{baseline}` (containerd's Go shim with a pause container)\n\n");

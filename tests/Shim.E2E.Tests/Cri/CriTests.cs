@@ -238,7 +238,7 @@ public abstract partial class CriTests : E2ETest
         }
     }
 
-    private static async Task<int> ContainerPidAsync(RuntimeService.RuntimeServiceClient rt, string cid)
+    private protected static async Task<int> ContainerPidAsync(RuntimeService.RuntimeServiceClient rt, string cid)
     {
         var s = await rt.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = cid, Verbose = true }, Opts());
         if (!s.Info.TryGetValue("info", out var json)) { throw new InvalidOperationException("ContainerStatus(verbose) has no info"); }

@@ -41,19 +41,19 @@ public sealed class NodeBench : CriTests
     [Fact]
     public async Task A_node_of_pods_starts_idles_is_probed_survives_a_restart_and_stops()
     {
-        int pods = Knob("RCS_BENCH_NODE_PODS", 110);
-        int inflight = Knob("RCS_BENCH_NODE_INFLIGHT", 8);
-        int probeSeconds = Knob("RCS_BENCH_NODE_PROBE_SECONDS", 600);
-        int period = Knob("RCS_BENCH_NODE_PERIOD", 10);
-        int idleSeconds = Knob("RCS_BENCH_NODE_IDLE_SECONDS", 60);
-        int killed = Math.Min(pods, Knob("RCS_BENCH_NODE_KILLED", 5));
+        int pods = BenchPod.Knob("RCS_BENCH_NODE_PODS", 110);
+        int inflight = BenchPod.Knob("RCS_BENCH_NODE_INFLIGHT", 8);
+        int probeSeconds = BenchPod.Knob("RCS_BENCH_NODE_PROBE_SECONDS", 600);
+        int period = BenchPod.Knob("RCS_BENCH_NODE_PERIOD", 10);
+        int idleSeconds = BenchPod.Knob("RCS_BENCH_NODE_IDLE_SECONDS", 60);
+        int killed = Math.Min(pods, BenchPod.Knob("RCS_BENCH_NODE_KILLED", 5));
         string[] handlers = Handlers();
         Assert.True(Ctrd.HasPodNetwork, "no CNI tap plugin (containernetworking-plugins >= 1.2, from sid): run scripts/fetch-versions.sh");
         await ImportImagesAsync();
         using var node = new NodeCpu(Ctrd.Pid, Path.GetFileName(Ctrd.Dir), Ctrd.CgroupParent);
         using var cri = new CriClient(Ctrd.Socket);
         var rt = cri.Runtime;
-        var runs = Enumerable.Range(0, pods).SelectMany(i => Rotate(handlers, i).Select(h => new PodRun(h, i))).ToList();
+        var runs = Enumerable.Range(0, pods).SelectMany(i => BenchPod.Rotate(handlers, i).Select(h => new PodRun(h, i))).ToList();
         var rows = new List<(string Name, Dictionary<string, double> Values, bool LowerIsBetter)>();
         void Row(string name, Func<string, double> value, bool lowerIsBetter = true) => rows.Add((name, handlers.ToDictionary(h => h, value), lowerIsBetter));
         try
@@ -154,29 +154,8 @@ public sealed class NodeBench : CriTests
     private async Task StartPodAsync(RuntimeService.RuntimeServiceClient rt, PodRun r)
     {
         string name = $"node-{r.Handler}-{r.Index}-{Guid.NewGuid().ToString("N")[..6]}";
-        var config = new PodSandboxConfig
-        {
-            Metadata = new PodSandboxMetadata { Name = name, Uid = Guid.NewGuid().ToString(), Namespace = "rcs-node" },
-            Hostname = "node-pod",
-            LogDirectory = Path.Combine(Ctrd.Dir, "pods", name),
-            Linux = new LinuxPodSandboxConfig
-            {
-                CgroupParent = Ctrd.CgroupParent,
-                SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Pod, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod } },
-            },
-        };
-        var container = new ContainerConfig
-        {
-            Metadata = new ContainerMetadata { Name = "app" },
-            Image = new ImageSpec { Image = OciImage.Name },
-            Command = { "/bin/sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait" },
-            LogPath = "app.log",
-            Linux = new LinuxContainerConfig
-            {
-                Resources = new LinuxContainerResources(),
-                SecurityContext = new LinuxContainerSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Pod, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod } },
-            },
-        };
+        var config = BenchPod.Config(Ctrd, name, "rcs-node", "node-pod");
+        var container = BenchPod.Sleeper();
         var clock = Stopwatch.StartNew();
         r.Pod = (await rt.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = r.Handler }, Opts(300))).PodSandboxId;
         r.Container = (await rt.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = r.Pod, Config = container, SandboxConfig = config }, Opts(300))).ContainerId;
@@ -317,9 +296,4 @@ public sealed class NodeBench : CriTests
         File.WriteAllText(Path.Combine(results, $"node-{Ctrd.Line.Name}.json"), JsonSerializer.Serialize(rows.ToDictionary(r => r.Name, r => r.Values), Indented));
         Log(md.ToString());
     }
-
-    private static IEnumerable<string> Rotate(string[] items, int by) => items.Skip(by % items.Length).Concat(items.Take(by % items.Length));
-
-    private static int Knob(string name, int fallback) =>
-        int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : fallback;
 }

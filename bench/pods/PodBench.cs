@@ -42,8 +42,8 @@ public sealed class PodBench : CriTests
     {
         Assert.True(Ctrd.Line.Major >= 2, "the pod bench needs containerd 2.x (RCS_CONTAINERD=2.1)");
         Assert.True(Ctrd.HasPodNetwork, "no CNI tap plugin (containernetworking-plugins >= 1.2, from sid): run scripts/fetch-versions.sh");
-        int pods = Knob("RCS_BENCH_PODS", 10);
-        int settle = Knob("RCS_BENCH_POD_SETTLE", 10);
+        int pods = BenchPod.Knob("RCS_BENCH_PODS", 10);
+        int settle = BenchPod.Knob("RCS_BENCH_POD_SETTLE", 10);
         await ImportImagesAsync();
         using var node = _node = new NodeCpu(Ctrd.Pid, Path.GetFileName(Ctrd.Dir), Ctrd.CgroupParent);
         using var cri = new CriClient(Ctrd.Socket);
@@ -60,7 +60,7 @@ public sealed class PodBench : CriTests
             }
             for (int i = 0; i < pods; i++)
             {
-                foreach (string handler in Rotate(Handlers, i))
+                foreach (string handler in BenchPod.Rotate(Handlers, i))
                 {
                     started.Add(await StartPodAsync(rt, handler, i.ToString(CultureInfo.InvariantCulture)));
                 }
@@ -89,31 +89,8 @@ public sealed class PodBench : CriTests
     private async Task<(string Handler, string Pod, string Container, Timed Start)> StartPodAsync(RuntimeService.RuntimeServiceClient rt, string handler, string tag)
     {
         string name = $"bench-{handler}-{tag}-{Guid.NewGuid().ToString("N")[..6]}";
-        var config = new PodSandboxConfig
-        {
-            Metadata = new PodSandboxMetadata { Name = name, Uid = Guid.NewGuid().ToString(), Namespace = "rcs-bench" },
-            Hostname = "bench",
-            LogDirectory = Path.Combine(Ctrd.Dir, "pods", name),
-            Linux = new LinuxPodSandboxConfig
-            {
-                CgroupParent = Ctrd.CgroupParent,
-                SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Pod, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod } },
-            },
-        };
-        var container = new ContainerConfig
-        {
-            Metadata = new ContainerMetadata { Name = "app" },
-            Image = new ImageSpec { Image = OciImage.Name },
-            // PID 1 of its own pid namespace: it must end on SIGTERM itself, or every stop waits out its timeout
-            Command = { "/bin/sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait" },
-            LogPath = "app.log",
-            // as kubelet fills them for a pod without shareProcessNamespace: a pid namespace of its own
-            Linux = new LinuxContainerConfig
-            {
-                Resources = new LinuxContainerResources(),
-                SecurityContext = new LinuxContainerSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Pod, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod } },
-            },
-        };
+        var config = BenchPod.Config(Ctrd, name, "rcs-bench", "bench");
+        var container = BenchPod.Sleeper();
         var clock = StartClocks();
         string pod = (await rt.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = handler }, Opts(120))).PodSandboxId;
         string cid = (await rt.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = container, SandboxConfig = config }, Opts(120))).ContainerId;
@@ -194,11 +171,6 @@ public sealed class PodBench : CriTests
         string[] unknown = names.Except(AllHandlers).ToArray();
         return unknown.Length == 0 ? names : throw new ArgumentException($"RCS_BENCH_HANDLERS: unknown handler(s) {string.Join(", ", unknown)}; known: {string.Join(", ", AllHandlers)}");
     }
-
-    private static IEnumerable<string> Rotate(string[] items, int by) => items.Skip(by % items.Length).Concat(items.Take(by % items.Length));
-
-    private static int Knob(string name, int fallback) =>
-        int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : fallback;
 
     private void Report(List<Sample> samples, int pods)
     {

@@ -13,7 +13,7 @@ namespace Shim.E2E.Tests;
 /// and stderr (several descriptors each), ends them cleanly, and hands runc and the container
 /// processes the limit it was started with, as containerd's shim does.
 /// </summary>
-public sealed class DescriptorLimitTests : E2ETest
+public sealed class DescriptorLimitTests : E2ETest, IAsyncLifetime
 {
     private const string LimitedRuntime = "io.containerd.rcsnofile.v2";
     private const int Execs = 300;
@@ -168,6 +168,13 @@ public sealed class DescriptorLimitTests : E2ETest
     private static int OpenFds(int pid) => Directory.GetFileSystemEntries($"/proc/{pid}/fd").Length;
 
     /// <summary>An exec's three FIFOs, opened read-write by the test (such an open never waits for the other side).</summary>
+    // the wrapper's directory (its before.sh and record) goes with the daemon, as in the other wrapper users
+    public new async ValueTask DisposeAsync()
+    {
+        await base.DisposeAsync();
+        _runc?.Dispose();
+    }
+
     private sealed class ExecStdio : IDisposable
     {
         private readonly FileStream _stdin, _stdout, _stderr;

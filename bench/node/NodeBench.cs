@@ -119,20 +119,13 @@ public sealed class NodeBench : CriTests
         }
     }
 
-    private string[] Handlers()
-    {
-        string? chosen = Environment.GetEnvironmentVariable("RCS_BENCH_NODE_HANDLERS");
-        string[] known = Ctrd.Line.Major >= 2
+    // RCS_BENCH_NODE_HANDLERS adds the shim sandboxer on 2.x (runcsharp,runc,runcsharp-pod)
+    private string[] Handlers() => BenchPod.Handlers(
+        "RCS_BENCH_NODE_HANDLERS",
+        Ctrd.Line.Major >= 2
             ? [PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler, PrivateContainerd.SandboxerCriHandler]
-            : [PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler];
-        if (string.IsNullOrWhiteSpace(chosen))
-        {
-            return [PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler];
-        }
-        string[] names = chosen.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        string[] unknown = names.Except(known).ToArray();
-        return unknown.Length == 0 ? names : throw new ArgumentException($"RCS_BENCH_NODE_HANDLERS: {string.Join(", ", unknown)} not on containerd {Ctrd.Line.Name}; known: {string.Join(", ", known)}");
-    }
+            : [PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler],
+        [PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler]);
 
     private static async Task ForEachInFlightAsync(List<PodRun> runs, int inflight, Func<PodRun, Task> work)
     {

@@ -43,6 +43,22 @@ internal static class BenchPod
     /// <summary>The handlers in turn, starting at <paramref name="by"/>: interleaving that does not favour one.</summary>
     public static IEnumerable<string> Rotate(string[] items, int by) => items.Skip(by % items.Length).Concat(items.Take(by % items.Length));
 
+    /// <summary>
+    /// The handlers a run covers: the comma list in <paramref name="variable"/>, each one of
+    /// <paramref name="known"/>, or <paramref name="fallback"/> when it is unset.
+    /// </summary>
+    public static string[] Handlers(string variable, string[] known, string[] fallback)
+    {
+        string? chosen = Environment.GetEnvironmentVariable(variable);
+        if (string.IsNullOrWhiteSpace(chosen))
+        {
+            return fallback;
+        }
+        string[] names = chosen.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string[] unknown = names.Except(known).ToArray();
+        return unknown.Length == 0 ? names : throw new ArgumentException($"{variable}: unknown handler(s) {string.Join(", ", unknown)}; known here: {string.Join(", ", known)}");
+    }
+
     /// <summary>A positive integer from the environment, or <paramref name="fallback"/>.</summary>
     public static int Knob(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : fallback;

@@ -26,8 +26,8 @@ namespace Shim.E2E.Tests.Cri;
 public sealed class PodBench : CriTests
 {
     private static readonly string[] AllHandlers = [PrivateContainerd.SandboxerCriHandler, PrivateContainerd.OurCriHandler, PrivateContainerd.StockCriHandler];
-    private static readonly string[] Handlers = ChosenHandlers();
-    private static readonly long ClockTicksPerSecond = 100;   // USER_HZ on Linux
+    // RCS_BENCH_HANDLERS=runcsharp-pod,runc narrows the run (to trace one handler's processes alone)
+    private static readonly string[] Handlers = BenchPod.Handlers("RCS_BENCH_HANDLERS", AllHandlers, AllHandlers);
     private static readonly int[] BusyFields = [1, 2, 3, 6, 7, 8];
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -98,14 +98,13 @@ public sealed class PodBench : CriTests
         return (handler, pod, cid, clock.Stop());
     }
 
-    private Clocks StartClocks() => new(this, Stopwatch.StartNew(), _node.UsedNs(), NodeBusyTicks());
+    private Clocks StartClocks() => new(_node, Stopwatch.StartNew(), _node.UsedNs(), NodeBusyTicks());
 
-    private readonly record struct Clocks(PodBench Bench, Stopwatch Wall, long NodeNs, long MachineTicks)
+    private readonly record struct Clocks(NodeCpu Node, Stopwatch Wall, long NodeNs, long MachineTicks)
     {
-        public Timed Stop() => new(Wall.Elapsed.TotalMilliseconds, (Bench._node.UsedNs() - NodeNs) / 1e6, (NodeBusyTicks() - MachineTicks) * 1000.0 / ClockTicksPerSecond);
+        public Timed Stop() => new(Wall.Elapsed.TotalMilliseconds, (Node.UsedNs() - NodeNs) / 1e6, (NodeBusyTicks() - MachineTicks) * 1000.0 / ProcStats.ClockTicksPerSecond);
     }
 
-    // as kubelet ends a pod: its containers stopped, then the pod stopped and removed
     // as kubelet ends a pod: its container stopped, then the pod stopped and removed
     private async Task<Timed> StopPodAsync(RuntimeService.RuntimeServiceClient rt, string pod, string container)
     {
@@ -157,19 +156,6 @@ public sealed class PodBench : CriTests
     {
         string[] f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
         return BusyFields.Sum(i => long.Parse(f[i], CultureInfo.InvariantCulture));
-    }
-
-    // RCS_BENCH_HANDLERS=runcsharp-pod,runc narrows the run (to trace one handler's processes alone)
-    private static string[] ChosenHandlers()
-    {
-        string? chosen = Environment.GetEnvironmentVariable("RCS_BENCH_HANDLERS");
-        if (string.IsNullOrWhiteSpace(chosen))
-        {
-            return AllHandlers;
-        }
-        string[] names = chosen.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        string[] unknown = names.Except(AllHandlers).ToArray();
-        return unknown.Length == 0 ? names : throw new ArgumentException($"RCS_BENCH_HANDLERS: unknown handler(s) {string.Join(", ", unknown)}; known: {string.Join(", ", AllHandlers)}");
     }
 
     private void Report(List<Sample> samples, int pods)

@@ -5,7 +5,8 @@ namespace Shim.E2E.Tests.Cri;
 /// <summary>What the pod benches read of a process from /proc, and the statistics they report.</summary>
 internal static class ProcStats
 {
-    private const long ClockTicksPerSecond = 100;   // USER_HZ on Linux
+    /// <summary>USER_HZ on Linux: the unit of /proc/stat and /proc/&lt;pid&gt;/stat times.</summary>
+    public const long ClockTicksPerSecond = 100;
 
     /// <summary>Proportional set size in KiB (smaps_rollup), 0 for a process that is gone.</summary>
     public static long PssKiB(int pid) => StatusLikeKiB($"/proc/{pid}/smaps_rollup", "Pss:");

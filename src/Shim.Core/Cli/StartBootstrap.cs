@@ -56,7 +56,7 @@ public static class StartBootstrap
     /// The bytes to print on stdout for <paramref name="address"/>. <paramref name="podSandbox"/>:
     /// the bundle has no config.json, so the caller is containerd 2.x's shim sandboxer starting a pod.
     /// </summary>
-    public static byte[] Answer(StartInput input, string address, bool maxShimVersionSet, bool podSandbox = false)
+    public static byte[] Answer(StartInput input, string address, bool maxShimVersionSet, bool podSandbox)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.IsBootstrap)

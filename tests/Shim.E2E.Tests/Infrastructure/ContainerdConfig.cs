@@ -129,11 +129,6 @@ internal static class ContainerdConfig
     }
 
     /// <summary>
-    /// CNI network for pods with their own netns: sid's `tap` plugin makes eth0 inside the pod
-    /// netns only (this kernel has no `dummy` link type), `static` IPAM gives it a TEST-NET-1
-    /// address. Nothing on the host side: no interface, route or iptables rule, no traffic.
-    /// </summary>
-    /// <summary>
     /// A CNI plugin (a shell script) that notes the netns of each ADD in <c>adds</c> beside itself
     /// and fails it, so a test can see CRI clean up after a failed pod network; DEL succeeds.
     /// </summary>
@@ -153,6 +148,11 @@ internal static class ContainerdConfig
     /// <summary>The network of <see cref="FailingCniPlugin"/>.</summary>
     public const string FailingConflist = "{\"cniVersion\":\"1.0.0\",\"name\":\"rcs-fail\",\"plugins\":[{\"type\":\"rcs-fail\"}]}\n";
 
+    /// <summary>
+    /// CNI network for pods with their own netns: sid's `tap` plugin makes eth0 inside the pod
+    /// netns only (this kernel has no `dummy` link type), `static` IPAM gives it a TEST-NET-1
+    /// address. Nothing on the host side: no interface, route or iptables rule, no traffic.
+    /// </summary>
     public static string TapConflist(string ip) =>
         "{\"cniVersion\":\"1.0.0\",\"name\":\"rcs-tap\",\"plugins\":[{\"type\":\"tap\",\"ipam\":{\"type\":\"static\",\"addresses\":[{\"address\":\""
         + ip + "/24\"}]}}]}\n";

@@ -50,7 +50,7 @@ internal static class RecoveryParserTargets
     {
         byte[] stdin = input.ToArray();
         var read = Never("StartBootstrap.Read", () => StartBootstrap.Read(stdin, "c1", "default"));
-        _ = Never("StartBootstrap.Answer", () => StartBootstrap.Answer(read, "unix:///run/containerd/s/0123", maxShimVersionSet: stdin.Length % 2 == 0));
+        _ = Never("StartBootstrap.Answer", () => StartBootstrap.Answer(read, "unix:///run/containerd/s/0123", maxShimVersionSet: stdin.Length % 2 == 0, podSandbox: stdin.Length % 3 == 0));
         if (read.Options is { } options)
         {
             // what serve mode does with them (the shim cgroup) and Create later

@@ -92,8 +92,27 @@ internal sealed partial class InitProcess : ContainerProcess
     /// <summary>runc start.</summary>
     internal Task RunStartAsync(CancellationToken ct) => Runc.StartAsync(ContainerId, ct);
 
-    /// <summary>runc kill; NotFound when runc no longer knows the process.</summary>
+    /// <summary>
+    /// runc kill; NotFound when runc no longer knows the process. A SIGKILL for all processes of a
+    /// container with its own pid namespace falls back to the init alone when runc cannot list the
+    /// processes: runc before 1.2 lists them from the container's cgroup, which a rootless container
+    /// may not have, and killing a pid namespace's init kills every process in it
+    /// (pid_namespaces(7)), which is what runc 1.2 and later do for it (libcontainer's Signal).
+    /// </summary>
     internal async Task RunKillAsync(uint signal, bool all, CancellationToken ct)
+    {
+        try
+        {
+            await RunKillOnceAsync(signal, all, ct).ConfigureAwait(false);
+        }
+        catch (RuncException ex) when (all && signal == Signals.SIGKILL && Container is { SharesPidNamespace: false })
+        {
+            Sequencer.Log.Warn("kill --all failed; killing the init ends the container's pid namespace", ShimLog.Field("id", ContainerId) + " " + ShimLog.Field("error", ex.Message));
+            await RunKillOnceAsync(signal, all: false, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunKillOnceAsync(uint signal, bool all, CancellationToken ct)
     {
         try
         {

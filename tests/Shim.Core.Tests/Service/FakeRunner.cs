@@ -21,6 +21,9 @@ internal sealed class FakeRunner : IRuncRunner
     public string ExecSeconds { get; set; } = "1000";
     public string? FailVerbWith { get; set; }
 
+    /// <summary>When set, `kill --all` fails with this message (runc 1.1 without the container's cgroup).</summary>
+    public string? FailKillAllWith { get; set; }
+
     /// <summary>"create" succeeds without writing its pid file (a runtime that exits 0 and did not do its job).</summary>
     public bool CreateWithoutPidFile { get; set; }
     public ConcurrentDictionary<string, IReadOnlyList<string>> ArgsByVerb { get; } = new();
@@ -108,6 +111,8 @@ internal sealed class FakeRunner : IRuncRunner
                 Signals.Kill(Pids[id], Signals.SIGKILL);
                 await Children[Pids[id]].Exited.WaitAsync(ct); // the exit is reaped while start is still in flight
                 break;
+            case "kill" when FailKillAllWith is { } failure && args.Contains("--all"):
+                return new RuncResult(1, [], failure);
             case "kill":
                 id = args[^2];
                 if (!Signals.Kill(Pids[id], int.Parse(args[^1], System.Globalization.CultureInfo.InvariantCulture)))

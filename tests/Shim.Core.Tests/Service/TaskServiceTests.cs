@@ -118,6 +118,40 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         },
     };
 
+    // runc 1.1 lists kill --all's processes from the container's cgroup, which a rootless container may lack
+    private const string NoCgroup = "lstat /sys/fs/cgroup/c1: no such file or directory";
+
+    [Fact]
+    public async Task Kill_all_with_SIGKILL_that_runc_cannot_list_kills_the_init_of_a_container_with_its_own_pid_namespace()
+    {
+        Runc.FailKillAllWith = NoCgroup;
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9, All = true }, Ct);
+
+        Assert.Equal(137u, (await Service.WaitAsync(new WaitRequest { Id = "c1" }, Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct)).ExitStatus);
+        Assert.Equal(2, Runc.Calls.Count(c => c == "kill"));
+        Assert.DoesNotContain("--all", Runc.ArgsByVerb["kill"]);   // the second: the init alone
+    }
+
+    [Theory]
+    [InlineData("""{"linux":{"namespaces":[{"type":"pid"}]}}""", 15u)]          // another signal: runc's --all is not the init's alone
+    [InlineData("""{"linux":{"namespaces":[{"type":"mount"}]}}""", 9u)]        // no pid namespace of its own: killing init leaves the rest
+    public async Task Kill_all_that_runc_cannot_list_fails_with_runc_s_reason_and_the_container_runs_on(string config, uint signal)
+    {
+        Runc.FailKillAllWith = NoCgroup;
+        await File.WriteAllTextAsync(Path.Combine(Bundle, "config.json"), config, Ct);
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+
+        var failed = await Assert.ThrowsAsync<Shim.Runc.RuncException>(() => Service.KillAsync(new KillRequest { Id = "c1", Signal = signal, All = true }, Ct));
+
+        Assert.Contains(NoCgroup, failed.Message, StringComparison.Ordinal);
+        Assert.Equal(1, Runc.Calls.Count(c => c == "kill"));
+        Assert.Equal(TaskStatus.Running, (await Service.StateAsync(new StateRequest { Id = "c1" }, Ct)).Status);
+    }
+
     [Fact]
     public async Task A_signal_number_Linux_does_not_have_is_refused_as_invalid_and_the_processes_keep_running()
     {

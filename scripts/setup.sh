@@ -23,6 +23,11 @@ ls /usr/lib/python3/dist-packages/seccomp.*.so >/dev/null 2>&1 || missing+=(pyth
 have mkfs.ext4 || [ -x /usr/sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
 have lintian || missing+=(lintian)
 have objdump || missing+=(binutils)
+# rootless containerd in the VM suite's guests (they see this host's /usr): rootlesskit, its
+# newuidmap/newgidmap and its user-mode network
+have rootlesskit || missing+=(rootlesskit)
+have newuidmap || missing+=(uidmap)
+have slirp4netns || missing+=(slirp4netns)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -34,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  echo "setup: containerd, runc, crun, busybox-static, python3, python3-seccomp, e2fsprogs, lintian and binutils are installed"
+  echo "setup: containerd, runc, crun, busybox-static, python3, python3-seccomp, e2fsprogs, lintian, binutils, rootlesskit, uidmap and slirp4netns are installed"
 fi
 
 # the cgroup v2 guest of the VM suite (tests/Shim.VmE2E.Tests): qemu-system-x86, Debian's kernel

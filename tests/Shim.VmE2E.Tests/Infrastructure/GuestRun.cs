@@ -46,7 +46,7 @@ public abstract class GuestRun : IAsyncLifetime
     /// <summary>"plain" (a shell as PID 1, cgroup2 mounted) or "systemd" (systemd as PID 1).</summary>
     protected abstract string Mode { get; }
 
-    /// <summary>What checks.sh runs on each line (RCS_VM_SUITE): "checks" (the cgroup v2 checks), or "oom-loop"; "package" runs package.sh.</summary>
+    /// <summary>What checks.sh runs on each line (RCS_VM_SUITE): "checks" (the cgroup v2 checks), or "oom-loop"; "package" runs package.sh, "rootless" rootless.sh.</summary>
     protected virtual string Suite => "checks";
 
     /// <summary>The binaries checks.sh runs each line with (RCS_VM_BINARIES): both for the checks, runc alone for the OOM loop.</summary>
@@ -73,7 +73,7 @@ public abstract class GuestRun : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         if (VmPrereqs.Missing().Count > 0) { return; }   // each test skips (or fails under CI) with the reason
-        _failure = Suite is "checks" or "package" ? await CriTool.EnsurePublishedAsync() : null;   // the oom loop runs no CRI pod
+        _failure = Suite is "checks" or "package" ? await CriTool.EnsurePublishedAsync() : null;   // the oom loop and the rootless guests run no CRI pod
         IReadOnlyList<string> scriptArgs;
         try
         {

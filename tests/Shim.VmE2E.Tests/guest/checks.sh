@@ -27,20 +27,10 @@ results=$out/results.tsv
 
 line=
 line_start=0
-record() { printf '%s\t%s\t%s\t%s [at %d s]\n' "$line" "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ' | cut -c1-900)" $((SECONDS - line_start)) >> "$results"; }
-# check ID CONDITION-COMMAND DETAIL
-check() { local id=$1 detail=$3; if eval "$2"; then record "$id" PASS "$detail"; else record "$id" FAIL "$detail"; fi; }
-# wait_for SECONDS COMMAND: poll (0.2 s) until COMMAND succeeds
-wait_for() { local end=$((SECONDS + $1)); shift; until eval "$*"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
-
-# the busybox rootfs of scripts/lib/rootfs.sh, with its ~400 applet links made by one python3
-# instead of one `ln` each (every exec costs 50-75 ms under TCG)
+# shellcheck source=common.sh
+. "$repo/tests/Shim.VmE2E.Tests/guest/common.sh"
 rootfs=/tmp/rcs-rootfs
-mkdir -p "$rootfs"/{bin,dev,proc,sys,tmp,etc,root,run,var} && cp /bin/busybox "$rootfs/bin/busybox" || { echo "checks: no rootfs"; exit 1; }
-python3 -c 'import os, sys; [os.symlink("busybox", sys.argv[1] + "/bin/" + a) for a in sys.argv[2:] if a != "busybox"]' \
-  "$rootfs" $(/bin/busybox --list)
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"; echo 'root:x:0:' > "$rootfs/etc/group"
-: > "$rootfs/etc/hosts"; : > "$rootfs/etc/resolv.conf"; chmod 1777 "$rootfs/tmp"
+make_rootfs "$rootfs" || { echo "checks: no rootfs"; exit 1; }
 
 # run_line LINE [BINARY]: BINARY runc (the one on containerd's PATH) or crun (BinaryName $RCS_CRUN)
 run_line() {

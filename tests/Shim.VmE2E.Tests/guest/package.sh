@@ -21,9 +21,8 @@ cri=${RCS_VM_CRI:-$repo/tests/Shim.VmE2E.Tests/CriTool/bin/publish/rcs-cri}
 results=$out/results.tsv
 : > "$results"
 line=1.6 line_start=$SECONDS ns=upg shim=/usr/bin/containerd-shim-runcsharp-v2
-record() { printf '%s\t%s\t%s\t%s [at %d s]\n' "$line" "$1" "$2" "$(printf '%s' "$3" | tr '\t\n' '  ' | cut -c1-900)" $((SECONDS - line_start)) >> "$results"; }
-check() { local id=$1 detail=$3; if eval "$2"; then record "$id" PASS "$detail"; else record "$id" FAIL "$detail"; fi; }
-wait_for() { local end=$((SECONDS + $1)); shift; until eval "$*"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
+# shellcheck source=common.sh
+. "$repo/tests/Shim.VmE2E.Tests/guest/common.sh"
 C() { ctr -n $ns "$@"; }
 task_status() { C task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
 # the pid of the shim serving container $1 (namespace upg): the parent of its init, as the shim is
@@ -47,9 +46,7 @@ snapshot > "$out/files.before"
 
 # the busybox rootfs of checks.sh
 rootfs=/tmp/rcs-rootfs
-mkdir -p "$rootfs"/{bin,dev,proc,sys,tmp,etc,root,run,var} && cp /bin/busybox "$rootfs/bin/busybox"
-python3 -c 'import os, sys; [os.symlink("busybox", sys.argv[1] + "/bin/" + a) for a in sys.argv[2:] if a != "busybox"]' "$rootfs" $(/bin/busybox --list)
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"; echo 'root:x:0:' > "$rootfs/etc/group"; chmod 1777 "$rootfs/tmp"
+make_rootfs "$rootfs"
 
 # the guest's systemd masks containerd.service (scripts/vm/guest/systemd.sh: boot time); an
 # operator's host has it as the package installed it

@@ -7,9 +7,11 @@
 # `containerd-rootless-setuptool.sh nsenter` does). For each containerd line given:
 #   plain guest: no cgroup is the user's. A container asking for a cgroup fails, with a clear
 #     error and nothing left; one whose spec has no cgroupsPath (ctr run --config) runs.
-#   systemd guest: containerd runs in a unit with Delegate=yes (systemd hands the unit's cgroup
-#     to the user), moves itself into a leaf of it and enables the controllers below; containers
-#     get cgroups under the unit (ctr run --cgroup), so pause, resume and metrics work too.
+#   systemd guest: the user's session manager (user@UID.service, whose cgroup systemd delegates to
+#     the user) runs containerd as a user unit with Delegate=yes, as Docker's rootless mode runs
+#     dockerd; containerd moves itself into a leaf of the unit's cgroup and enables the controllers
+#     below; containers get cgroups under the unit (ctr run --cgroup), so pause, resume and metrics
+#     work too.
 # Results go to $RCS_VM_OUT/results.tsv as in checks.sh, under the line's name.
 #
 # Usage: rootless.sh REPO LINE...      (LINE: 1.6 | 2.1)
@@ -65,14 +67,14 @@ disabled_plugins = [$disabled]
 [metrics]
   address = ""
 TOML
-  # runs as the user; with DELEGATED=1 in the unit's delegated cgroup, which it hands on: itself into
-  # a leaf (cgroup v2 puts no process in a cgroup whose controllers are enabled for its children)
+  # runs as the user; with $4 = 1 in the unit's delegated cgroup, which it hands on: itself into a
+  # leaf (cgroup v2 puts no process in a cgroup whose controllers are enabled for its children)
   cat > "$dir/launch.sh" <<'SH'
 dir=$1 bin=$2 runc_dir=$3
 if [ "$4" = 1 ]; then
   cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
   mkdir -p "$cg/supervisor" && echo $$ > "$cg/supervisor/cgroup.procs" || exit 1
-  for c in cpu memory pids io; do echo "+$c" > "$cg/cgroup.subtree_control"; done
+  for c in $(cat "$cg/cgroup.controllers"); do echo "+$c" > "$cg/cgroup.subtree_control"; done
   echo "${cg#/sys/fs/cgroup}" > "$dir/cgroup"
 fi
 # containerd-rootless.sh's child step: the copied-up /run holds links to the host's entries;
@@ -85,7 +87,11 @@ SH
   local t0=$SECONDS unit=rcs-rootless-${line//./-} delegated=0 lpid=
   if [ "$mode" = systemd ]; then
     delegated=1
-    systemd-run -q --unit="$unit" --uid="$uid" --gid="$gid" -p Delegate=yes --setenv=HOME="$home" \
+    # lingering, as Docker's rootless guide asks: without it logind stops the user's manager (and
+    # containerd with it) 10 s after the user's last session ends
+    loginctl enable-linger "$user" && systemctl start "user@$uid.service" && wait_for 60 'systemctl -q is-active "user@$uid.service"' \
+      || { record setup FAIL "loginctl enable-linger $user: user@$uid.service is $(systemctl is-active "user@$uid.service")"; return; }
+    systemd-run -q --user --machine="$user@.host" --unit="$unit" -p Delegate=yes \
       bash -c "exec bash $dir/launch.sh $dir $bin $runc_dir 1 > $dir/containerd.log 2>&1"
   else
     as_user bash -c "exec bash $dir/launch.sh $dir $bin $runc_dir 0 > $dir/containerd.log 2>&1" &
@@ -96,10 +102,11 @@ SH
   task_status() { U task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
   stop_containerd() {
     # rootlesskit's parent (the child's parent) hands SIGTERM on to containerd
-    if [ "$mode" = systemd ]; then systemctl stop "$unit"; else kill "$(awk '/^PPid:/ {print $2}' "/proc/$(child)/status")" 2>/dev/null; wait "$lpid" 2>/dev/null; fi
+    if [ "$mode" = systemd ]; then systemctl --user --machine="$user@.host" stop "$unit"; else kill "$(awk '/^PPid:/ {print $2}' "/proc/$(child)/status")" 2>/dev/null; wait "$lpid" 2>/dev/null; fi
     cp "$dir/containerd.log" "$out/$line/containerd.log" 2>/dev/null
+    [ "$mode" = systemd ] && journalctl -b -q --no-pager _UID="$uid" + _SYSTEMD_USER_UNIT="$unit" + UNIT="user@$uid.service" > "$out/$line/journal.log" 2>&1
   }
-  alive() { if [ "$mode" = systemd ]; then systemctl -q is-active "$unit"; else kill -0 "$lpid" 2>/dev/null; fi; }
+  alive() { if [ "$mode" = systemd ]; then systemctl --user --machine="$user@.host" -q is-active "$unit"; else kill -0 "$lpid" 2>/dev/null; fi; }
   wait_for 120 '{ [ -n "$(child)" ] && U version >/dev/null 2>&1; } || ! alive'
   if ! { [ -n "$(child)" ] && U version >/dev/null 2>&1; }; then
     record setup FAIL "rootless containerd $line did not answer within 120 s: $(tail -n 5 "$dir/containerd.log" | tr '\n' ' ')"
@@ -197,13 +204,24 @@ print("memory=%s cpu=%s pids=%s" % (low(low(d).get("memory")).get("usage"), low(
 
   kill $epid 2>/dev/null
   stop_containerd
-  wait_for 30 '! pgrep -u "$uid" > /dev/null'
-  check teardown.nothing-left '! pgrep -u "$uid" > /dev/null' "processes of $user after containerd stopped: $(pgrep -a -u "$uid" | tr '\n' ';' | cut -c1-400)"
+  # the user's processes but the session's own (systemd --user, its D-Bus): those of the user's
+  # manager outside containerd's unit
+  user_procs() {
+    local p cg
+    for p in $(pgrep -u "$uid"); do
+      cg=$(cat "/proc/$p/cgroup" 2>/dev/null) || continue
+      [[ "$cg" == *"/user@$uid.service/"* && "$cg" != *"/$unit.service"* ]] || ps -o pid=,args= -p "$p"
+    done
+  }
+  wait_for 30 '[ -z "$(user_procs)" ]'
+  local procs; procs=$(user_procs)
+  check teardown.nothing-left '[ -z "$procs" ]' "processes of $user after containerd stopped: $(printf '%s' "$procs" | tr '\n' ';' | cut -c1-400)"
   pkill -KILL -u "$uid"   # what a failed check left, so the next line starts clean
   rm -rf "$dir"
 }
 
 for l in "$@"; do rootless_line "$l"; done
+[ "$mode" = systemd ] && loginctl disable-linger "$user" && systemctl stop "user@$uid.service"
 echo "rootless: $(grep -c $'\tPASS\t' "$results") passed, $(grep -c $'\tFAIL\t' "$results") failed"
 grep $'\tFAIL\t' "$results"
 exit 0

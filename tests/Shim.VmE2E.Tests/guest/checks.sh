@@ -16,19 +16,9 @@
 #   the line "<LINE>-crun" (runc's under "<LINE>", as before).
 set -u
 repo=${1:?checks.sh REPO LINE...}; shift
-runtime=${RCS_E2E_RUNTIME:-io.containerd.runcsharp.v2}
-mode=${RCS_VM_MODE:-plain}
-out=${RCS_VM_OUT:?not in the VM}
-versions=${RCS_VERSIONS_DIR:-/var/cache/runcsharp-versions}
-results=$out/results.tsv
-: > "$results"
-# shellcheck disable=SC1091
-. "$versions/versions.env"
-
-line=
-line_start=0
 # shellcheck source=common.sh
 . "$repo/tests/Shim.VmE2E.Tests/guest/common.sh"
+guest_start
 rootfs=/tmp/rcs-rootfs
 make_rootfs "$rootfs" || { echo "checks: no rootfs"; exit 1; }
 
@@ -57,16 +47,7 @@ run_line() {
   # CRI: one handler "rcs" for the runtime under test; its options reach our shim as
   # runtimeoptions.v1 (TOML text) and the Go shim as runc options. Host-network pods only.
   if [ $v3 = 1 ]; then
-    cat > "$dir/config.toml" <<TOML
-version = 3
-root = "$dir/root"
-state = "$dir/state"
-[grpc]
-  address = "$dir/c.sock"
-[ttrpc]
-  address = "$dir/c.sock.ttrpc"
-[metrics]
-  address = ""
+    { config_head 3 "$dir"; cat <<TOML
 [plugins]
   [plugins.'io.containerd.nri.v1.nri']
     disable = true
@@ -87,6 +68,7 @@ state = "$dir/state"
     ShimCgroup = "/rcs-shims"
     $([ -z "$binary_name" ] || echo "BinaryName = \"$binary_name\"")
 TOML
+    } > "$dir/config.toml"
   else
     local cri='plugins."io.containerd.grpc.v1.cri"' opts
     # 1.6 decodes a handler's [options] into the runtime_type's own options type; for any type but
@@ -100,16 +82,7 @@ TOML
       [ -z "$binary_name" ] || printf 'BinaryName = "%s"\n' "$binary_name" >> "$dir/cri-options.toml"
       opts="ConfigPath = \"$dir/cri-options.toml\""
     fi
-    cat > "$dir/config.toml" <<TOML
-version = 2
-root = "$dir/root"
-state = "$dir/state"
-[grpc]
-  address = "$dir/c.sock"
-[ttrpc]
-  address = "$dir/c.sock.ttrpc"
-[metrics]
-  address = ""
+    { config_head 2 "$dir"; cat <<TOML
 [plugins]
   [$cri]
     sandbox_image = "localhost/rcs/pause:1"
@@ -123,6 +96,7 @@ state = "$dir/state"
         [$cri.containerd.runtimes.rcs.options]
           $opts
 TOML
+    } > "$dir/config.toml"
   fi
   mkdir -p /sys/fs/cgroup/rcs-shims
   local t0=$SECONDS

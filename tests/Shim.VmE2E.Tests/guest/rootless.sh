@@ -19,17 +19,9 @@
 #   RCS_VERSIONS_DIR (default /var/cache/runcsharp-versions).
 set -u
 repo=${1:?rootless.sh REPO LINE...}; shift
-runtime=${RCS_E2E_RUNTIME:-io.containerd.runcsharp.v2}
-mode=${RCS_VM_MODE:-plain}
-out=${RCS_VM_OUT:?not in the VM}
-versions=${RCS_VERSIONS_DIR:-/var/cache/runcsharp-versions}
-results=$out/results.tsv
-: > "$results"
-# shellcheck disable=SC1091
-. "$versions/versions.env"
-line=setup line_start=0
 # shellcheck source=common.sh
 . "$repo/tests/Shim.VmE2E.Tests/guest/common.sh"
+guest_start
 
 # the user: the guest's /etc is a RAM overlay of the host's, so this changes nothing on the host
 user=rcsrootless
@@ -55,18 +47,7 @@ rootless_line() {
   if [ "${line%%.*}" -ge 2 ]; then
     version=3 disabled='"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime", "io.containerd.nri.v1.nri"'
   fi
-  cat > "$dir/config.toml" <<TOML
-version = $version
-root = "$dir/root"
-state = "$dir/state"
-disabled_plugins = [$disabled]
-[grpc]
-  address = "$dir/c.sock"
-[ttrpc]
-  address = "$dir/c.sock.ttrpc"
-[metrics]
-  address = ""
-TOML
+  config_head $version "$dir" "disabled_plugins = [$disabled]" > "$dir/config.toml"
   # runs as the user; with $4 = 1 in the unit's delegated cgroup, which it hands on: itself into a
   # leaf (cgroup v2 puts no process in a cgroup whose controllers are enabled for its children)
   cat > "$dir/launch.sh" <<'SH'

@@ -73,7 +73,25 @@ internal static class Fuzzing
     public static string[] Fields(ReadOnlySpan<byte> input, char separator) => Text(input).Split(separator);
 
     /// <summary>A directory of this process for files the targets write (bundles, cgroup trees, config files).</summary>
-    public static string Scratch { get; } = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"rcs-fuzz-{Environment.ProcessId}")).FullName;
+    public static string Scratch { get; } = MakeScratch();
+
+    private static string MakeScratch()
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"rcs-fuzz-{Environment.ProcessId}")).FullName;
+        // the test host and the AFL harness alike leave nothing of theirs in /tmp
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // a file still open or made unreadable by a target: what is left is named by the pid
+            }
+        };
+        return dir;
+    }
 
     /// <summary>A fresh subdirectory of <see cref="Scratch"/> named <paramref name="name"/>.</summary>
     public static string Fresh(string name)

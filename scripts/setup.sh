@@ -2,7 +2,7 @@
 # scripts/setup.sh -- make a Debian 12 machine ready to build and test runcsharp.
 # Idempotent: installs with apt only what is missing (containerd, runc, crun, busybox-static, python3,
 # python3-seccomp for the tests that refuse the shim a syscall, e2fsprogs for the frozen-volume tests,
-# lintian and binutils' objdump for scripts/package.sh),
+# lintian and binutils' objdump for scripts/package.sh, strace for a start-up test),
 # checks that the .NET 10 SDK is there (it is not installed by this script), then runs
 # scripts/fetch-versions.sh (containerd 1.7 / 2.x, sid's runc, CNI plugins and Docker, cached in
 # /var/cache/runcsharp-versions without touching the system's apt state).
@@ -23,6 +23,8 @@ ls /usr/lib/python3/dist-packages/seccomp.*.so >/dev/null 2>&1 || missing+=(pyth
 have mkfs.ext4 || [ -x /usr/sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
 have lintian || missing+=(lintian)
 have objdump || missing+=(binutils)
+# the start-up test of the published binary (RuntimeStartupTests) reads what it opens
+have strace || missing+=(strace)
 # rootless containerd in the VM suite's guests (they see this host's /usr): rootlesskit, its
 # newuidmap/newgidmap and its user-mode network
 have rootlesskit || missing+=(rootlesskit)
@@ -39,7 +41,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  echo "setup: containerd, runc, crun, busybox-static, python3, python3-seccomp, e2fsprogs, lintian, binutils, rootlesskit, uidmap and slirp4netns are installed"
+  echo "setup: containerd, runc, crun, busybox-static, python3, python3-seccomp, e2fsprogs, lintian, binutils, strace, rootlesskit, uidmap and slirp4netns are installed"
 fi
 
 # the cgroup v2 guest of the VM suite (tests/Shim.VmE2E.Tests): qemu-system-x86, Debian's kernel

@@ -57,6 +57,30 @@ public sealed class MountTests
     }
 
     [Fact]
+    public void A_stack_whose_lower_layer_has_a_mount_beneath_it_is_removed_whole()
+    {
+        using var dir = TestIo.CreateTempDir();
+        string target = dir.Combine("stack");
+        Directory.CreateDirectory(target);
+        try
+        {
+            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", [])], target, Reaper.Instance);
+            Directory.CreateDirectory(Path.Combine(target, "sub"));
+            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", [])], Path.Combine(target, "sub"), Reaper.Instance);
+            RootfsMounts.MountAll([new MountRequest("tmpfs", "tmpfs", "", [])], target, Reaper.Instance);
+            string real = Mounts.RealPath(target)!;
+            Assert.Equal(3, MountInfo.ReadMountPoints().Count(p => MountInfo.IsAtOrUnder(p, real)));
+
+            Mounts.UnmountRecursive(target);
+            Assert.DoesNotContain(MountInfo.ReadMountPoints(), p => MountInfo.IsAtOrUnder(p, real));
+        }
+        finally
+        {
+            Mounts.UnmountRecursive(target);
+        }
+    }
+
+    [Fact]
     public void Unmounting_a_missing_or_unmounted_path_is_not_an_error()
     {
         using var dir = TestIo.CreateTempDir();

@@ -13,6 +13,12 @@ public static class Mounts
         {
             return;
         }
+        // the usual case, a rootfs with nothing mounted beneath it, goes without the node's mount
+        // table (every pod's mounts, read on every container delete)
+        if (UnmountStack(root))
+        {
+            return;
+        }
         var points = MountInfo.ReadMountPoints();
         var victims = new List<(string Path, int Depth, int Order)>();
         for (int i = 0; i < points.Count; i++)
@@ -28,6 +34,21 @@ public static class Mounts
         {
             Unmount(path);
         }
+    }
+
+    /// <summary>
+    /// Unmounts the mounts stacked at <paramref name="path"/>, top first; true once at least one went
+    /// and nothing is mounted there any more (umount2 answers EINVAL). False when nothing was mounted
+    /// there or a layer has mounts beneath it (EBUSY): the caller then reads the mount table.
+    /// </summary>
+    private static bool UnmountStack(string path)
+    {
+        bool any = false;
+        while (Libc.umount2(path, 0) == 0)
+        {
+            any = true;
+        }
+        return any && Errno.Last == Errno.EINVAL;
     }
 
     /// <summary>Mounts a tmpfs at <paramref name="target"/>, nosuid, nodev and noexec (a pod's /dev/shm), with <paramref name="data"/> (mode=, size=).</summary>

@@ -68,14 +68,18 @@ fi
 run_project() {
   local proj=$1 trx=$2; shift 2
   # --blame-hang-timeout: a hung test host is killed and reported instead of eating the CI budget
-  if ! dotnet test "$proj" -nologo -tl:off "$@" \
+  local rc=0
+  dotnet test "$proj" -nologo -tl:off "$@" \
         --logger "trx;LogFileName=$trx.trx" --logger "console;verbosity=normal" \
         --results-directory "$results" \
-        --blame-hang-timeout 20m --blame-hang-dump-type none; then
-    echo "test: $trx reported failures (or did not build)"
-  fi
+        --blame-hang-timeout 20m --blame-hang-dump-type none || rc=$?
   if [ ! -s "$results/$trx.trx" ]; then
     problems+=("$trx produced no results (build failure or crashed test host)")
+  elif [ $rc -ne 0 ] && ! grep -qE '<Counters [^>]*(failed|error|timeout|aborted)="[1-9]' "$results/$trx.trx"; then
+    # a hung or crashed test host leaves a TRX of the tests that finished, none failed: the rest never ran
+    problems+=("$trx: dotnet test exited $rc with no failed test in its results (a hung or crashed test host; the tests after the last one reported did not run)")
+  elif [ $rc -ne 0 ]; then
+    echo "test: $trx reported failures"
   fi
 }
 

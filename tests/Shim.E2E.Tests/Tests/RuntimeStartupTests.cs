@@ -8,7 +8,7 @@ namespace Shim.E2E.Tests;
 /// </summary>
 public sealed class RuntimeStartupTests
 {
-    private static string ShimPath => Path.Combine(Prereqs.DistDir, "containerd-shim-runcsharp-v2");
+    private static string ShimPath => Path.Combine(Prereqs.DistDir, Prereqs.ShimBinaryName(Prereqs.OurRuntime));
 
     [Fact]
     public async Task The_shim_reads_its_memory_cgroup_without_reading_the_mount_table()

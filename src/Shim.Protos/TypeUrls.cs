@@ -51,6 +51,9 @@ public static class TypeUrls
     // ---- CRI runtime options wrapper ----
     public const string RuntimeOptions = "runtimeoptions.v1.Options";
 
+    // ---- CRI's pod config, the options of containerd 2.x's sandbox calls ----
+    public const string PodSandboxConfig = "runtime.v1.PodSandboxConfig";
+
     // ---- cgroup metrics (Stats) ----
     public const string CgroupsV1Metrics = "io.containerd.cgroups.v1.Metrics";
     public const string CgroupsV2Metrics = "io.containerd.cgroups.v2.Metrics";
@@ -72,8 +75,36 @@ public static class TypeUrls
         ArgumentNullException.ThrowIfNull(message);
         return new Any
         {
-            TypeUrl = message.Descriptor.FullName,
+            TypeUrl = NameOf(message),
             Value = message.ToByteString(),
+        };
+    }
+
+    /// <summary>
+    /// The full protobuf name of <paramref name="message"/>'s type. The types the shim packs are named
+    /// from constants: a message's <c>Descriptor</c> builds the descriptors of its whole .proto file and
+    /// every file it imports on first use, objects a shim would otherwise keep in its heap for its whole
+    /// life for the sake of one string (tests/Shim.Core.Tests check the constants against the descriptors).
+    /// </summary>
+    public static string NameOf(IMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message switch
+        {
+            global::Containerd.Events.TaskCreate => TaskCreate,
+            global::Containerd.Events.TaskStart => TaskStart,
+            global::Containerd.Events.TaskDelete => TaskDelete,
+            global::Containerd.Events.TaskExit => TaskExit,
+            global::Containerd.Events.TaskOOM => TaskOOM,
+            global::Containerd.Events.TaskExecAdded => TaskExecAdded,
+            global::Containerd.Events.TaskExecStarted => TaskExecStarted,
+            global::Containerd.Events.TaskPaused => TaskPaused,
+            global::Containerd.Events.TaskResumed => TaskResumed,
+            global::Containerd.Events.TaskCheckpointed => TaskCheckpointed,
+            global::Containerd.Runc.V1.ProcessDetails => RuncProcessDetails,
+            global::Containerd.Cgroups.V1.Stats.Metrics => CgroupsV1Metrics,
+            global::Containerd.Cgroups.V2.Stats.Metrics => CgroupsV2Metrics,
+            _ => message.Descriptor.FullName,
         };
     }
 

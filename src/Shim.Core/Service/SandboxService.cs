@@ -34,7 +34,7 @@ public sealed class SandboxService
     /// <summary>Any state but ready.</summary>
     public const string NotReady = "SANDBOX_NOTREADY";
 
-    private static readonly string PodSandboxConfigName = PodSandboxConfig.Descriptor.FullName;
+    private const string PodSandboxConfigName = TypeUrls.PodSandboxConfig;
 
     private readonly Lock _gate = new();
     private readonly IRuncRunner _runner;

@@ -116,6 +116,28 @@ public sealed class WireFormatTests
         Assert.Equal(TypeUrls.RuntimeOptions, global::Runtimeoptions.V1.Options.Descriptor.FullName);
         Assert.Equal(TypeUrls.CgroupsV1Metrics, global::Containerd.Cgroups.V1.Stats.Metrics.Descriptor.FullName);
         Assert.Equal(TypeUrls.CgroupsV2Metrics, global::Containerd.Cgroups.V2.Stats.Metrics.Descriptor.FullName);
+        Assert.Equal(TypeUrls.PodSandboxConfig, global::K8s.Cri.V1.PodSandboxConfig.Descriptor.FullName);
+    }
+
+    public static TheoryData<IMessage> PackedMessages() => new()
+    {
+        new TaskCreate(), new TaskStart(), new TaskDelete(), new TaskExit(), new TaskOOM(),
+        new TaskExecAdded(), new TaskExecStarted(), new TaskPaused(), new TaskResumed(), new TaskCheckpointed(),
+        new RuncProcessDetails { ExecId = "e1" },
+        new global::Containerd.Cgroups.V1.Stats.Metrics(), new global::Containerd.Cgroups.V2.Stats.Metrics(),
+        // not in NameOf's table: named by its descriptor
+        new global::Containerd.Linux.Runc.ProcessDetails { ExecId = "e1" },
+    };
+
+    [Theory]
+    [MemberData(nameof(PackedMessages))]
+    public void NameOf_a_message_is_its_descriptors_full_name_and_Pack_uses_it(IMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        Assert.Equal(message.Descriptor.FullName, TypeUrls.NameOf(message));
+        Any any = TypeUrls.Pack(message);
+        Assert.Equal(message.Descriptor.FullName, any.TypeUrl);
+        Assert.Equal(message.ToByteString(), any.Value);
     }
 
     [Fact]

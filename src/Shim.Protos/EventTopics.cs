@@ -25,19 +25,23 @@ public static class EventTopics
     public static string TopicOf(IMessage evt)
     {
         ArgumentNullException.ThrowIfNull(evt);
-        return evt switch
-        {
-            global::Containerd.Events.TaskCreate => TaskCreate,
-            global::Containerd.Events.TaskStart => TaskStart,
-            global::Containerd.Events.TaskDelete => TaskDelete,
-            global::Containerd.Events.TaskExit => TaskExit,
-            global::Containerd.Events.TaskOOM => TaskOOM,
-            global::Containerd.Events.TaskExecAdded => TaskExecAdded,
-            global::Containerd.Events.TaskExecStarted => TaskExecStarted,
-            global::Containerd.Events.TaskPaused => TaskPaused,
-            global::Containerd.Events.TaskResumed => TaskResumed,
-            global::Containerd.Events.TaskCheckpointed => TaskCheckpointed,
-            _ => throw new ArgumentException($"no event topic for message type {evt.Descriptor.FullName}", nameof(evt)),
-        };
+        return Describe(evt)?.Topic
+            ?? throw new ArgumentException($"no event topic for message type {evt.Descriptor.FullName}", nameof(evt));
     }
+
+    /// <summary>A task event's topic and type name; null for any other message.</summary>
+    internal static (string Topic, string Name)? Describe(IMessage message) => message switch
+    {
+        global::Containerd.Events.TaskCreate => (TaskCreate, TypeUrls.TaskCreate),
+        global::Containerd.Events.TaskStart => (TaskStart, TypeUrls.TaskStart),
+        global::Containerd.Events.TaskDelete => (TaskDelete, TypeUrls.TaskDelete),
+        global::Containerd.Events.TaskExit => (TaskExit, TypeUrls.TaskExit),
+        global::Containerd.Events.TaskOOM => (TaskOOM, TypeUrls.TaskOOM),
+        global::Containerd.Events.TaskExecAdded => (TaskExecAdded, TypeUrls.TaskExecAdded),
+        global::Containerd.Events.TaskExecStarted => (TaskExecStarted, TypeUrls.TaskExecStarted),
+        global::Containerd.Events.TaskPaused => (TaskPaused, TypeUrls.TaskPaused),
+        global::Containerd.Events.TaskResumed => (TaskResumed, TypeUrls.TaskResumed),
+        global::Containerd.Events.TaskCheckpointed => (TaskCheckpointed, TypeUrls.TaskCheckpointed),
+        _ => null,
+    };
 }

@@ -89,18 +89,8 @@ public static class TypeUrls
     public static string NameOf(IMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return message switch
+        return EventTopics.Describe(message)?.Name ?? message switch
         {
-            global::Containerd.Events.TaskCreate => TaskCreate,
-            global::Containerd.Events.TaskStart => TaskStart,
-            global::Containerd.Events.TaskDelete => TaskDelete,
-            global::Containerd.Events.TaskExit => TaskExit,
-            global::Containerd.Events.TaskOOM => TaskOOM,
-            global::Containerd.Events.TaskExecAdded => TaskExecAdded,
-            global::Containerd.Events.TaskExecStarted => TaskExecStarted,
-            global::Containerd.Events.TaskPaused => TaskPaused,
-            global::Containerd.Events.TaskResumed => TaskResumed,
-            global::Containerd.Events.TaskCheckpointed => TaskCheckpointed,
             global::Containerd.Runc.V1.ProcessDetails => RuncProcessDetails,
             global::Containerd.Cgroups.V1.Stats.Metrics => CgroupsV1Metrics,
             global::Containerd.Cgroups.V2.Stats.Metrics => CgroupsV2Metrics,

@@ -25,6 +25,7 @@ internal abstract class ContainerProcess : IExitTarget
     private ProcessIo? _io;                                // guarded by Gate (read without it: a reference read is atomic)
     private bool _stdinClosed;                             // guarded by Gate: CloseIO came, whenever that was
     private (uint Width, uint Height)? _window;            // guarded by Gate: the last ResizePty, whenever it came
+    private volatile bool _reaped;                         // the exit was reaped; its report may still be held
 
     /// <summary>Creates the record of a process of container <paramref name="containerId"/>.</summary>
     private protected ContainerProcess(string containerId, string execId, StdioPaths stdio, ExitSequencer sequencer, ProcessState initial)
@@ -89,6 +90,36 @@ internal abstract class ContainerProcess : IExitTarget
 
     /// <summary>Waits for the exit.</summary>
     public Task WaitAsync(CancellationToken ct) => _exited.Task.WaitAsync(ct);
+
+    /// <summary>How long a Delete waits for the report of an exit already reaped (see <see cref="ReportedExitAsync"/>).</summary>
+    internal static readonly TimeSpan ReportPatience = TimeSpan.FromSeconds(10);
+
+    /// <summary>The sequencer has the exit of this process: it is gone, whenever its exit is reported.</summary>
+    internal void MarkReaped() => _reaped = true;
+
+    /// <summary>
+    /// For a Delete: when the process has exited but its exit is not reported yet (held, bounded, until
+    /// the client read its output, or behind its execs' exits), waits for the report, so the Delete
+    /// finds it stopped instead of refusing a process that is gone. containerd 1.7 and later delete a
+    /// task whose shim lists no pids while they load after a restart ("cleaning leaked shim process",
+    /// core/runtime/v2/shim_load.go) and leave the shim, its cgroup and runc's state behind when that
+    /// Delete fails; containerd's own shim waits up to 2 s for the output in its delete (process/init.go).
+    /// </summary>
+    internal async Task ReportedExitAsync(CancellationToken ct)
+    {
+        if (!_reaped || _exited.Task.IsCompleted)
+        {
+            return;
+        }
+        try
+        {
+            await _exited.Task.WaitAsync(ReportPatience, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // still held: the state answers, as it would have
+        }
+    }
 
     /// <summary>
     /// CloseIO: drops the shim's stdin writer so the process sees EOF once the client closes too.

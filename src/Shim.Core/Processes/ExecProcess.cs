@@ -44,10 +44,11 @@ internal sealed class ExecProcess : ContainerProcess
         State.Kill(this, signal);
     }
 
-    /// <summary>Deletes a stopped (or never started) exec: drains its output, closes its stdio, removes its pid file. A Delete during Start waits for it.</summary>
+    /// <summary>Deletes a stopped (or never started) exec: drains its output, closes its stdio, removes its pid file. A Delete during Start waits for it, and so does one while its exit, reaped, is not yet reported.</summary>
     public async Task DeleteAsync(CancellationToken ct)
     {
         using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await ReportedExitAsync(ct).ConfigureAwait(false);
         await State.DeleteAsync(this).ConfigureAwait(false);
     }
 

@@ -129,6 +129,7 @@ internal sealed class ExitSequencer
     /// </summary>
     public void Reaped(ContainerProcess process, ChildExit exit)
     {
+        process.MarkReaped();
         bool abandoned;
         lock (_gate)
         {

@@ -79,10 +79,11 @@ internal sealed partial class InitProcess : ContainerProcess
         await State.UpdateAsync(this, resourcesJson, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Deletes the runc container after the process stopped (or was never started).</summary>
+    /// <summary>Deletes the runc container after the process stopped (or was never started); an exit reaped and not yet reported is waited for.</summary>
     public async Task DeleteAsync(CancellationToken ct)
     {
         using var turn = await TurnAsync(ct).ConfigureAwait(false);
+        await ReportedExitAsync(ct).ConfigureAwait(false);
         await State.DeleteAsync(this, ct).ConfigureAwait(false);
     }
 

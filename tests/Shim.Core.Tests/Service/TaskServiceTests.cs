@@ -251,6 +251,33 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         Assert.Equal(["e1", "c1"], Events.Events.OfType<TaskExit>().Select(e => e.Id));
     }
 
+    /// <summary>
+    /// containerd 1.7 and 2.x, loading after a restart, delete the task of a shim that lists no pids;
+    /// an init that exited meanwhile may still have its report held (here behind an exec; output left
+    /// unread holds it too). The Delete waits for the report instead of refusing a process that is gone.
+    /// </summary>
+    [Fact]
+    public async Task Delete_of_an_init_whose_exit_is_reaped_but_held_waits_for_the_report_and_deletes()
+    {
+        await Service.CreateAsync(Create(), Ct);
+        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
+        await Service.ExecAsync(Exec("e1"), Ct);
+        var exec = await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
+        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
+        await Routed(Runc.Pids["c1"]);
+        Assert.Empty(Events.Events.OfType<TaskExit>()); // reaped, report held behind e1
+
+        var delete = Service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);
+        Signals.Kill((int)exec.Pid, Signals.SIGKILL);
+        var deleted = await delete.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        Assert.Equal(137u, deleted.ExitStatus);
+        Assert.Equal(["e1", "c1"], Events.Events.OfType<TaskExit>().Select(e => e.Id));
+        Assert.Single(Events.Events.OfType<TaskDelete>());
+        var gone = await Assert.ThrowsAsync<ShimException>(() => Service.StateAsync(new StateRequest { Id = "c1" }, Ct));
+        Assert.Equal(ErrorKind.NotFound, gone.Kind);
+    }
+
     [Fact]
     public void Exec_specs_get_the_requested_terminal_flag()
     {

@@ -155,6 +155,11 @@ public sealed partial class RestartTests : E2ETest
             {
                 Assert.Equal("", Row(ls, id));
                 Assert.Contains($"msg=\"cleaning leaked shim process\" id={id} ", SinceRestart(), StringComparison.Ordinal);
+                // containerd's Delete there succeeded (an exit still held for its unread output is waited for), so
+                // runc's state and cgroup went and the shim shut down instead of living on with nobody to ask it
+                await E2EPoll.UntilAsync(() => ProcFs.ShimPids(Ctrd.Socket, id).Count == 0, TimeSpan.FromSeconds(10),
+                    $"the shim of {id} still runs 10 s after containerd cleaned it up while loading", Ct);
+                Assert.DoesNotContain($"msg=\"failed to delete task\" error=\"rpc error: code = FailedPrecondition", SinceRestart(), StringComparison.Ordinal);
             }
             else
             {

@@ -13,8 +13,11 @@ public abstract class E2ETest : IAsyncLifetime
     /// <summary>The private daemon of this test.</summary>
     internal PrivateContainerd Ctrd => _ctrd ?? throw new InvalidOperationException("containerd not started");
 
+    /// <summary>What every test's containerd namespace starts with.</summary>
+    internal const string NamespacePrefix = "rcs-e2e-";
+
     /// <summary>A namespace no other test (and no other daemon) uses.</summary>
-    protected string Ns { get; } = "rcs-e2e-" + Guid.NewGuid().ToString("N")[..10];
+    protected string Ns { get; } = NamespacePrefix + Guid.NewGuid().ToString("N")[..10];
 
     /// <summary>The runtime under test (ours unless RCS_E2E_RUNTIME says otherwise).</summary>
     protected static string Runtime => Prereqs.Runtime;

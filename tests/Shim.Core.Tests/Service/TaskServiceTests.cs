@@ -230,8 +230,8 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         Assert.Equal(ErrorKind.FailedPrecondition, unstarted.Kind);
     }
 
-    [Fact]
-    public async Task The_init_exit_is_published_after_the_exits_of_running_execs()
+    /// <summary>c1 runs with exec e1; c1's init is SIGKILLed and its exit reaped and routed, while e1 runs on.</summary>
+    private async Task<StartResponse> InitKilledBesideARunningExecAsync()
     {
         await Service.CreateAsync(Create(), Ct);
         await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
@@ -239,6 +239,13 @@ public sealed class TaskServiceTests : TaskServiceTestBase
         var exec = await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
         await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
         await Routed(Runc.Pids["c1"]);
+        return exec;
+    }
+
+    [Fact]
+    public async Task The_init_exit_is_published_after_the_exits_of_running_execs()
+    {
+        var exec = await InitKilledBesideARunningExecAsync();
         Assert.Empty(Events.Events.OfType<TaskExit>()); // init is dead but its exec still runs
         var refused = await Assert.ThrowsAsync<ShimException>(async () =>
         {
@@ -259,12 +266,7 @@ public sealed class TaskServiceTests : TaskServiceTestBase
     [Fact]
     public async Task Delete_of_an_init_whose_exit_is_reaped_but_held_waits_for_the_report_and_deletes()
     {
-        await Service.CreateAsync(Create(), Ct);
-        await Service.StartAsync(new StartRequest { Id = "c1" }, Ct);
-        await Service.ExecAsync(Exec("e1"), Ct);
-        var exec = await Service.StartAsync(new StartRequest { Id = "c1", ExecId = "e1" }, Ct);
-        await Service.KillAsync(new KillRequest { Id = "c1", Signal = 9 }, Ct);
-        await Routed(Runc.Pids["c1"]);
+        var exec = await InitKilledBesideARunningExecAsync();
         Assert.Empty(Events.Events.OfType<TaskExit>()); // reaped, report held behind e1
 
         var delete = Service.DeleteAsync(new DeleteRequest { Id = "c1" }, Ct);

@@ -241,7 +241,28 @@ public sealed class BootstrapTests : E2ETest
         {
             foreach (var d in dirs)
             {
-                try { Directory.Delete(d); } catch (IOException) { }
+                await RemoveCgroupAsync(d);
+            }
+        }
+    }
+
+    /// <summary>Removes a cgroup made for a test; the shim leaves it when its process ends, a moment after Shutdown answered (bounded: 10 s).</summary>
+    private static async Task RemoveCgroupAsync(string dir)
+    {
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            try
+            {
+                Directory.Delete(dir);
+                return;
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return;
+            }
+            catch (IOException)
+            {
+                await Task.Delay(50, CancellationToken.None);   // EBUSY: a process is still in it
             }
         }
     }

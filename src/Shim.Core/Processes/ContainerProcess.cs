@@ -100,10 +100,11 @@ internal abstract class ContainerProcess : IExitTarget
     /// <summary>
     /// For a Delete: when the process has exited but its exit is not reported yet (held, bounded, until
     /// the client read its output, or behind its execs' exits), waits for the report, so the Delete
-    /// finds it stopped instead of refusing a process that is gone. containerd 1.7 and later delete a
-    /// task whose shim lists no pids while they load after a restart ("cleaning leaked shim process",
-    /// core/runtime/v2/shim_load.go) and leave the shim, its cgroup and runc's state behind when that
-    /// Delete fails; containerd's own shim waits up to 2 s for the output in its delete (process/init.go).
+    /// finds it stopped instead of refusing a process that is gone. containerd 1.7 and later delete the
+    /// task of a shim that lists no pids as they load after a restart ("cleaning leaked shim process",
+    /// core/runtime/v2/shim_load.go in 2.x) and leave the shim, its cgroup and runc's state behind when
+    /// that Delete fails. containerd's own shim waits in its delete for the output copies too (2 s in
+    /// 1.6, 10 s in 2.x: process/init.go), as long as this wait at most.
     /// </summary>
     internal async Task ReportedExitAsync(CancellationToken ct)
     {

@@ -213,7 +213,6 @@ public sealed class ConnectionBoundsTests : E2ETest
     /// <summary>A task State request frame on stream 1.</summary>
     private byte[] StateFrame(string id) => Frame(1, "State", new StateRequest { Id = id });
 
-    /// <summary>"OK", "&lt;code&gt;: &lt;message&gt;" for the first answer on the socket, or "closed" when it ends without one.</summary>
     /// <summary>
     /// Sends <paramref name="frame"/>, unless the shim has already refused the connection: it writes
     /// its refusal and closes as soon as it accepts, so a send after that meets a broken pipe while
@@ -231,6 +230,7 @@ public sealed class ConnectionBoundsTests : E2ETest
         }
     }
 
+    /// <summary>"OK", "&lt;code&gt;: &lt;message&gt;" for the first answer on the socket, or "closed" when it ends without one.</summary>
     private static async Task<string> AnswerAsync(Socket socket)
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(Ct);

@@ -27,6 +27,8 @@ internal sealed class SocketTarget : IAsyncDisposable
     private readonly TtrpcServiceRegistry _predictor = FuzzTaskService.NewRegistry();
     private readonly List<string> _log = [];
     private long _inputs;
+    private long _made;       // connections this target opened to the server
+    private long _admitted;   // connections the server has taken in (its accept filter saw them)
 
     public SocketTarget()
     {
@@ -34,6 +36,11 @@ internal sealed class SocketTarget : IAsyncDisposable
         _listener = LoopListener.Bind(IoLoop.Shared, _path);
         _server = new TtrpcServer(FuzzTaskService.NewRegistry(), new TtrpcServerOptions
         {
+            AcceptFilter = _ =>
+            {
+                Interlocked.Increment(ref _admitted);
+                return true;
+            },
             ErrorMapper = StatusMapping.ToStatus,
             Log = m =>
             {
@@ -76,6 +83,7 @@ internal sealed class SocketTarget : IAsyncDisposable
         int cut = ending == 0 ? stream.Length : random.Next(stream.Length + 1);
 
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        Interlocked.Increment(ref _made);
         await socket.ConnectAsync(new UnixDomainSocketEndPoint(_path)).ConfigureAwait(false);
         using var deadline = new CancellationTokenSource(Deadline);
         var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -207,16 +215,20 @@ internal sealed class SocketTarget : IAsyncDisposable
     /// <summary>The connection is gone from the server, and a valid call on a fresh one is answered.</summary>
     private async Task CheckServingAsync()
     {
+        // a client that reset or half-closed at once has read nothing, so the server may not have
+        // accepted its connection yet: a count of 0 then says nothing until it has
         var until = DateTime.UtcNow + Deadline;
-        while (_server.ConnectionCount > 0 && DateTime.UtcNow < until)
+        while ((Interlocked.Read(ref _admitted) < Interlocked.Read(ref _made) || _server.ConnectionCount > 0) && DateTime.UtcNow < until)
         {
             await Task.Delay(1).ConfigureAwait(false);
         }
+        Check(Interlocked.Read(ref _admitted) == Interlocked.Read(ref _made), $"the server took in {_admitted} of the {_made} connections made");
         Check(_server.ConnectionCount == 0, $"the server still holds {_server.ConnectionCount} connections after the client left");
         if (++_inputs % 64 != 1)
         {
             return;
         }
+        Interlocked.Increment(ref _made);
         var client = await TtrpcClient.ConnectAsync(_path, CancellationToken.None).ConfigureAwait(false);
         await using (client.ConfigureAwait(false))
         {
